@@ -1,0 +1,1 @@
+"""Click commands, one module per command; registered lazily in :mod:`pipelines.cli`."""

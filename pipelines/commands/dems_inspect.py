@@ -1,0 +1,92 @@
+"""``operando dems inspect``: what is in a raw DEMS file."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXAMPLE_FOLDER = "zilien_v2_test-21"
+
+EPILOG = """\b
+Examples:
+  operando dems inspect "2022-09-19 11_27_59 test-21.tsv"
+  operando dems inspect run.asc cell_C01.mpt --timezone Europe/Berlin
+  operando dems inspect --example --json
+"""
+
+
+def example_files() -> list[Path]:
+    """The real Zilien + EC-Lab example run shipped inside the package."""
+    folder = resources.files("dems") / "data" / EXAMPLE_FOLDER
+    return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith((".tsv", ".mpt")))
+
+
+def inspect_file(path: Path, timezone: str | None) -> list[dict[str, Any]]:
+    """Open ``path`` with every stream it holds and describe each one."""
+    from dems.inventory import describe_ec, describe_ms
+    from dems.io import detect_format
+
+    module = detect_format(path)
+    options = {"timezone": timezone} if timezone else {}
+    streams = []
+    if hasattr(module, "read_ms"):
+        streams.append(describe_ms(module.read_ms(path, **options)))
+    if hasattr(module, "read_ec") and getattr(module, "KIND", "ec") != "ms":
+        try:
+            streams.append(describe_ec(module.read_ec(path, **options)))
+        except LookupError:
+            pass  # e.g. a Zilien file without an EC-Lab block
+    return streams
+
+
+def _echo_stream(stream: dict[str, Any]) -> None:
+    duration = stream["duration_s"]
+    click.echo(f"  {stream['kind'].upper()} stream  [{stream['format']}]")
+    click.echo(f"    start time : {stream['start_time']}  (zone {stream['timezone']}, "
+               f"from {stream['timezone_source']})")
+    click.echo(f"    duration   : {'n/a' if duration is None else f'{duration:.3f} s'}")
+    if stream["kind"] == "ms":
+        click.echo(f"    channels   : {len(stream['channels'])}")
+        for ch in stream["channels"]:
+            mass = "" if ch["mass"] is None else f"m/z {ch['mass']:g}"
+            click.echo(f"      {ch['name']:<12} {mass:<10} {ch['units'] or '':<6} "
+                       f"{ch['samples']:>8} samples   {ch['label']}")
+    else:
+        mass = stream["characteristic_mass_g"]
+        click.echo(f"    technique  : {stream['technique']}")
+        click.echo(f"    mass       : {'n/a' if mass is None else f'{mass:g} g'}")
+        click.echo(f"    samples    : {stream['samples']}")
+        for col in stream["columns"]:
+            click.echo(f"      {col['name']:<16} {col['units'] or '':<6} {col['samples']:>8} samples"
+                       f"   {col['long_name']}")
+
+
+@click.command(epilog=EPILOG)
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")
+@click.option("--timezone", metavar="IANA", default=None,
+              help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].")
+@click.option("--example", is_flag=True, help="Inspect the example run shipped with operando.")
+def inspect(files: tuple[Path, ...], as_json: bool, timezone: str | None, example: bool) -> None:
+    """Show format, start time, duration and channels of raw DEMS FILES.
+
+    Each file's format is recognised from its content (BioLogic .mpt, Zilien .tsv,
+    QUADERA .asc, PV MassSpec .dat, ixdat CSV, generic CSV).
+    """
+    paths = [*files, *(example_files() if example else [])]
+    if not paths:
+        raise click.UsageError("give at least one FILE (or --example)")
+    report = []
+    for path in paths:
+        streams = inspect_file(path, timezone)
+        report.append({"file": str(path), "streams": streams})
+        if not as_json:
+            click.echo(f"{path}")
+            for stream in streams:
+                _echo_stream(stream)
+    if as_json:
+        click.echo(json.dumps(report, indent=2))

@@ -1,0 +1,12 @@
+"""TOF-SIMS domain: readers, fragment library, mass calibration, reconstruction,
+depth scale, depth profiles and CEI thickness.
+
+Everything numerical is a pure ``Dataset -> Dataset`` function that stays lazy on
+dask-backed input; see ``docs/conventions.md`` for the data model.
+"""
+
+from __future__ import annotations
+
+from tofsims.errors import AnalysisError, FragmentError, TofsimsError, TofsimsReadError
+
+__all__ = ["AnalysisError", "FragmentError", "TofsimsError", "TofsimsReadError"]
