@@ -40,3 +40,7 @@ class CalibrationError(DemsError, ValueError):
 
 class AlignmentError(DemsError, ValueError):
     """Two streams cannot be put on one time axis."""
+
+
+class MissingStreamError(DemsReadError, LookupError):
+    """The file is readable but does not hold the requested stream (e.g. no EC block)."""

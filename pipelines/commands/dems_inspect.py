@@ -38,8 +38,8 @@ def inspect_file(path: Path, timezone: str | None) -> list[dict[str, Any]]:
     if hasattr(module, "read_ec") and getattr(module, "KIND", "ec") != "ms":
         try:
             streams.append(describe_ec(module.read_ec(path, **options)))
-        except LookupError:
-            pass  # e.g. a Zilien file without an EC-Lab block
+        except LookupError:  # MissingStreamError: e.g. a Zilien file without an EC block
+            pass
     return streams
 
 
