@@ -15,7 +15,9 @@ __all__ = ["describe_ec", "describe_ms"]
 
 
 def _finite_count(values: np.ndarray) -> int:
-    return int(np.count_nonzero(np.isfinite(values))) if values.dtype.kind == "f" else int(values.size)
+    return (
+        int(np.count_nonzero(np.isfinite(values))) if values.dtype.kind == "f" else int(values.size)
+    )
 
 
 def _common(ds: xr.Dataset) -> dict[str, Any]:

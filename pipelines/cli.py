@@ -23,6 +23,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 COMMANDS: dict[str, str] = {
     "dems": "pipelines.commands.dems:dems",
     "tofsims": "pipelines.commands.tofsims:tofsims",
+    "batch": "pipelines.commands.batch:batch",
 }
 
 
@@ -34,7 +35,7 @@ class OperandoGroup(LazyGroup):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except Exception as err:  # noqa: BLE001 - the CLI boundary decides how errors look
+        except Exception as err:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
             raise _as_click_exception(err) from err
@@ -65,7 +66,7 @@ def _as_click_exception(err: Exception) -> click.ClickException:
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    """Process operando DEMS and TOF-SIMS data from battery research.
+    r"""Process operando DEMS and TOF-SIMS data from battery research.
 
     \b
     Examples:

@@ -23,9 +23,11 @@ class LazyGroup(click.Group):
         self.lazy_subcommands = dict(lazy_subcommands or {})
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """Names of eager and lazy subcommands, sorted."""
         return sorted({*super().list_commands(ctx), *self.lazy_subcommands})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return a subcommand, importing it on first use."""
         if cmd_name in self.lazy_subcommands:
             return self._load(cmd_name)
         return super().get_command(ctx, cmd_name)

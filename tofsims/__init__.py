@@ -1,5 +1,4 @@
-"""TOF-SIMS domain: readers, fragment library, mass calibration, reconstruction,
-depth scale, depth profiles and CEI thickness.
+"""TOF-SIMS domain: readers, fragments, calibration, volumes, depth and CEI thickness.
 
 Everything numerical is a pure ``Dataset -> Dataset`` function that stays lazy on
 dask-backed input; see ``docs/conventions.md`` for the data model.

@@ -88,7 +88,9 @@ def open_ms(path: str | os.PathLike[str], **options: Any) -> xr.Dataset:
     """
     module = detect_format(path)
     if not hasattr(module, "read_ms"):
-        raise DemsReadError(path, f"is a {module.FORMAT} file, which holds no mass-spectrometer data")
+        raise DemsReadError(
+            path, f"is a {module.FORMAT} file, which holds no mass-spectrometer data"
+        )
     return module.read_ms(path, **options)
 
 

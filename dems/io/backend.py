@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["provenance", "read_head", "HEAD_BYTES"]
+__all__ = ["HEAD_BYTES", "provenance", "read_head"]
 
 HEAD_BYTES = 8192
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["iso", "localize", "machine_timezone_name", "resolve_timezone", "from_unix"]
+__all__ = ["from_unix", "iso", "localize", "machine_timezone_name", "resolve_timezone"]
 
 
 def machine_timezone_name() -> str:
@@ -51,7 +51,9 @@ def resolve_timezone(name: str | None) -> tuple[tzinfo, str]:
     try:
         return ZoneInfo(chosen), chosen
     except (ZoneInfoNotFoundError, ValueError) as err:
-        raise ValueError(f"unknown time zone {chosen!r} (use an IANA name such as 'Europe/Berlin')") from err
+        raise ValueError(
+            f"unknown time zone {chosen!r} (use an IANA name such as 'Europe/Berlin')"
+        ) from err
 
 
 def localize(naive: datetime, zone: tzinfo) -> datetime:

@@ -1,0 +1,170 @@
+"""Run every experiment of a manifest on dask.distributed, resumably.
+
+Each experiment runs as one task; inside it, dask collections (for instance the
+reconstruction of a large GRD file) are computed on the same cluster, so a big experiment
+is split into chunks across workers rather than shipped whole to one. Outputs of an
+experiment are built in a temporary folder and renamed into ``OUTDIR/<name>`` only when
+complete; a ``done.json`` inside records the fingerprint, so an unchanged experiment is
+skipped next time. A failing experiment is reported and does not stop the others; work lost
+with a worker is rescheduled by the scheduler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipelines.atomic import atomic_directory, write_json_atomic
+from pipelines.fingerprint import DigestCache, experiment_fingerprint
+from pipelines.manifest import Experiment
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["DONE_FILE", "RUNNERS", "BatchOutcome", "execute_experiment", "run_batch"]
+
+DONE_FILE = "done.json"
+SUMMARY_FILE = "summary.json"
+
+#: kind -> runner of one experiment, ``f(experiment, workdir) -> summary`` (or its
+#: "module:function" import path, resolved on the worker).
+RUNNERS: dict[str, str | Callable[[Experiment, Path], dict[str, Any]]] = {
+    "dems": "pipelines.runners:run_dems",
+    "tofsims": "pipelines.runners:run_tofsims",
+}
+
+
+@dataclass
+class BatchOutcome:
+    """What happened to each experiment of a batch run."""
+
+    computed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def load_runner(kind: str) -> Callable[[Experiment, Path], dict[str, Any]]:
+    """Import the runner of an experiment kind."""
+    runner = RUNNERS[kind]
+    if callable(runner):
+        return runner
+    module, function = runner.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def execute_experiment(experiment: Experiment, outdir: str, fingerprint: str) -> dict[str, Any]:
+    """Run one experiment and publish its outputs atomically as ``OUTDIR/<name>``.
+
+    Returns
+    -------
+    dict
+        The ``done.json`` record: fingerprint, name, kind, labels, elapsed time, outputs.
+    """
+    runner = load_runner(experiment.kind)
+    started = time.time()
+    with atomic_directory(Path(outdir) / experiment.name) as work:
+        summary = runner(experiment, work)
+        if not (work / SUMMARY_FILE).exists():
+            write_json_atomic(work / SUMMARY_FILE, summary)
+        record = {
+            "name": experiment.name,
+            "kind": experiment.kind,
+            "fingerprint": fingerprint,
+            "labels": experiment.labels,
+            "started": started,
+            "elapsed_s": time.time() - started,
+            "outputs": sorted(p.name for p in work.iterdir()),
+        }
+        write_json_atomic(work / DONE_FILE, record)
+    return record
+
+
+def finished_record(outdir: Path, name: str) -> dict[str, Any] | None:
+    """Return the ``done.json`` record of a finished experiment, or ``None``."""
+    try:
+        return json.loads((outdir / name / DONE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_batch(
+    experiments: Iterable[Experiment],
+    outdir: Path,
+    client: Client,
+    *,
+    force: bool = False,
+    on_progress: Callable[[str, str], None] | None = None,
+) -> BatchOutcome:
+    """Run (or skip) every experiment on ``client``; return what happened.
+
+    Parameters
+    ----------
+    experiments
+        From :func:`pipelines.manifest.load_manifest`.
+    outdir
+        Output folder; one sub-folder per experiment.
+    client
+        A connected ``distributed.Client``.
+    force
+        Recompute even when an identical finished result exists.
+    on_progress
+        Called as ``on_progress(name, status)`` when an experiment ends
+        (status ``"computed"``, ``"skipped"`` or ``"failed"``).
+    """
+    from distributed import as_completed
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    cache = DigestCache(outdir / ".operando" / "digests.json")
+    outcome = BatchOutcome()
+    futures = {}
+    for experiment in experiments:
+        fingerprint = experiment_fingerprint(experiment, cache)
+        record = finished_record(outdir, experiment.name)
+        if not force and record and record.get("fingerprint") == fingerprint:
+            outcome.skipped.append(experiment.name)
+            outcome.records[experiment.name] = {**record, "labels": experiment.labels}
+            if on_progress:
+                on_progress(experiment.name, "skipped")
+            continue
+        future = client.submit(
+            execute_experiment,
+            experiment,
+            str(outdir),
+            fingerprint,
+            key=f"experiment-{experiment.name}-{fingerprint[:12]}",
+            pure=False,
+        )
+        futures[future] = experiment.name
+    cache.save()
+    for future in as_completed(futures):
+        name = futures[future]
+        try:
+            outcome.records[name] = future.result()
+            outcome.computed.append(name)
+            status = "computed"
+        except Exception as err:
+            outcome.failed[name] = _one_line(err)
+            status = "failed"
+            _write_failure(outdir, name, err)
+        if on_progress:
+            on_progress(name, status)
+    return outcome
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}".strip()
+
+
+def _write_failure(outdir: Path, name: str, err: BaseException) -> None:
+    detail = "".join(traceback.format_exception(err))
+    write_json_atomic(
+        outdir / ".operando" / f"{name}.error.json", {"error": _one_line(err), "traceback": detail}
+    )
