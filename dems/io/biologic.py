@@ -169,7 +169,7 @@ def parse_start_time(
 
 
 def parse_quantity(text: str | None, table: dict[str, float]) -> tuple[float, float] | None:
-    """``(value in the table's unit, number as written)`` for e.g. ``"1.390 mg"``; None if absent."""
+    """``(value in the table's unit, number as written)`` for ``"1.390 mg"``; None if absent."""
     if text is None:
         return None
     match = _QUANTITY.match(text)
