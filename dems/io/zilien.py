@@ -75,11 +75,11 @@ class ZilienFile:
         return int(self.metadata.get(("", "file_format_version"), 1))
 
     def block(self, series: str) -> Block | None:
-        """The block of ``series`` or None."""
+        """Return the block of ``series`` (None if absent)."""
         return next((b for b in self.blocks if b.series == series), None)
 
     def count(self, block: Block) -> int:
-        """Number of valid rows of a block: ``<series>_count``, else up to its last finite time."""
+        """Count a block's valid rows: ``<series>_count``, else up to its last finite time."""
         announced = self.metadata.get((block.series, f"{block.series}_count"))
         if announced is not None:
             return int(announced)
@@ -89,7 +89,7 @@ class ZilienFile:
 
 
 def _metadata_value(path: str, fields: list[str], line: int) -> Any:
-    name, _description, series, kind, value = fields
+    name, _description, _series, kind, value = fields
     convert = _TYPES.get(kind, str)
     try:
         return convert(value)
@@ -149,7 +149,7 @@ def _read_header(path: str) -> tuple[dict[tuple[str, str], Any], list[Block], in
 
 
 def _last_line(path: str) -> tuple[str, int]:
-    """The last non-empty line and the file's number of lines (cheap: reads the tail only)."""
+    """Return the last non-empty line and the number of lines of the file."""
     with open(path, "rb") as handle:
         handle.seek(0, os.SEEK_END)
         size = handle.tell()
@@ -266,7 +266,7 @@ def _split_title(title: str) -> tuple[str, str]:
 
 
 def _file_offset_zone(zfile: ZilienFile, epoch: float) -> tuple[Any, str] | None:
-    """Fixed UTC offset of the acquisition PC from ``start_timestamp`` minus the epoch."""
+    """Recover the acquisition PC's UTC offset: local ``start_timestamp`` minus the epoch."""
     text = zfile.metadata.get(("", "start_timestamp"))
     try:
         wall = datetime.fromisoformat(str(text))
