@@ -398,7 +398,7 @@ def read_run(paths: Iterable[str | os.PathLike[str]], **options: Any) -> xr.Data
         labelled,
         dim="time",
         data_vars="all",
-        coords="different",
+        coords="minimal",
         compat="override",
         join="outer",
         combine_attrs="drop_conflicts",
@@ -406,6 +406,7 @@ def read_run(paths: Iterable[str | os.PathLike[str]], **options: Any) -> xr.Data
     run = run.sortby("time")
     run.attrs.update(
         technique=" + ".join(part.attrs["technique"] for part in parts),
+        source_file=parts[0].attrs["source_file"],
         source_files="\n".join(part.attrs["source_file"] for part in parts),
         reader="dems.io.biologic.read_run",
     )
