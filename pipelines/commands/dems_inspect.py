@@ -47,42 +47,30 @@ def inspect_file(path: Path, timezone: str | None) -> list[dict[str, Any]]:
 def _echo_stream(stream: dict[str, Any]) -> None:
     duration = stream["duration_s"]
     click.echo(f"  {stream['kind'].upper()} stream  [{stream['format']}]")
-    click.echo(
-        f"    start time : {stream['start_time']}  (zone {stream['timezone']}, "
-        f"from {stream['timezone_source']})"
-    )
+    click.echo(f"    start time : {stream['start_time']}  (zone {stream['timezone']}, "
+               f"from {stream['timezone_source']})")
     click.echo(f"    duration   : {'n/a' if duration is None else f'{duration:.3f} s'}")
     if stream["kind"] == "ms":
         click.echo(f"    channels   : {len(stream['channels'])}")
         for ch in stream["channels"]:
             mass = "" if ch["mass"] is None else f"m/z {ch['mass']:g}"
-            click.echo(
-                f"      {ch['name']:<12} {mass:<10} {ch['units'] or '':<6} "
-                f"{ch['samples']:>8} samples   {ch['label']}"
-            )
+            click.echo(f"      {ch['name']:<12} {mass:<10} {ch['units'] or '':<6} "
+                       f"{ch['samples']:>8} samples   {ch['label']}")
     else:
         mass = stream["characteristic_mass_g"]
         click.echo(f"    technique  : {stream['technique']}")
         click.echo(f"    mass       : {'n/a' if mass is None else f'{mass:g} g'}")
         click.echo(f"    samples    : {stream['samples']}")
         for col in stream["columns"]:
-            click.echo(
-                f"      {col['name']:<16} {col['units'] or '':<6} {col['samples']:>8} samples"
-                f"   {col['long_name']}"
-            )
+            click.echo(f"      {col['name']:<16} {col['units'] or '':<6} {col['samples']:>8} samples"
+                       f"   {col['long_name']}")
 
 
 @click.command(epilog=EPILOG)
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
-)
-@click.option(
-    "--timezone",
-    metavar="IANA",
-    default=None,
-    help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].",
-)
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")
+@click.option("--timezone", metavar="IANA", default=None,
+              help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].")
 @click.option("--example", is_flag=True, help="Inspect the example run shipped with operando.")
 def inspect(files: tuple[Path, ...], as_json: bool, timezone: str | None, example: bool) -> None:
     """Show format, start time, duration and channels of raw DEMS FILES.
