@@ -372,3 +372,17 @@ def test_mpr_without_galvani_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(DemsReadError, match=r'run.mpr: .*pip install "operando\[mpr\]"'):
         dems.open_ec(path)
     assert mpr.MprBackend().guess_can_open(path)
+
+
+def test_open_dataset_without_engine_sniffs_content(cv_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = xr.open_dataset(cv_path, timezone=TZ)
+    assert ds.attrs["format"] == biologic.FORMAT and ds.sizes["time"] == 1170
+
+
+def test_dataset_round_trips_through_zarr(cp_path, tmp_path):
+    ds = quiet_read(cp_path, timezone=TZ)
+    ds.to_zarr(tmp_path / "cp.zarr", consolidated=False)
+    back = xr.open_zarr(tmp_path / "cp.zarr", consolidated=False).load()
+    xr.testing.assert_identical(back, ds)

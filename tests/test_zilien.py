@@ -293,3 +293,19 @@ def test_non_monotonic_time(tmp_path):
     )
     with pytest.raises(DemsReadError, match=r"back\.tsv: line 18: .*'C0M32': time is not monoton"):
         read_ms(path)
+
+
+def test_open_dataset_without_engine_sniffs_content(tsv):
+    assert xr.open_dataset(tsv).attrs["format"] == zilien.FORMAT
+
+
+def test_ec_lab_header_without_columns_is_missing_stream(tmp_path):
+    """Zilien names an EC-lab series but writes no columns when it found no .mpt (ixdat #107)."""
+    path = write_zilien(tmp_path / "noec.tsv")
+    lines = path.read_text().split("\n")
+    series_line = next(i for i, line in enumerate(lines) if line.startswith("C0M32\t"))
+    lines[series_line] += "\tEC-lab"
+    path.write_text("\n".join(lines))
+    assert read_ms(path, timezone="UTC").sizes["channel"] == 2
+    with pytest.raises(MissingStreamError, match="no EC-lab block"):
+        read_ec(path, timezone="UTC")
