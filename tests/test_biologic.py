@@ -386,3 +386,17 @@ def test_dataset_round_trips_through_zarr(cp_path, tmp_path):
     ds.to_zarr(tmp_path / "cp.zarr", consolidated=False)
     back = xr.open_zarr(tmp_path / "cp.zarr", consolidated=False).load()
     xr.testing.assert_identical(back, ds)
+
+
+def test_read_run_refuses_files_of_different_runs(cv_path, pt_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(DemsReadError, match=r"Pt_poly_cv_CUT\.mpt: .*not the same run"):
+            read_run([cv_path, pt_path], timezone=TZ)
+
+
+def test_missing_header_count_line(tmp_path):
+    path = tmp_path / "nocount.mpt"
+    path.write_text("EC-Lab ASCII FILE\nsomething else\n")
+    with pytest.raises(DemsReadError, match=r"nocount\.mpt: line 2: missing 'Nb header lines"):
+        read_ec(path)
