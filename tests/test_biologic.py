@@ -400,3 +400,14 @@ def test_missing_header_count_line(tmp_path):
     path.write_text("EC-Lab ASCII FILE\nsomething else\n")
     with pytest.raises(DemsReadError, match=r"nocount\.mpt: line 2: missing 'Nb header lines"):
         read_ec(path)
+
+
+def test_explicit_zone_does_not_depend_on_machine_zone(cv_path, monkeypatch):
+    starts = set()
+    for machine in ("Asia/Tokyo", "America/Los_Angeles", "UTC"):
+        monkeypatch.setenv("TZ", machine)
+        starts.add(quiet_read(cv_path, timezone=TZ).attrs["start_time"])
+        default = quiet_read(cv_path)
+        assert default.attrs["timezone"] == machine
+        assert default.attrs["timezone_source"] == "machine"
+    assert starts == {"2022-09-19T11:28:15.894000+02:00"}
