@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -94,11 +95,16 @@ def inspect(files: tuple[Path, ...], as_json: bool, timezone: str | None, exampl
         raise click.UsageError("give at least one FILE (or --example)")
     report = []
     for path in paths:
-        streams = inspect_file(path, timezone)
-        report.append({"file": str(path), "streams": streams})
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            streams = inspect_file(path, timezone)
+        notes = list(dict.fromkeys(str(w.message) for w in caught))
+        report.append({"file": str(path), "streams": streams, "warnings": notes})
         if not as_json:
             click.echo(f"{path}")
             for stream in streams:
                 _echo_stream(stream)
+            for note in notes:
+                click.echo(f"  warning: {note}")
     if as_json:
         click.echo(json.dumps(report, indent=2))
