@@ -7,6 +7,7 @@ become a one-line message and exit status 1; ``--debug`` shows the traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -33,7 +34,7 @@ class OperandoGroup(LazyGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
+        except (click.ClickException, click.exceptions.Exit, click.Abort, BrokenPipeError):
             raise
         except Exception as err:
             if ctx.obj and ctx.obj.get("debug"):
@@ -79,7 +80,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    cli.main(args=argv, prog_name="operando", standalone_mode=True)
+    try:
+        cli.main(args=argv, prog_name="operando", standalone_mode=True)
+    except BrokenPipeError:
+        # Output piped into `head` and closed early: not an error of ours.
+        sys.stderr.close()
+        os._exit(0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -51,7 +51,7 @@ def test_cv_file_values_match_raw_text(cv_path):
     assert ds["time"].values[0] == 0.0
     assert ds["control"].values[0] == pytest.approx(4.4586502e-2)
     assert ds["Ewe"].values[0] == pytest.approx(4.4815823e-2)
-    assert ds["<I>"].values[0] == pytest.approx(9.416156448423862e-3)
+    assert ds["I_mean"].values[0] == pytest.approx(9.416156448423862e-3)
     assert ds["mode"].values[0] == 2 and ds["ox_red"].values[0] == 1
     assert ds["I Range"].values[0] == 42
     # line 1233 (last): time 7,910999800151330E+000, P/W 1,3522569E-010
@@ -77,7 +77,7 @@ def test_cv_file_attributes(cv_path):
     header = json.loads(ds.attrs["header_json"])
     assert header["Electrode surface area"] == ["0,001 cm²"]  # Latin-1 decoded
     assert ds["Ewe"].attrs == {"long_name": "Ewe/V", "units": "V"}
-    assert ds["(Q-Qo)"].attrs["units"] == "C"
+    assert ds["Q-Qo"].attrs["units"] == "C"
     assert "units" not in ds["cycle number"].attrs
 
 
@@ -92,7 +92,7 @@ def test_cp_zero_potential_defect_is_flagged(cp_path):
         ds = read_ec(cp_path, timezone=TZ)
     assert ds.sizes["time"] == 21
     assert ds["time"].values[0] == pytest.approx(8.410999787520268)  # acquisition, not technique
-    raw = ds["<Ewe>"].values
+    raw = ds["Ewe_mean"].values
     assert raw[10] == pytest.approx(1.0125977e-1) and np.all(raw[11:] == 0.0)  # raw kept verbatim
     assert np.isfinite(ds["potential"].values[:11]).all()
     assert np.isnan(ds["potential"].values[11:]).all()
@@ -112,7 +112,7 @@ def test_older_dialect_lf_and_second_resolution(pt_path):
     assert ds.attrs["technique"] == "Cyclic Voltammetry Advanced"
     assert ds["time"].values[[0, -1]] == pytest.approx([3.289600104471901, 151.8101963525260])
     assert ds["Ewe-Ece"].values[0] == pytest.approx(-4.3846965e-3)
-    assert ds["<Ece>"].values[-1] == pytest.approx(7.9727894e-1)
+    assert ds["Ece_mean"].values[-1] == pytest.approx(7.9727894e-1)
     counts = np.unique(ds["cycle"].values, return_counts=True)
     assert counts[0].tolist() == [1, 2, 3, 4, 5] and counts[1].tolist() == [48, 52, 52, 52, 19]
 
@@ -122,7 +122,7 @@ def test_matches_ixdat_numbers(cv_path, pt_path):
     for path in (cv_path, pt_path):
         ours = quiet_read(path, timezone="UTC")
         theirs = ixdat.Measurement.read(path, reader="biologic")
-        for title, name in (("Ewe/V", "Ewe"), ("<I>/mA", "<I>"), ("(Q-Qo)/C", "(Q-Qo)")):
+        for title, name in (("Ewe/V", "Ewe"), ("<I>/mA", "I_mean"), ("(Q-Qo)/C", "Q-Qo")):
             np.testing.assert_allclose(ours[name].values, theirs[title].data, rtol=1e-12)
         np.testing.assert_allclose(ours["time"].values, theirs["Ewe/V"].t, rtol=1e-12)
 
@@ -228,7 +228,7 @@ def test_duplicate_columns_are_disambiguated_with_warning(tmp_path):
     with pytest.warns(UserWarning, match="repeats quantity 'control'"):
         ds = read_ec(path, timezone="UTC")
     assert ds["control"].values[0] == 1.0
-    assert ds["control (V)"].values[0] == 2.0 and ds["control (mA)"].values[0] == 3.0
+    assert ds["control_V"].values[0] == 2.0 and ds["control_mA"].values[0] == 3.0
 
 
 @pytest.mark.parametrize(
@@ -293,7 +293,7 @@ def test_zero_potential_rebuilt_from_counter_electrode(tmp_path):
     ]
     ds = read_ec(write_mpt(tmp_path / "cp.mpt", titles, rows), timezone="UTC")
     np.testing.assert_allclose(ds["potential"].values, [0.1, 0.1, 0.1, 0.1, 0.1])
-    assert "rebuilt as Ewe-Ece + <Ece>" in ds.attrs["potential_defect"]
+    assert "rebuilt as Ewe-Ece + Ece_mean" in ds.attrs["potential_defect"]
 
 
 def test_split_column_title_rules():
@@ -411,3 +411,13 @@ def test_explicit_zone_does_not_depend_on_machine_zone(cv_path, monkeypatch):
         assert default.attrs["timezone"] == machine
         assert default.attrs["timezone_source"] == "machine"
     assert starts == {"2022-09-19T11:28:15.894000+02:00"}
+
+
+def test_dataset_writes_to_netcdf4_and_zarr(cv_path, tmp_path):
+    ds = quiet_read(cv_path, timezone="UTC")
+    assert {"I_mean", "Q-Qo", "ox_red"} <= set(ds.data_vars)
+    ds.to_netcdf(tmp_path / "ec.nc", engine="netcdf4")
+    ds.to_zarr(tmp_path / "ec.zarr")
+    back = xr.open_dataset(tmp_path / "ec.nc", engine="netcdf4")
+    np.testing.assert_array_equal(back["I_mean"].values, ds["I_mean"].values)
+    assert back["I_mean"].attrs["long_name"] == "<I>/mA"

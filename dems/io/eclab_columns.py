@@ -7,12 +7,15 @@ Zilien files (:mod:`dems.io.zilien`): both carry EC-Lab column titles such as ``
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import xarray as xr
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9 _.+-]")
 
 __all__ = [
     "canonical_variables",
@@ -86,12 +89,34 @@ def split_column_title(title: str) -> tuple[str, str]:
     return quantity, unit
 
 
+def safe_name(quantity: str) -> str:
+    """NetCDF/Zarr-safe variable name of an EC-Lab quantity.
+
+    ``<Ewe>`` (averaged over the recording interval) -> ``Ewe_mean``, ``|Energy|`` ->
+    ``abs_Energy``, ``(Q-Qo)`` -> ``Q-Qo``, ``ox/red`` -> ``ox_red``; any other character
+    outside letters, digits, space, ``_ - . +`` becomes ``_`` (netCDF4 rejects names starting
+    with ``<`` or ``(``, and ``/`` is a path separator in netCDF and Zarr).
+    """
+    name = quantity.strip()
+    if len(name) > 2 and name.startswith("<") and name.endswith(">"):
+        name = f"{name[1:-1]}_mean"
+    elif len(name) > 2 and name.startswith("|") and name.endswith("|"):
+        name = f"abs_{name[1:-1]}"
+    elif len(name) > 2 and name.startswith("(") and name.endswith(")"):
+        name = name[1:-1]
+    name = _UNSAFE.sub("_", name)
+    if not name or not (name[0].isalpha() or name[0] == "_"):
+        name = f"_{name}"
+    return name
+
+
 def variable_names(titles: Sequence[str], source: str) -> list[str]:
     """Dataset variable names for EC-Lab column titles, unique and netCDF/Zarr-safe.
 
-    The name is the quantity without its unit; ``/`` (a path separator in netCDF and Zarr)
-    becomes ``_`` (``ox/red`` -> ``ox_red``). A repeated quantity (``control/V/mA`` next to
-    ``control/V``) gets its unit appended, ``control (V)``, with a warning.
+    The name is the quantity without its unit, made safe by :func:`safe_name`
+    (``<I>/mA`` -> ``I_mean``, ``ox/red`` -> ``ox_red``). A repeated quantity
+    (``control/V/mA`` next to ``control/V``) gets its unit appended, ``control_V``, with a
+    warning.
 
     Parameters
     ----------
@@ -103,13 +128,13 @@ def variable_names(titles: Sequence[str], source: str) -> list[str]:
     names: list[str] = []
     for title in titles:
         quantity, unit = split_column_title(title)
-        name = quantity.replace("/", "_")
+        name = safe_name(quantity)
         if name in names:
-            candidate = f"{name} ({unit.replace('/', '_')})" if unit else f"{name} (2)"
+            candidate = f"{name}_{_UNSAFE.sub('_', unit)}" if unit else f"{name}_2"
             suffix = 2
             while candidate in names:
                 suffix += 1
-                candidate = f"{name} ({suffix})"
+                candidate = f"{name}_{suffix}"
             warnings.warn(
                 f"{source}: column {title!r} repeats quantity {name!r}; stored as {candidate!r}",
                 UserWarning,
@@ -157,7 +182,7 @@ def _first_present(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> l
 
 
 def _combine(columns: Mapping[str, np.ndarray], names: Sequence[str], size: int) -> np.ndarray:
-    """First finite value among ``names`` on each row (e.g. ``Ewe`` else ``<Ewe>``)."""
+    """First finite value among ``names`` on each row (e.g. ``Ewe`` else ``Ewe_mean``)."""
     combined = np.full(size, np.nan)
     for name in names:
         values = np.asarray(columns[name], dtype=float)
@@ -176,7 +201,7 @@ def canonical_variables(
     Parameters
     ----------
     columns
-        Column arrays keyed by variable name (``"Ewe"``, ``"<Ewe>"``, ``"I"``, ...).
+        Column arrays keyed by variable name (``"Ewe"``, ``"Ewe_mean"``, ``"I"``, ...).
     units
         Unit of each column (``"V"``, ``"mA"``, ...).
     line_numbers
@@ -194,7 +219,7 @@ def canonical_variables(
     attrs: dict[str, Any] = {}
     variables: dict[str, xr.Variable] = {}
 
-    potential_names = _first_present(columns, ("Ewe", "<Ewe>"))
+    potential_names = _first_present(columns, ("Ewe", "Ewe_mean"))
     potential = _combine(columns, potential_names, size)
     attrs["potential_source"] = " then ".join(potential_names) or "none (no Ewe column)"
     defect = zero_potential_rows(potential)
@@ -204,7 +229,7 @@ def canonical_variables(
         "time", potential, {"units": "V", "long_name": "working electrode potential"}
     )
 
-    current_names = _first_present(columns, ("I", "<I>"))
+    current_names = _first_present(columns, ("I", "I_mean"))
     current = np.full(size, np.nan)
     for name in current_names:
         factor = CURRENT_TO_MA.get(units.get(name, "mA"), np.nan)
@@ -231,7 +256,7 @@ def _repair_zero_potential(
     """Rebuild zeroed potential rows from ``Ewe-Ece + Ece`` or set them to NaN (in place)."""
     rows = np.flatnonzero(defect)
     where = f"lines {line_numbers[rows[0]]}-{line_numbers[rows[-1]]}"
-    ece_names = _first_present(columns, ("Ece", "<Ece>"))
+    ece_names = _first_present(columns, ("Ece", "Ece_mean"))
     if "Ewe-Ece" in columns and ece_names:
         rebuilt = np.asarray(columns["Ewe-Ece"], float) + _combine(
             columns, ece_names, len(potential)
