@@ -184,6 +184,7 @@ def read_volume(path: Path, first_line: int, shape: tuple[int, int, int]) -> np.
     """
     import pandas as pd
 
+    index_dtype = {name: np.int32 for name in COLUMNS[:3]}
     try:
         table = pd.read_csv(
             path,
@@ -191,12 +192,12 @@ def read_volume(path: Path, first_line: int, shape: tuple[int, int, int]) -> np.
             comment="#",
             header=None,
             names=list(COLUMNS),
-            dtype=np.float64,
+            dtype={**index_dtype, "intensity": np.float64},
             engine="c",
             skip_blank_lines=True,
             encoding="latin-1",
         )
-    except (ValueError, pd.errors.ParserError):
+    except (ValueError, OverflowError, pd.errors.ParserError):
         line, problem = _bad_line(path, first_line)
         raise TofsimsReadError(path, problem, line) from None
     nz, ny, nx = shape
@@ -205,23 +206,26 @@ def read_volume(path: Path, first_line: int, shape: tuple[int, int, int]) -> np.
         raise TofsimsReadError(
             path, f"incomplete grid: {len(table)} rows, expected nx·ny·nz = {nx}·{ny}·{nz} = {n}"
         )
-    values = table.to_numpy()
-    index = np.arange(n)
-    expected = (index % nx, (index // nx) % ny, index // (nx * ny))
-    for column, wanted in enumerate(expected):
-        wrong = np.flatnonzero(values[:, column] != wanted)
-        if wrong.size:
-            row = int(wrong[0])
-            raise TofsimsReadError(
-                path,
-                f"voxel {tuple(int(v) for v in values[row, :3])} out of order (expected x "
-                f"fastest: {tuple(int(e[row]) for e in expected)})",
-                first_line + row,
-            )
-    if np.any(~np.isfinite(values[:, 3])):
-        row = int(np.flatnonzero(~np.isfinite(values[:, 3]))[0])
+    columns = [table[name].to_numpy() for name in COLUMNS]
+    grid = (1, 1, nx), (1, ny, 1), (nz, 1, 1)
+    wrong = np.zeros((nz, ny, nx), dtype=bool)
+    for column, axis_shape in zip(columns[:3], grid, strict=True):
+        size = max(axis_shape)
+        wrong |= column.reshape(nz, ny, nx) != np.arange(size).reshape(axis_shape)
+    if wrong.any():
+        row = int(np.argmax(wrong.ravel()))
+        wanted = (row % nx, (row // nx) % ny, row // (nx * ny))
+        raise TofsimsReadError(
+            path,
+            f"voxel {tuple(int(c[row]) for c in columns[:3])} out of order (expected x "
+            f"fastest: {wanted})",
+            first_line + row,
+        )
+    intensity = columns[3]
+    if np.any(~np.isfinite(intensity)):
+        row = int(np.flatnonzero(~np.isfinite(intensity))[0])
         raise TofsimsReadError(path, "intensity is not a finite number", first_line + row)
-    return values[:, 3].reshape(1, nz, ny, nx)
+    return intensity.reshape(1, nz, ny, nx)
 
 
 def _fragment_names(files: list[PeakFile]) -> tuple[list[str], list[str], list[int]]:
