@@ -181,3 +181,14 @@ def test_duplicate_fragments(tmp_path):
     write_export(tmp_path, labels={1: "C_2HO-", 2: "C2HO-"})
     with pytest.raises(TofsimsReadError, match="also in"):
         ascii3d.read(tmp_path)
+
+
+def test_read_computes_nothing(tmp_path):
+    write_export(tmp_path)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read() must not compute dask graphs")
+
+    with dask.config.set(scheduler=refuse):
+        ds = ascii3d.read(tmp_path)
+    assert ds.counts.data.npartitions == 3  # one task per file

@@ -239,3 +239,16 @@ def test_garbage_and_empty(tmp_path):
 def test_bad_fragment_windows():
     with pytest.raises(ValueError, match="low < high"):
         imzml.read(CONTINUOUS, fragments={"x": (5.0, 1.0)})
+
+
+def test_read_computes_nothing(tmp_path):
+    path = tmp_path / "cube.imzML"
+    write_3d(path, "processed")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("read() must not compute dask graphs")
+
+    with dask.config.set(scheduler=refuse):
+        ds = imzml.read(path)
+        windows = imzml.read(path, fragments={"a": (10.0, 20.0)})
+    assert ds.intensity.data.npartitions >= 1 and windows.counts.data.npartitions >= 1
