@@ -58,9 +58,7 @@ def main() -> None:
         loop = best_of(lambda: python_loop(path), repeat=1)
     print(f"rows: {rows} ({nx}x{ny}x{nz}), file parsed + grid-checked")
     print(f"ascii3d reader : {rows / ours:12.0f} rows/s")
-    print(
-        f"numpy.loadtxt  : {rows / loadtxt:12.0f} rows/s   ratio ours/loadtxt = {loadtxt / ours:.1f}x"
-    )
+    print(f"numpy.loadtxt  : {rows / loadtxt:12.0f} rows/s   ours/loadtxt = {loadtxt / ours:.1f}x")
     print(f"python loop    : {rows / loop:12.0f} rows/s   ours/loop    = {loop / ours:.1f}x")
 
 
