@@ -158,6 +158,7 @@ def _replace_field(text, line, field, value):
         (lambda t: _replace_field(t, 10, 5, "abc"), "'abc' is not a number", 10),
         (lambda t: "\r\n".join(t.split("\r\n")[:4]), "no data rows", 4),
         (lambda t: _replace_field(t, 3, 7, "x.y"), "is not a number", 3),
+        (lambda t: t.replace("\tAu_7-\t", "\t", 1), "header fields for 132", 2),
     ],
 )
 def test_malformed_files_name_file_and_line(tmp_path, transform, message, line):
@@ -200,3 +201,12 @@ def test_all_zero_profile_is_an_error(tmp_path):
 
     with pytest.raises(TofsimsReadError, match="total 0"):
         quiet_read(_variant(tmp_path, zero))
+
+
+def test_lf_line_endings_without_trailing_tabs(tmp_path):
+    text = STATIC.read_bytes().decode("latin-1").replace("\t\r\n", "\n").replace("\r\n", "\n")
+    path = tmp_path / "lf.txt"
+    path.write_bytes(text.encode("latin-1"))
+    ds, reference = surfacelab.read(path), surfacelab.read(STATIC)
+    np.testing.assert_array_equal(ds.intensity.values, reference.intensity.values)
+    assert list(ds.peak_label.values) == list(reference.peak_label.values)
