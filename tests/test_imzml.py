@@ -146,7 +146,10 @@ def test_graph_holds_no_open_file_and_small_chunks(tmp_path):
     write_3d(path, "processed")
     ds = imzml.read(path, chunk_bytes=1)  # one image row per chunk
     assert ds.intensity.data.numblocks[:3] == (2, 2, 1)
-    graph = pickle.loads(pickle.dumps(ds.intensity.data))
+    pickled = pickle.dumps(ds.intensity.data)
+    assert b"SpectrumTable" not in pickled  # tasks carry only their own pixel locations
+    assert b"BufferedReader" not in pickled  # and no open file
+    graph = pickle.loads(pickled)
     np.testing.assert_array_equal(graph.compute(scheduler="sync"), ds.intensity.values)
 
 

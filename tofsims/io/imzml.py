@@ -190,51 +190,61 @@ def _table(path: Path, parser: Any, ibd: Path, mode: str) -> tuple[SpectrumTable
     return table, origin
 
 
+@dataclass(frozen=True)
+class IbdSource:
+    """What a dask task needs to read spectra: the ``.ibd`` path and the array types."""
+
+    ibd: str
+    mz_dtype: np.dtype
+    intensity_dtype: np.dtype
+
+
 def _read_array(handle: Any, offset: int, length: int, dtype: np.dtype) -> np.ndarray:
     handle.seek(offset)
     return np.frombuffer(handle.read(length * dtype.itemsize), dtype=dtype)
 
 
+def _locations(table: SpectrumTable) -> np.ndarray:
+    """Per pixel ``(mz offset, intensity offset, length)``; length -1 where no spectrum."""
+    rows = table.index
+    found = rows >= 0
+    grid = np.full((*rows.shape, 3), -1, dtype=np.int64)
+    grid[found] = np.column_stack(
+        [
+            table.mz_offset[rows[found]],
+            table.intensity_offset[rows[found]],
+            table.intensity_length[rows[found]],
+        ]
+    )
+    return grid
+
+
 def _spectra_block(
-    rows: np.ndarray, table: SpectrumTable, width: int, what: str, out_dtype: np.dtype
+    locations: np.ndarray, source: IbdSource, width: int, what: str, out_dtype: np.dtype
 ) -> np.ndarray:
-    """Read the spectra of a (z, y, x) block of spectrum rows into ``(..., width)``."""
-    out = np.full((*rows.shape, width), np.nan, dtype=out_dtype)
-    with open(table.ibd, "rb") as handle:
-        for position, row in np.ndenumerate(rows):
-            if row < 0:
-                continue
-            if what == "mz":
-                values = _read_array(
-                    handle, table.mz_offset[row], table.mz_length[row], table.mz_dtype
-                )
-            else:
-                values = _read_array(
-                    handle,
-                    table.intensity_offset[row],
-                    table.intensity_length[row],
-                    table.intensity_dtype,
-                )
-            out[position][: values.size] = values
+    """Read the m/z or intensity arrays of a ``(z, y, x, 3)`` block into ``(z, y, x, width)``."""
+    out = np.full((*locations.shape[:3], width), np.nan, dtype=out_dtype)
+    column, dtype = (0, source.mz_dtype) if what == "mz" else (1, source.intensity_dtype)
+    with open(source.ibd, "rb") as handle:
+        for position in np.ndindex(*locations.shape[:3]):
+            offset, length = locations[position][column], locations[position][2]
+            if length >= 0:
+                out[position][:length] = _read_array(handle, offset, length, dtype)
     return out
 
 
 def _window_block(
-    rows: np.ndarray, table: SpectrumTable, lows: np.ndarray, highs: np.ndarray
+    locations: np.ndarray, source: IbdSource, lows: np.ndarray, highs: np.ndarray
 ) -> np.ndarray:
     """Sum each pixel's intensity over ``lows <= m/z < highs``: block ``(fragment, z, y, x)``."""
-    out = np.full((lows.size, *rows.shape), np.nan)
-    with open(table.ibd, "rb") as handle:
-        for position, row in np.ndenumerate(rows):
-            if row < 0:
+    out = np.full((lows.size, *locations.shape[:3]), np.nan)
+    with open(source.ibd, "rb") as handle:
+        for position in np.ndindex(*locations.shape[:3]):
+            mz_offset, intensity_offset, length = locations[position]
+            if length < 0:
                 continue
-            mz = _read_array(handle, table.mz_offset[row], table.mz_length[row], table.mz_dtype)
-            intensity = _read_array(
-                handle,
-                table.intensity_offset[row],
-                table.intensity_length[row],
-                table.intensity_dtype,
-            )
+            mz = _read_array(handle, mz_offset, length, source.mz_dtype)
+            intensity = _read_array(handle, intensity_offset, length, source.intensity_dtype)
             order = np.argsort(mz, kind="stable")
             cumulative = np.concatenate([[0.0], np.cumsum(intensity[order], dtype=np.float64)])
             sorted_mz = mz[order]
@@ -244,24 +254,24 @@ def _window_block(
     return out
 
 
-def _row_chunks(index: np.ndarray, bytes_per_pixel: int, chunk_bytes: int) -> da.Array:
-    _, ny, nx = index.shape
+def _row_chunks(locations: np.ndarray, bytes_per_pixel: int, chunk_bytes: int) -> da.Array:
+    """Dask array of pixel locations, chunked by image rows (each task gets only its own)."""
+    _, ny, nx, _ = locations.shape
     rows = max(1, min(ny, chunk_bytes // max(1, bytes_per_pixel * nx)))
-    return da.from_array(index, chunks=(1, rows, nx), name=False)
+    return da.from_array(locations, chunks=(1, rows, nx, 3), name=False)
 
 
 def _spectra_variable(
-    rows: da.Array, table: SpectrumTable, width: int, what: str, out_dtype: np.dtype
+    locations: da.Array, source: IbdSource, width: int, what: str, out_dtype: np.dtype
 ) -> da.Array:
     return da.map_blocks(
         _spectra_block,
-        rows,
-        table=table,
+        locations,
+        source=source,
         width=width,
         what=what,
         out_dtype=out_dtype,
-        new_axis=3,
-        chunks=(*rows.chunks, (width,)),
+        chunks=(*locations.chunks[:3], (width,)),
         dtype=out_dtype,
         meta=np.empty((0, 0, 0, 0), dtype=out_dtype),
     )
@@ -271,49 +281,61 @@ def _float_dtype(dtype: np.dtype) -> np.dtype:
     return dtype if dtype.kind == "f" else np.dtype(np.float64)
 
 
+def _window_variables(
+    locations: np.ndarray,
+    source: IbdSource,
+    fragments: dict[str, tuple[float, float]],
+    chunk_bytes: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    names = list(fragments)
+    lows = np.array([float(fragments[n][0]) for n in names])
+    highs = np.array([float(fragments[n][1]) for n in names])
+    if not names or np.any(~(lows < highs)):
+        raise ValueError("fragments must map names to (low, high) m/z windows with low < high")
+    width = int(locations[..., 2].max())
+    chunks = _row_chunks(locations, 16 * width, chunk_bytes)
+    counts = da.map_blocks(
+        _window_block,
+        chunks,
+        source=source,
+        lows=lows,
+        highs=highs,
+        drop_axis=3,
+        new_axis=0,
+        chunks=((len(names),), *chunks.chunks[:3]),
+        dtype=np.float64,
+        meta=np.empty((0, 0, 0, 0)),
+    )
+    counts_attrs = {"units": "counts", "long_name": "intensity summed over the m/z window"}
+    coords = {
+        "fragment": ("fragment", np.array(names, dtype=object)),
+        "mass_low": ("fragment", lows, {"units": "u"}),
+        "mass_high": ("fragment", highs, {"units": "u"}),
+    }
+    return {"counts": (("fragment", "scan", "y", "x"), counts, counts_attrs)}, coords
+
+
 def _data_variables(
     table: SpectrumTable,
     fragments: dict[str, tuple[float, float]] | None,
     chunk_bytes: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    lengths = table.intensity_length
-    width = int(lengths.max())
-    value_dtype = _float_dtype(table.intensity_dtype)
+    source = IbdSource(table.ibd, table.mz_dtype, table.intensity_dtype)
+    locations = _locations(table)
     if fragments is not None:
-        names = list(fragments)
-        lows = np.array([float(fragments[n][0]) for n in names])
-        highs = np.array([float(fragments[n][1]) for n in names])
-        if not names or np.any(~(lows < highs)):
-            raise ValueError("fragments must map names to (low, high) m/z windows with low < high")
-        rows = _row_chunks(table.index, 16 * width, chunk_bytes)
-        counts = da.map_blocks(
-            _window_block,
-            rows,
-            table=table,
-            lows=lows,
-            highs=highs,
-            new_axis=0,
-            chunks=((len(names),), *rows.chunks),
-            dtype=np.float64,
-            meta=np.empty((0, 0, 0, 0)),
-        )
-        counts_attrs = {"units": "counts", "long_name": "intensity summed over the m/z window"}
-        coords = {
-            "fragment": ("fragment", np.array(names, dtype=object)),
-            "mass_low": ("fragment", lows, {"units": "u"}),
-            "mass_high": ("fragment", highs, {"units": "u"}),
-        }
-        return {"counts": (("fragment", "scan", "y", "x"), counts, counts_attrs)}, coords
-    rows = _row_chunks(table.index, value_dtype.itemsize * width, chunk_bytes)
-    intensity = _spectra_variable(rows, table, width, "intensity", value_dtype)
+        return _window_variables(locations, source, fragments, chunk_bytes)
+    width = int(table.intensity_length.max())
+    value_dtype = _float_dtype(table.intensity_dtype)
+    chunks = _row_chunks(locations, value_dtype.itemsize * width, chunk_bytes)
+    intensity = _spectra_variable(chunks, source, width, "intensity", value_dtype)
     intensity_attrs = {"units": "counts", "long_name": "intensity (as stored in the .ibd)"}
     if table.mode == "continuous":
         with open(table.ibd, "rb") as handle:
             mz = _read_array(handle, table.mz_offset[0], table.mz_length[0], table.mz_dtype)
         variables = {"intensity": (("z", "y", "x", "mz"), intensity, intensity_attrs)}
         return variables, {"mz": ("mz", mz.astype(np.float64), {"units": "u", "long_name": "m/z"})}
-    mz_values = _spectra_variable(rows, table, width, "mz", _float_dtype(table.mz_dtype))
-    n_points = np.where(table.index >= 0, lengths[table.index], 0)
+    mz_values = _spectra_variable(chunks, source, width, "mz", _float_dtype(table.mz_dtype))
+    n_points = np.maximum(locations[..., 2], 0)
     return {
         "mz": (("z", "y", "x", "point"), mz_values, {"units": "u", "long_name": "m/z (NaN pad)"}),
         "intensity": (("z", "y", "x", "point"), intensity, intensity_attrs),
