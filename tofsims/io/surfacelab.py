@@ -279,7 +279,7 @@ def _dataset(
         **provenance(path, f"{__name__}.read", FORMAT),
         "polarity": _polarity(names),
         "poisson_corrected": 1,
-        "seconds_per_scan": float(np.median(steps)) if steps.size else float("nan"),
+        "seconds_per_scan": float(f"{np.median(steps):.12g}") if steps.size else float("nan"),
         "acquisition": "depth profile" if time[0] == 0 else "static",
         "profile_smoothing": comment.removeprefix("Profile Smoothing is ").lower(),
         "dropped_incomplete_rows": dropped,
