@@ -86,7 +86,11 @@ def _ibd_beside(path: Path) -> Path:
 
 
 def _parse(path: Path) -> Any:
-    from pyimzml.ImzMLParser import ImzMLParser
+    try:
+        from pyimzml.ImzMLParser import ImzMLParser
+    except ImportError as err:
+        problem = "reading imzML needs pyimzml: pip install 'operando[imzml]'"
+        raise TofsimsReadError(path, problem) from err
 
     try:
         return ImzMLParser(
