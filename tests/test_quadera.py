@@ -286,7 +286,8 @@ def test_time_going_backwards_names_the_line(tmp_path):
     rows[3][0] = (rows[3][0][0], "1.500", rows[3][0][2])  # channel 14: 0, 1, 2, 1.5 ...
     path = write_asc(tmp_path / "back.asc", rows)
     with pytest.raises(
-        DemsReadError, match=r"back\.asc: line 12: channel '14': time is not monotonic"
+        DemsReadError,
+        match=r"back\.asc: line 12: channel '14': time is not monotonic \(1\.5 s after 2 s\)",
     ) as info:
         quadera.read_ms(path, timezone="UTC")
     assert info.value.line == 12

@@ -141,11 +141,13 @@ def check_channel_times(
         line = first_line + int(row)
         label = labels[int(channel)]
         if resumed[row, channel]:
-            problem = f"channel {label!r}: time {time[row, channel]!r} s follows a missing time"
+            problem = (
+                f"channel {label!r}: time {float(time[row, channel]):.10g} s follows a missing time"
+            )
         else:
             problem = (
                 f"channel {label!r}: time is not monotonic "
-                f"({time[row, channel]!r} s after {filled[row, channel]!r} s)"
+                f"({float(time[row, channel]):.10g} s after {float(filled[row, channel]):.10g} s)"
             )
         raise DemsReadError(path, problem, line=line)
     last = filled[-1]
