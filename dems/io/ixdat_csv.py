@@ -311,7 +311,7 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
         raise MissingStreamError(path, "holds no potentiostat series (no Ewe/I columns)")
     columns = _read_columns(path, layout)
     time = columns[time_name]
-    check_channel_times(path, time[:, None], [time_name], layout.skip_lines + 1)
+    check_channel_times(path, time[:, None], [time_name], layout.skip_lines + 1, what="column")
     samples = trailing_valid_length(time)
     names = [n for n in layout.columns if layout.timecols.get(n) == time_name]
     variables = {}

@@ -86,6 +86,7 @@ def check_channel_times(
     first_line: int,
     previous: np.ndarray | None = None,
     ended: np.ndarray | None = None,
+    what: str = "channel",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Check that each channel's relative time increases and has NaN only as end padding.
 
@@ -105,6 +106,8 @@ def check_channel_times(
         Last finite time of each channel in earlier blocks (NaN if none).
     ended
         Per channel: whether a missing time was already seen (padding started).
+    what
+        What a label names in the message (``"channel"``, ``"column"``).
 
     Returns
     -------
@@ -141,12 +144,11 @@ def check_channel_times(
         line = first_line + int(row)
         label = labels[int(channel)]
         if resumed[row, channel]:
-            problem = (
-                f"channel {label!r}: time {float(time[row, channel]):.10g} s follows a missing time"
-            )
+            value = float(time[row, channel])
+            problem = f"{what} {label!r}: time {value:.10g} s follows a missing time"
         else:
             problem = (
-                f"channel {label!r}: time is not monotonic "
+                f"{what} {label!r}: time is not monotonic "
                 f"({float(time[row, channel]):.10g} s after {float(filled[row, channel]):.10g} s)"
             )
         raise DemsReadError(path, problem, line=line)
