@@ -274,7 +274,8 @@ def test_file_is_parsed_once(tmp_path, monkeypatch):
     monkeypatch.setattr(quadera.pd, "read_csv", counting_read_csv)
     ds = quadera.read_ms(path, timezone="UTC", chunk_rows=7)
     assert len(calls) == 1
-    assert calls[0] == [1, 2, 4, 5]  # relative times and values only, never the date strings
+    # relative times and values only (+ the empty column after the last triplet), no date strings
+    assert calls[0] == [1, 2, 4, 5, 6]
     assert ds.sizes["sample"] == 30
 
 
@@ -333,3 +334,21 @@ def test_unknown_value_column_is_rejected(tmp_path):
     path = write_asc(tmp_path / "u.asc", simple_rows(), title="Counts [c/s]")
     with pytest.raises(DemsReadError, match=r"line 8: unknown value column 'Counts \[c/s\]'"):
         quadera.read_ms(path, timezone="UTC")
+
+
+def test_row_with_extra_fields_is_rejected(tmp_path):
+    stamp = "28/11/2022 13:51:12"
+    extra = f"{stamp}\t3.000\t4e-11\t{stamp}\t3.5\t1e-12\t{stamp}\t3.9\t1e-12"
+    path = write_asc(tmp_path / "extra.asc", simple_rows(n=3), last_line=extra)
+    with pytest.raises(DemsReadError, match=r"line 12: 9 fields, more than the 6 columns"):
+        quadera.read_ms(path, timezone="UTC")
+
+
+def test_garbage_inside_the_data_names_the_line(tmp_path):
+    path = write_asc(tmp_path / "junk.asc", simple_rows(n=4))
+    raw = path.read_bytes()
+    cut = raw.index(b"\r\n", raw.index(b"\r\n28/11") + 2)  # end of the first data line
+    path.write_bytes(raw[:cut] + b"\x00\xff\x13junk" * 20 + raw[cut:])
+    with pytest.raises(DemsReadError, match=r"junk\.asc: line 9: .* is not a number") as info:
+        quadera.read_ms(path, timezone="UTC")
+    assert len(str(info.value)) < 200

@@ -20,6 +20,7 @@ header's ``Start Time`` give the same instants). Large files are parsed in block
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -237,75 +238,115 @@ def _parse_blocks(
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Parse the data once, block by block, checking each channel's clock as it goes."""
     n = len(layout.labels)
-    usecols = [3 * i + k for i in range(n) for k in (1, 2)]
-    try:
-        reader = pd.read_csv(
-            path,
-            sep="\t",
-            header=None,
-            names=list(range(3 * n)),
-            index_col=False,
-            usecols=usecols,
-            skiprows=layout.skip_lines,
-            dtype=np.float64,
-            na_values=MISSING_TOKENS,
-            keep_default_na=False,
-            decimal=decimal,
-            engine="c",
-            encoding="latin-1",
-            chunksize=chunk_rows,
+    # Column 3n (after the last triplet) must stay empty: pandas silently drops surplus
+    # fields beyond its known columns, so a synthetic header declares one more column
+    # than the triplets and any row with extra fields shows up there (or fails to parse).
+    usecols = [3 * i + k for i in range(n) for k in (1, 2)] + [3 * n]
+    with open(path, "rb") as handle:
+        for _ in range(layout.skip_lines):
+            handle.readline()
+        stream = _PrefixedStream(
+            "\t".join(f"c{i}" for i in range(3 * n + 1)).encode() + b"\n", handle
         )
-        times, values = [], []
-        previous = ended = None
-        line = layout.skip_lines + 1
-        with reader:
-            for frame in reader:
-                block = frame.to_numpy(dtype=np.float64)
-                block[~np.isfinite(block)] = np.nan
-                time, value = block[:, 0::2], block[:, 1::2]
-                previous, ended = check_channel_times(
-                    path, time, layout.labels, line, previous, ended
-                )
-                times.append(time)
-                values.append(value)
-                line += len(block)
-    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        if isinstance(err, DemsReadError):
-            raise
-        bad_line, problem = _locate_bad_field(path, layout, decimal)
-        raise DemsReadError(path, problem or f"cannot parse data ({err})", bad_line) from None
+        try:
+            return _parse_stream(
+                path, layout, io.BufferedReader(stream, 1 << 20), usecols, decimal, chunk_rows
+            )
+        except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:
+            if isinstance(err, DemsReadError):
+                raise
+            bad_line, problem = _locate_bad_field(path, layout, decimal)
+            raise DemsReadError(path, problem or f"cannot parse data ({err})", bad_line) from None
+
+
+class _PrefixedStream(io.RawIOBase):
+    """Raw byte stream: ``prefix`` first, then the rest of an open binary file."""
+
+    def __init__(self, prefix: bytes, handle: Any):
+        self._prefix = prefix
+        self._handle = handle
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._prefix:
+            count = min(len(buffer), len(self._prefix))
+            buffer[:count] = self._prefix[:count]
+            self._prefix = self._prefix[count:]
+            return count
+        return self._handle.readinto(buffer)
+
+
+def _parse_stream(
+    path: str | os.PathLike[str],
+    layout: QuaderaLayout,
+    stream: Any,
+    usecols: list[int],
+    decimal: str,
+    chunk_rows: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    reader = pd.read_csv(
+        stream,
+        sep="\t",
+        header=0,
+        index_col=False,
+        usecols=usecols,
+        dtype=np.float64,
+        na_values=MISSING_TOKENS,
+        keep_default_na=False,
+        decimal=decimal,
+        engine="c",
+        encoding="latin-1",
+        chunksize=chunk_rows,
+    )
+    times, values = [], []
+    previous = ended = None
+    line = layout.skip_lines + 1
+    with reader:
+        for frame in reader:
+            block = frame.to_numpy(dtype=np.float64)
+            _check_no_extra_fields(path, block[:, -1], line, len(usecols) // 2 * 3)
+            block = block[:, :-1]
+            block[~np.isfinite(block)] = np.nan
+            time, value = block[:, 0::2], block[:, 1::2]
+            previous, ended = check_channel_times(path, time, layout.labels, line, previous, ended)
+            times.append(time)
+            values.append(value)
+            line += len(block)
     return times, values
+
+
+def _check_no_extra_fields(
+    path: str | os.PathLike[str], extra: np.ndarray, first_line: int, width: int
+) -> None:
+    filled = np.flatnonzero(~np.isnan(extra))
+    if filled.size:
+        line = first_line + int(filled[0])
+        raise DemsReadError(path, f"more fields than the {width} columns of the header", line)
 
 
 def _locate_bad_field(
     path: str | os.PathLike[str], layout: QuaderaLayout, decimal: str
 ) -> tuple[int | None, str | None]:
     """Find the first unparsable number (slow path, used only after a parse error)."""
+    width = 3 * len(layout.labels)
     with open(path, encoding="latin-1", newline=None) as handle:
         for number, line in enumerate(handle, start=1):
             if number <= layout.skip_lines:
                 continue
             fields = line.rstrip("\r\n").split("\t")
-            if len(fields) > 3 * len(layout.labels) and any(
-                f.strip() for f in fields[3 * len(layout.labels) :]
-            ):
-                return (
-                    number,
-                    f"{len(fields)} fields, more than the {3 * len(layout.labels)} columns",
-                )
+            if any(extra.strip() for extra in fields[width:]):
+                return number, f"{len(fields)} fields, more than the {width} columns of the header"
             for index, text in enumerate(fields):
                 if index % 3 == 0 or text.strip() in MISSING_TOKENS:
                     continue
                 try:
-                    float(text.replace(decimal, ".") if decimal == "," else text)
+                    float(text.replace(",", ".") if decimal == "," else text)
                 except ValueError:
-                    column = (
-                        "Time Relative [s]" if index % 3 == 1 else layout.value_titles[index // 3]
-                    )
-                    return (
-                        number,
-                        f"{text.strip()!r} is not a number (column {index + 1}, {column})",
-                    )
+                    title = _RELATIVE if index % 3 == 1 else layout.value_titles[index // 3]
+                    shown = text.strip()[:40]
+                    return number, f"{shown!r} is not a number (column {index + 1}, {title})"
     return None, None
 
 
