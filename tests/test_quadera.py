@@ -262,6 +262,20 @@ def test_chunked_read_is_dask_backed_and_equal(tmp_path):
     xr.testing.assert_identical(lazy.compute(), eager)
 
 
+def test_chunked_read_computes_nothing(tmp_path):
+    import dask
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the reader computed a dask graph")
+
+    path = write_asc(tmp_path / "lazy.asc", simple_rows(n=12))
+    with dask.config.set(scheduler=refuse):
+        ds = quadera.read_ms(path, timezone="UTC", chunk_rows=5)
+        scaled = ds["signal"] * 2  # stays lazy
+    assert isinstance(scaled.data, da.Array)
+    np.testing.assert_allclose(scaled.values[0, :2], [2e-11, 4e-11])
+
+
 def test_file_is_parsed_once(tmp_path, monkeypatch):
     path = write_asc(tmp_path / "once.asc", simple_rows(n=30))
     calls = []
@@ -352,3 +366,15 @@ def test_garbage_inside_the_data_names_the_line(tmp_path):
     with pytest.raises(DemsReadError, match=r"junk\.asc: line 9: .* is not a number") as info:
         quadera.read_ms(path, timezone="UTC")
     assert len(str(info.value)) < 200
+
+
+def test_start_time_from_first_row_without_start_time_line(tmp_path):
+    rows = [
+        [("28/11/2022 13:51:14", "2.000", "1e-11")],
+        [("28/11/2022 13:51:15", "3.000", "2e-11")],
+    ]
+    path = write_asc(tmp_path / "nostart.asc", rows, labels=("44",))
+    path.write_bytes(path.read_bytes().replace(b"Start Time\t28/11/2022 13:51:12\r\n", b""))
+    ds = quadera.read_ms(path, timezone="UTC")
+    assert ds.attrs["start_time"] == "2022-11-28T13:51:12.000000+00:00"
+    assert ds.attrs["start_time_source"] == "first data row"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -205,19 +206,25 @@ def resolve_date_order(
 def _start_time(
     path: str | os.PathLike[str], layout: QuaderaLayout, order: str, zone: Any
 ) -> tuple[str, str]:
-    """ISO start time and where it came from (``"Start Time"`` header or first data row)."""
+    """ISO start time and where it came from (``"Start Time"`` header or first data row).
+
+    Without a ``Start Time`` line, the first row's absolute time minus its relative time
+    is used (whole seconds only: QUADERA writes no fraction in the row times).
+    """
+    offset = 0.0
     if layout.header.get("Start Time"):
-        text, line, source = (
-            layout.header["Start Time"],
-            layout.header_lines["Start Time"],
-            "Start Time",
-        )
+        text = layout.header["Start Time"]
+        line, source = layout.header_lines["Start Time"], "Start Time"
     elif len(layout.first_row) >= 3:
         text, line, source = layout.first_row[0], layout.skip_lines + 1, "first data row"
+        try:
+            offset = float(layout.first_row[1].replace(",", "."))
+        except ValueError:
+            raise DemsReadError(path, f"relative time {layout.first_row[1]!r}", line) from None
     else:
         raise DemsReadError(path, "no 'Start Time' line and no data: start time unknown")
     try:
-        naive = parse_wallclock(text, order)
+        naive = parse_wallclock(text, order) - timedelta(seconds=offset)
     except DateStringError as err:
         raise DemsReadError(path, str(err), line=line) from err
     return iso(localize(naive, zone)), source
