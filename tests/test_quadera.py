@@ -378,3 +378,15 @@ def test_start_time_from_first_row_without_start_time_line(tmp_path):
     ds = quadera.read_ms(path, timezone="UTC")
     assert ds.attrs["start_time"] == "2022-11-28T13:51:12.000000+00:00"
     assert ds.attrs["start_time_source"] == "first data row"
+
+
+def test_utf8_bom_and_integer_first_row_with_decimal_comma(tmp_path):
+    stamp = "28.11.2022 13:51:12"
+    rows = [[(stamp, "0", "0")], [(stamp, "1,5", "2,5e-011")], [(stamp, "3,25", "---")]]
+    path = write_asc(tmp_path / "bom.asc", rows, labels=("18",))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert quadera.QuaderaBackend().guess_can_open(path)
+    ds = quadera.read_ms(path, timezone="UTC")
+    assert "Sourcefile" in ds.attrs["header_json"]
+    np.testing.assert_allclose(ds["time"].values[0], [0.0, 1.5, 3.25])
+    np.testing.assert_allclose(ds["signal"].values[0, :2], [0.0, 2.5e-11])

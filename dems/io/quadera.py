@@ -58,6 +58,8 @@ _UNITS = {
     "Partial Pressure [mbar]": ("mbar", "partial pressure"),
 }
 _MAX_HEADER_LINES = 200
+_DECIMAL_ROWS = 20
+_UTF8_BOM = "\xef\xbb\xbf"  # as decoded by latin-1
 
 
 @dataclass
@@ -78,6 +80,8 @@ class QuaderaLayout:
         Number of lines before the first data line.
     first_row
         The first data line split on TABs ([] if the file has no data).
+    head_rows
+        The first few data lines (for detecting the decimal separator).
     """
 
     header: dict[str, str] = field(default_factory=dict)
@@ -86,10 +90,12 @@ class QuaderaLayout:
     value_titles: list[str] = field(default_factory=list)
     skip_lines: int = 0
     first_row: list[str] = field(default_factory=list)
+    head_rows: list[str] = field(default_factory=list)
 
 
 def can_open(path: str | os.PathLike[str], head: str) -> bool:
     """Whether ``head`` (first ~8 kB, latin-1) looks like a QUADERA ASCII export."""
+    head = head.removeprefix(_UTF8_BOM)
     lines = head.splitlines()
     has_columns = any(
         line.startswith(f"Time\t{_RELATIVE}\t") and line.count(_RELATIVE) >= 1 for line in lines
@@ -111,11 +117,12 @@ def read_layout(path: str | os.PathLike[str]) -> QuaderaLayout:
         for number, line in enumerate(handle, start=1):
             if "\x00" in line:
                 raise DemsReadError(path, "binary content, not a QUADERA text export", line=number)
-            text = line.rstrip("\r\n")
+            text = line.rstrip("\r\n").removeprefix(_UTF8_BOM)
             if text.startswith(f"Time\t{_RELATIVE}"):
                 _columns_from(path, layout, previous, text, number)
                 layout.skip_lines = number
-                layout.first_row = handle.readline().rstrip("\r\n").split("\t")
+                layout.head_rows = [handle.readline().rstrip("\r\n") for _ in range(_DECIMAL_ROWS)]
+                layout.first_row = layout.head_rows[0].split("\t")
                 return layout
             key, _, value = text.partition("\t")
             if key.strip() and value.strip():
@@ -423,8 +430,11 @@ def read_ms(
 
 
 def _decimal_of(layout: QuaderaLayout) -> str:
-    numbers = [f for i, f in enumerate(layout.first_row) if i % 3]
-    return detect_decimal(["\t".join(numbers)])
+    """Decimal separator judged on the relative-time and value fields of the first rows."""
+    numeric = [
+        "\t".join(f for i, f in enumerate(row.split("\t")) if i % 3) for row in layout.head_rows
+    ]
+    return detect_decimal(numeric)
 
 
 def _quantity(path: str | os.PathLike[str], layout: QuaderaLayout) -> tuple[str, str]:
