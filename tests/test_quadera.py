@@ -390,3 +390,19 @@ def test_utf8_bom_and_integer_first_row_with_decimal_comma(tmp_path):
     assert "Sourcefile" in ds.attrs["header_json"]
     np.testing.assert_allclose(ds["time"].values[0], [0.0, 1.5, 3.25])
     np.testing.assert_allclose(ds["signal"].values[0, :2], [0.0, 2.5e-11])
+
+
+def test_header_without_data_rows(tmp_path):
+    path = write_asc(tmp_path / "nodata.asc", [])
+    with pytest.raises(DemsReadError, match=r"nodata\.asc: line 8: no data rows"):
+        quadera.read_ms(path, timezone="UTC")
+
+
+def test_garbled_date_in_first_row_names_its_line(tmp_path):
+    rows = simple_rows()
+    rows[0][0] = ("28/11/2022 13:5", *rows[0][0][1:])
+    path = write_asc(tmp_path / "date.asc", rows)
+    with pytest.raises(
+        DemsReadError, match=r"date\.asc: line 9: unrecognised date/time '28/11/2022 13:5'"
+    ):
+        quadera.read_ms(path, timezone="UTC")

@@ -97,9 +97,7 @@ def can_open(path: str | os.PathLike[str], head: str) -> bool:
     """Whether ``head`` (first ~8 kB, latin-1) looks like a QUADERA ASCII export."""
     head = head.removeprefix(_UTF8_BOM)
     lines = head.splitlines()
-    has_columns = any(
-        line.startswith(f"Time\t{_RELATIVE}\t") and line.count(_RELATIVE) >= 1 for line in lines
-    )
+    has_columns = any(line.startswith(f"Time\t{_RELATIVE}\t") for line in lines)
     return has_columns or (head.startswith("Sourcefile\t") and "\nStart Time\t" in head)
 
 
@@ -180,14 +178,18 @@ def resolve_date_order(
         If the dates are ambiguous and ``date_order`` is not given, or contradict it.
     """
     stamps = [
-        layout.header[k] for k in ("Exporttime", "Start Time", "End Time") if layout.header.get(k)
+        (layout.header_lines[k], layout.header[k])
+        for k in ("Exporttime", "Start Time", "End Time")
+        if layout.header.get(k)
     ]
-    stamps += [layout.first_row[i] for i in range(0, len(layout.first_row) - 2, 3)]
-    line = layout.header_lines.get("Start Time", layout.skip_lines + 1)
+    row_line = layout.skip_lines + 1
+    stamps += [(row_line, layout.first_row[i]) for i in range(0, len(layout.first_row) - 2, 3)]
+    line = layout.header_lines.get("Start Time", row_line)
     try:
-        proven = infer_date_order(stamps)
+        proven = infer_date_order(text for _, text in stamps)
     except DateStringError as err:
-        raise DemsReadError(path, str(err), line=line) from err
+        bad = [n for n, text in stamps if not _is_date(text)]
+        raise DemsReadError(path, str(err), line=bad[0] if bad else line) from err
     if date_order is not None:
         if date_order not in DATE_ORDERS:
             choices = ", ".join(repr(o) for o in DATE_ORDERS)
@@ -200,7 +202,7 @@ def resolve_date_order(
             )
         return date_order, "user"
     if proven is None:
-        example = stamps[0] if stamps else "?"
+        example = stamps[0][1] if stamps else "?"
         raise DemsReadError(
             path,
             f"dates such as {example!r} are ambiguous (day or month first?): "
@@ -208,6 +210,14 @@ def resolve_date_order(
             line,
         )
     return proven, "file"
+
+
+def _is_date(text: str) -> bool:
+    try:
+        infer_date_order([text])
+    except DateStringError:
+        return False
+    return True
 
 
 def _start_time(
@@ -401,14 +411,15 @@ def read_ms(
     if os.path.getsize(path) == 0:
         raise DemsReadError(path, "file is empty")
     layout = read_layout(path)
+    if not any(row.strip() for row in layout.head_rows):
+        raise DemsReadError(path, "no data rows after the column line", layout.skip_lines)
     order, order_source = resolve_date_order(path, layout, date_order)
     zone, zone_name = resolve_timezone(timezone)
     start_time, start_source = _start_time(path, layout, order, zone)
     decimal = _decimal_of(layout)
     lazy = chunk_rows is not None or os.path.getsize(path) > LARGE_FILE_BYTES
     times, values = _parse_blocks(path, layout, decimal, chunk_rows or DEFAULT_CHUNK_ROWS)
-    time = np.concatenate(times) if times else np.empty((0, len(layout.labels)))
-    value = np.concatenate(values) if values else np.empty((0, len(layout.labels)))
+    time, value = np.concatenate(times), np.concatenate(values)
     _drop_truncated_triplets(path, time, value)
     samples = trailing_valid_length(time.T)
     time, value = np.ascontiguousarray(time[:samples].T), np.ascontiguousarray(value[:samples].T)
@@ -452,8 +463,6 @@ def _drop_truncated_triplets(
     path: str | os.PathLike[str], time: np.ndarray, value: np.ndarray
 ) -> None:
     """Blank the triplets missing from a truncated last line (in place)."""
-    if not len(time):
-        return
     complete = _last_line_fields(path) // 3
     time[-1, complete:] = np.nan
     value[-1, complete:] = np.nan
