@@ -148,6 +148,25 @@ def test_mid_without_epoch_uses_preamble_date_in_given_zone(tmp_path):
     assert "month-first" in ds.attrs["start_time_source"]
 
 
+def test_preamble_date_order_option(tmp_path):
+    columns = [
+        c for c in MID_COLUMNS if c not in ("Time Absolute (UTC)", "Time Absolute (Date_Time)")
+    ]
+    rows = [[r[0], *r[3:]] for r in mid_rows()]
+    preamble = ["PV MassSpec-20.08.01", "03/04/2020 11:10:13", ""]
+    path = write_mid(tmp_path / "amb.dat", rows, columns=columns, preamble=preamble)
+    default = pvmassspec.read_ms(path, timezone="UTC")
+    assert default.attrs["start_time"].startswith("2020-03-04T11:10:13")
+    day_first = pvmassspec.read_ms(path, timezone="UTC", date_order="day-first")
+    assert day_first.attrs["start_time"].startswith("2020-04-03T11:10:13")
+    proven = write_mid(
+        tmp_path / "proven.dat", rows, columns=columns, preamble=["25/02/2020 11:10:13", ""]
+    )
+    assert pvmassspec.read_ms(proven, timezone="UTC").attrs["start_time"].startswith("2020-02-25")
+    with pytest.raises(DemsReadError, match=r"line 1: date_order='month-first' contradicts"):
+        pvmassspec.read_ms(proven, timezone="UTC", date_order="month-first")
+
+
 def test_ixdat_style_header_on_line_7(tmp_path):
     """ixdat's PVMassSpecReader assumes a fixed header=6; we find the line by content."""
     preamble = ["PV MassSpec-18.05.05", "EXPORTED BIN DATA", "02-25-2020 11'10'13", "x", "y", ""]

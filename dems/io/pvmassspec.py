@@ -208,10 +208,13 @@ def _start_instant(
     if not dated:
         raise DemsReadError(path, "no epoch column and no date line in the preamble: start unknown")
     line, text = dated[0]
+    if date_order is not None and date_order not in DATE_ORDERS:
+        raise ValueError(f"date_order must be one of {', '.join(DATE_ORDERS)}, not {date_order!r}")
     try:
-        order = date_order or infer_date_order([text]) or "month-first"
-        if order not in DATE_ORDERS:
-            raise DateStringError(f"date_order must be one of {', '.join(DATE_ORDERS)}")
+        proven = infer_date_order([text])
+        if proven and date_order and proven != date_order:
+            raise DateStringError(f"date_order={date_order!r} contradicts {text!r} ({proven})")
+        order = date_order or proven or "month-first"
         naive = parse_wallclock(text, order)
     except DateStringError as err:
         raise DemsReadError(path, str(err), line) from None
