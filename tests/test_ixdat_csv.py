@@ -227,3 +227,20 @@ def test_truncated_file_after_header(tmp_path):
 def test_quadera_file_is_not_an_ixdat_csv(data_dir):
     other = data_dir / "dems" / "datalab_quadera_asc" / "20221128 134958 TGA MS Megan.asc"
     assert not ixdat_csv.IxdatCsvBackend().guess_can_open(other)
+
+
+def test_shared_time_column_for_ms_and_ec(tmp_path):
+    """A resampled export puts every series on one time column: both streams still split."""
+    path = write_csv(
+        tmp_path / "shared.csv",
+        ["0.0,\t1e-10,\t0.5,\t-0.01", "1.0,\t2e-10,\t0.6,\t-0.02"],
+        names="time/s,\tM32,\tEwe/V,\tI/mA",
+        timecols=("timecol 'time/s' for: 'M32' and 'Ewe/V' and 'I/mA'",),
+    )
+    ms = ixdat_csv.read_ms(path)
+    ec = ixdat_csv.read_ec(path)
+    assert ms["channel"].values.tolist() == ["M32"]
+    np.testing.assert_array_equal(ms["time"].values[0], [0.0, 1.0])
+    assert "M32" not in ec
+    np.testing.assert_array_equal(ec["potential"].values, [0.5, 0.6])
+    np.testing.assert_array_equal(ec["current"].values, [-0.01, -0.02])

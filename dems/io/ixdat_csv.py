@@ -284,7 +284,7 @@ def read_ms(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
 
 
 def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.Dataset:
-    """Read the potentiostat series (those sharing the time column of ``Ewe``/``I``).
+    """Read the potentiostat series (those on the time column of ``Ewe``/``I``, except ``M<mass>``).
 
     Parameters
     ----------
@@ -313,7 +313,9 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
     time = columns[time_name]
     check_channel_times(path, time[:, None], [time_name], layout.skip_lines + 1, what="column")
     samples = trailing_valid_length(time)
-    names = [n for n in layout.columns if layout.timecols.get(n) == time_name]
+    names = [
+        n for n in layout.columns if layout.timecols.get(n) == time_name and not _MS_SERIES.match(n)
+    ]
     variables = {}
     for title in names:
         name, unit = _split_title(title)
