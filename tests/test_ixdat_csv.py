@@ -115,6 +115,10 @@ def test_engine_name_class_and_sniffing(ms):
         xr.testing.assert_identical(ds.load(), ms)
     ec = xr.open_dataset(EC_FILE, engine="dems_ixdat_csv", stream="ec")
     xr.testing.assert_identical(ec.load(), dems.open_ec(EC_FILE))
+    # without stream=: MS when the file has MS series, else EC
+    xr.testing.assert_identical(xr.open_dataset(EC_FILE, engine="dems_ixdat_csv").load(), ec.load())
+    ms_file_ec = xr.open_dataset(MS_FILE, engine="dems_ixdat_csv", stream="ec").load()
+    assert "potential" in ms_file_ec and ms_file_ec.sizes["time"] == 12436
     assert detect_format(MS_FILE) is ixdat_csv and detect_format(EC_FILE) is ixdat_csv
     assert ixdat_csv.IxdatCsvBackend().guess_can_open(EC_FILE)
 

@@ -380,7 +380,7 @@ def _checked_layout(path: str | os.PathLike[str]) -> IxdatLayout:
 
 
 class IxdatCsvBackend(BackendEntrypoint):
-    """xarray engine ``dems_ixdat_csv``; ``stream="ms"`` (default) or ``stream="ec"``."""
+    """xarray engine ``dems_ixdat_csv``; ``stream="ms"`` or ``"ec"`` (default: MS if present)."""
 
     description = "ixdat CSV export (.csv) — MS series and/or potentiostat series"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
@@ -391,11 +391,17 @@ class IxdatCsvBackend(BackendEntrypoint):
         filename_or_obj: Any,
         *,
         drop_variables: Any = None,
-        stream: str = "ms",
+        stream: str | None = None,
         timezone: str | None = None,
     ) -> xr.Dataset:
-        """Open the ``stream="ms"`` (default) or ``stream="ec"`` part of an ixdat CSV export."""
+        """Open the ``stream="ms"`` or ``stream="ec"`` part of an ixdat CSV export.
+
+        Without ``stream`` the MS series are returned when the file has any, else the
+        potentiostat series.
+        """
         readers = {"ms": read_ms, "ec": read_ec}
+        if stream is None:
+            stream = "ms" if ms_series(_checked_layout(filename_or_obj)) else "ec"
         if stream not in readers:
             raise ValueError(f"stream must be 'ms' or 'ec', not {stream!r}")
         ds = readers[stream](filename_or_obj, timezone=timezone)
