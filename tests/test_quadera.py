@@ -406,3 +406,13 @@ def test_garbled_date_in_first_row_names_its_line(tmp_path):
         DemsReadError, match=r"date\.asc: line 9: unrecognised date/time '28/11/2022 13:5'"
     ):
         quadera.read_ms(path, timezone="UTC")
+
+
+def test_dataset_round_trips_through_netcdf(tmp_path, real):
+    pytest.importorskip("netCDF4")
+    target = tmp_path / "real.nc"
+    real.to_netcdf(target)
+    back = xr.load_dataset(target)
+    np.testing.assert_array_equal(back["signal"].values, real["signal"].values)
+    assert back["label"].values.tolist() == real["label"].values.tolist()
+    assert back.attrs["start_time"] == real.attrs["start_time"]
