@@ -39,6 +39,8 @@ def describe_ms(ds: xr.Dataset) -> dict[str, Any]:
         ``format``, ``start_time``, ``duration_s`` and one entry per channel with its
         label, m/z, units and number of valid samples.
     """
+    if ds.attrs.get("layout") == "mass scan":
+        return _describe_mass_scans(ds)
     time = np.asarray(ds["time"].values, dtype=float)
     signal = np.asarray(ds["signal"].values)
     finite_time = time[np.isfinite(time)]
@@ -56,6 +58,24 @@ def describe_ms(ds: xr.Dataset) -> dict[str, Any]:
             }
         )
     return {**_common(ds), "kind": "ms", "duration_s": duration, "channels": channels}
+
+
+def _describe_mass_scans(ds: xr.Dataset) -> dict[str, Any]:
+    """Describe a PV MassSpec scan export: ``signal(scan, mass)`` with ``time(scan)``."""
+    time = np.asarray(ds["time"].values, dtype=float)
+    finite = time[np.isfinite(time)]
+    mass = np.asarray(ds["mass"].values, dtype=float)
+    valid = np.isfinite(np.asarray(ds["signal"].values, dtype=float)).any(axis=1)
+    return {
+        **_common(ds),
+        "kind": "ms",
+        "layout": "mass scan",
+        "duration_s": float(finite.max() - finite.min()) if finite.size else None,
+        "scans": int(valid.sum()),
+        "masses": int(mass.size),
+        "mass_range": [float(np.nanmin(mass)), float(np.nanmax(mass))],
+        "units": ds["signal"].attrs.get("units"),
+    }
 
 
 def describe_ec(ds: xr.Dataset) -> dict[str, Any]:

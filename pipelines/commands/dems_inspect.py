@@ -17,6 +17,7 @@ Examples:
   operando dems inspect "2022-09-19 11_27_59 test-21.tsv"
   operando dems inspect run.asc cell_C01.mpt --timezone Europe/Berlin
   operando dems inspect --example --json
+  operando dems inspect export.asc --date-order day-first
 """
 
 
@@ -26,22 +27,44 @@ def example_files() -> list[Path]:
     return sorted(Path(str(p)) for p in folder.iterdir() if p.name.endswith((".tsv", ".mpt")))
 
 
-def inspect_file(path: Path, timezone: str | None) -> list[dict[str, Any]]:
-    """Open ``path`` with every stream it holds and describe each one."""
+def _reader_options(reader: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """Keep only the options a reader function accepts."""
+    import inspect as _inspect
+
+    accepted = _inspect.signature(reader).parameters
+    return {key: value for key, value in options.items() if value is not None and key in accepted}
+
+
+def inspect_file(path: Path, **options: Any) -> list[dict[str, Any]]:
+    """Open ``path`` with every stream it holds and describe each one.
+
+    ``options`` (``timezone``, ``date_order``) are passed to the readers that accept them.
+    """
     from dems.inventory import describe_ec, describe_ms
     from dems.io import detect_format
 
     module = detect_format(path)
-    options = {"timezone": timezone} if timezone else {}
     streams = []
-    if hasattr(module, "read_ms"):
-        streams.append(describe_ms(module.read_ms(path, **options)))
-    if hasattr(module, "read_ec") and getattr(module, "KIND", "ec") != "ms":
+    for name, describe in (("read_ms", describe_ms), ("read_ec", describe_ec)):
+        reader = getattr(module, name, None)
+        if reader is None:
+            continue
         try:
-            streams.append(describe_ec(module.read_ec(path, **options)))
-        except LookupError:  # MissingStreamError: e.g. a Zilien file without an EC block
+            streams.append(describe(reader(path, **_reader_options(reader, options))))
+        except LookupError:  # MissingStreamError: the file lacks this stream (e.g. no EC block)
             pass
     return streams
+
+
+def _check_timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from dems.io.timestamps import resolve_timezone
+
+    if value is not None:
+        try:
+            resolve_timezone(value)
+        except ValueError as err:
+            raise click.BadParameter(str(err)) from err
+    return value
 
 
 def _echo_stream(stream: dict[str, Any]) -> None:
@@ -52,7 +75,13 @@ def _echo_stream(stream: dict[str, Any]) -> None:
         f"from {stream['timezone_source']})"
     )
     click.echo(f"    duration   : {'n/a' if duration is None else f'{duration:.3f} s'}")
-    if stream["kind"] == "ms":
+    if stream["kind"] == "ms" and stream.get("layout") == "mass scan":
+        low, high = stream["mass_range"]
+        click.echo(
+            f"    mass scans : {stream['scans']} spectra, m/z {low:g}-{high:g} "
+            f"({stream['masses']} masses, {stream['units']})"
+        )
+    elif stream["kind"] == "ms":
         click.echo(f"    channels   : {len(stream['channels'])}")
         for ch in stream["channels"]:
             mass = "" if ch["mass"] is None else f"m/z {ch['mass']:g}"
@@ -81,10 +110,23 @@ def _echo_stream(stream: dict[str, Any]) -> None:
     "--timezone",
     metavar="IANA",
     default=None,
+    callback=_check_timezone,
     help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].",
 )
+@click.option(
+    "--date-order",
+    type=click.Choice(["day-first", "month-first", "year-first"]),
+    default=None,
+    help="Order of ambiguous vendor dates such as 03/04/2024 [default: inferred when possible].",
+)
 @click.option("--example", is_flag=True, help="Inspect the example run shipped with operando.")
-def inspect(files: tuple[Path, ...], as_json: bool, timezone: str | None, example: bool) -> None:
+def inspect(
+    files: tuple[Path, ...],
+    as_json: bool,
+    timezone: str | None,
+    date_order: str | None,
+    example: bool,
+) -> None:
     """Show format, start time, duration and channels of raw DEMS FILES.
 
     Each file's format is recognised from its content (BioLogic .mpt, Zilien .tsv,
@@ -97,7 +139,7 @@ def inspect(files: tuple[Path, ...], as_json: bool, timezone: str | None, exampl
     for path in paths:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            streams = inspect_file(path, timezone)
+            streams = inspect_file(path, timezone=timezone, date_order=date_order)
         notes = list(dict.fromkeys(str(w.message) for w in caught))
         report.append({"file": str(path), "streams": streams, "warnings": notes})
         if not as_json:
