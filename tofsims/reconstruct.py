@@ -135,10 +135,12 @@ def _bin_kernel(
     n_channels = lut.shape[0]
     n_scans = counts.shape[1]
     use_shadow = shadow_lut.shape[0] > 0
+    previous = 0
     for i in range(records.shape[0]):
         s = np.int64(records[i, 0]) - scan0
-        if s < 0 or s >= n_scans:
+        if s < previous or s >= n_scans:
             return i, 0
+        previous = s
         y = np.int64(records[i, 3])
         if y >= ny:
             return i, 3

@@ -162,10 +162,12 @@ def block_scan_bounds(
 
 @numba.njit(nogil=True, cache=True)
 def _first_bad_record(records, scan_lo, scan_hi, ny, nx):  # pragma: no cover - numba
+    previous = scan_lo
     for i in range(records.shape[0]):
         scan = records[i, 0]
-        if scan < scan_lo or scan >= scan_hi:
+        if scan < previous or scan >= scan_hi:
             return i, 0
+        previous = scan
         if records[i, 3] >= ny:
             return i, 3
         if records[i, 2] >= nx:
