@@ -129,6 +129,24 @@ def fit_sf_k0(
     return sf, k0, residual
 
 
+def _worst_peak(
+    masses: np.ndarray, centroid: np.ndarray, error: np.ndarray, used: np.ndarray
+) -> int:
+    """Peak whose removal leaves the smallest maximum |residual| (leave-one-out).
+
+    Robust against one strong wrong peak, which would pull a weighted fit towards itself
+    and make the good peaks look like outliers.
+    """
+    best, best_spread = -1, np.inf
+    for candidate in np.flatnonzero(used):
+        keep = used.copy()
+        keep[candidate] = False
+        spread = np.abs(fit_sf_k0(masses[keep], centroid[keep], error[keep])[2]).max()
+        if spread < best_spread:
+            best, best_spread = int(candidate), spread
+    return best
+
+
 def _calibrate_numpy(
     spectrum: np.ndarray,
     sf: float,
@@ -152,12 +170,10 @@ def _calibrate_numpy(
             f"counts within ±{search_u:g} u of the expected flight times (need 2); "
             "check polarity and SF/K0, or skip the recalibration"
         )
-    while True:
+    new_sf, new_k0, residual = fit_sf_k0(masses[used], centroid[used], error[used])
+    while used.sum() > 2 and np.abs(residual).max() > reject_ppm:
+        used[_worst_peak(masses, centroid, error, used)] = False
         new_sf, new_k0, residual = fit_sf_k0(masses[used], centroid[used], error[used])
-        worst = int(np.argmax(np.abs(residual)))
-        if used.sum() <= 2 or abs(residual[worst]) <= reject_ppm:
-            break
-        used[np.flatnonzero(used)[worst]] = False
     residual_all = (tof_to_mass(centroid, new_sf, new_k0) - masses) / masses * 1e6
     return (
         np.float64(new_sf),
