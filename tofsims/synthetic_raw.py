@@ -38,6 +38,12 @@ __all__ = [
 ELEMENTARY_CHARGE_C = 1.602176634e-19
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextmanager
 def _atomic_path(path: Path, mode: str = "wb"):
     """Yield an open temporary file in ``path``'s folder; rename it to ``path`` on success."""
@@ -45,6 +51,7 @@ def _atomic_path(path: Path, mode: str = "wb"):
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -7,7 +7,9 @@ import click
 from pipelines.lazy import LazyGroup
 
 #: ``operando tofsims`` subcommands: name -> "module:attribute" (imported on first use).
-TOFSIMS_COMMANDS: dict[str, str] = {}
+TOFSIMS_COMMANDS: dict[str, str] = {
+    "reconstruct": "pipelines.commands.tofsims_reconstruct:reconstruct",
+}
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=TOFSIMS_COMMANDS)

@@ -110,6 +110,9 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: boo
             _storable(_rechunk_for_store(ds)).to_zarr(
                 tmp, mode="w", encoding=_encoding(ds), consolidated=True
             )
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700
         if target.exists():
             trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
             os.replace(target, trash / target.name)
