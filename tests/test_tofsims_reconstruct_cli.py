@@ -22,9 +22,16 @@ def raw(tmp_path_factory):
     volume = poisson_volume(names, (6, 12, 12), mean=1.5, seed=11)
     windows = mass_windows(names, window_u=0.05)
     truth = write_grd(
-        volume, folder / "run.itm.grd", sf=SF, k0=K0, calibration_per_pixel=40.0,
+        volume,
+        folder / "run.itm.grd",
+        sf=SF,
+        k0=K0,
+        calibration_per_pixel=40.0,
         windows=list(zip(windows.mass_low.values, windows.mass_high.values, strict=True)),
-        properties_sf=SF * (1 + 2e-4), properties_k0=K0 + 10.0, dead_time_s=6.5e-8, seed=12,
+        properties_sf=SF * (1 + 2e-4),
+        properties_k0=K0 + 10.0,
+        dead_time_s=6.5e-8,
+        seed=12,
     )
     return folder / "run.itm.grd", truth
 
@@ -50,15 +57,33 @@ def test_reconstruct_with_recalibration(raw, tmp_path):
 
 
 def test_no_recalibration_binning_and_dead_time(raw, tmp_path):
-    path, truth = raw
+    path, _ = raw
     out = tmp_path / "binned.zarr"
-    result = run(path, "-o", out, "--no-recalibrate", "--bin", "3", "--poisson",
-                 "--fragments", "PO3-,NiO2-", "--seconds-per-scan", "2.5", "--workers", "1")
+    result = run(
+        path,
+        "-o",
+        out,
+        "--no-recalibrate",
+        "--bin",
+        "3",
+        "--poisson",
+        "--fragments",
+        "PO3-,NiO2-",
+        "--seconds-per-scan",
+        "2.5",
+        "--workers",
+        "1",
+    )
     assert result.exit_code == 0, result.output
     assert "mass calibration" not in result.output
     volume = xr.open_zarr(out)
-    assert volume.sizes == {"fragment": 2, "scan": 6, "y": 4, "x": 4,
-                            "tof_channel": volume.sizes["tof_channel"]}
+    assert volume.sizes == {
+        "fragment": 2,
+        "scan": 6,
+        "y": 4,
+        "x": 4,
+        "tof_channel": volume.sizes["tof_channel"],
+    }
     assert volume.attrs["sf"] == pytest.approx(SF * (1 + 2e-4))
     assert volume.attrs["poisson_corrected"] == 1
     assert volume.attrs["dead_time_s"] == pytest.approx(6.5e-8)
