@@ -130,9 +130,11 @@ def shadow_lookup(
 
 @numba.njit(nogil=True, cache=True)
 def _bin_kernel(
-    records, lut, shadow_lut, scan0, ny, nx, lateral_bin, counts, shadow, spectrum
+    records, table, shadow_lut, scan0, ny, nx, lateral_bin, counts, shadow
 ):  # pragma: no cover - compiled
-    n_channels = lut.shape[0]
+    # table[c, 0] = fragment of channel c (-1: none), table[c, 1] = spectrum counts: both in
+    # one cache line, so each event costs one random access into the channel table
+    n_channels = table.shape[0]
     n_scans = counts.shape[1]
     use_shadow = shadow_lut.shape[0] > 0
     previous = 0
@@ -149,8 +151,8 @@ def _bin_kernel(
             return i, 2
         t = np.int64(records[i, 4])
         if t < n_channels:
-            spectrum[t] += 1
-            f = lut[t]
+            table[t, 1] += 1
+            f = table[t, 0]
             if f >= 0:
                 counts[f, s, y // lateral_bin, x // lateral_bin] += 1
             if use_shadow:
@@ -182,19 +184,12 @@ def _bin_block(
     )
     counts = np.zeros(shape, dtype=np.uint32)
     shadow = np.zeros(shape if shadow_lut.size else (0, 0, 0, 0), dtype=np.uint32)
-    spectrum = np.zeros(lut.shape[0], dtype=np.uint32)
+    table = np.zeros((lut.shape[0], 2), dtype=np.int32)
+    table[:, 0] = lut
     index, field = _bin_kernel(
-        np.asarray(records),
-        lut,
-        shadow_lut,
-        scan_range[0],
-        ny,
-        nx,
-        lateral_bin,
-        counts,
-        shadow,
-        spectrum,
+        np.asarray(records), table, shadow_lut, scan_range[0], ny, nx, lateral_bin, counts, shadow
     )
+    spectrum = table[:, 1].astype(np.uint32)
     if index >= 0:
         value = int(records[index, field])
         if field == 0:
