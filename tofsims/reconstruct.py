@@ -21,8 +21,9 @@ import numba
 import numpy as np
 import xarray as xr
 
-from tofsims.errors import AnalysisError, TofsimsReadError
+from tofsims.errors import AnalysisError
 from tofsims.fragments import ion_mass
+from tofsims.io.grd import raise_bad_record
 from tofsims.masscal import mass_to_tof, window_channels
 
 __all__ = [
@@ -192,18 +193,7 @@ def _bin_block(
     spectrum = table[:, 1].astype(np.uint32)
     if index >= 0:
         value = int(records[index, field])
-        if field == 0:
-            problem = (
-                f"record {first_event + index}: scan {value} outside "
-                f"{scan_range[0]}…{scan_range[1] - 1} (records not ordered by scan, or "
-                "scan beyond Analysis.TotalScans)"
-            )
-        else:
-            name, size = ("y", ny) if field == 3 else ("x", nx)
-            problem = (
-                f"record {first_event + index}: {name} = {value} outside the raster (0…{size - 1})"
-            )
-        raise TofsimsReadError(path, problem)
+        raise_bad_record(path, first_event + index, field, value, scan_range, raster)
     return counts, shadow, spectrum
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import mmap
 import os
 from importlib import metadata
 from pathlib import Path
@@ -196,10 +197,28 @@ def raise_bad_record(
 
 
 def map_records(path: str, first: int, stop: int) -> np.ndarray:
-    """Memory-map records ``first:stop`` as a ``(n, 5)`` uint32 array (read-only)."""
-    return np.memmap(
-        path, dtype="<u4", mode="r", offset=first * RECORD_BYTES, shape=(stop - first, 5)
-    )
+    """Memory-map records ``first:stop`` as a ``(n, 5)`` uint32 array (read-only).
+
+    On Linux the mapping is pre-faulted (``MAP_POPULATE``): one system call fills the page
+    table instead of one page fault per 4 kB, which threads of one process would otherwise
+    serialise on. The file is closed at once; the mapping lives as long as the array.
+    """
+    if not hasattr(mmap, "MAP_POPULATE") or stop <= first:
+        return np.memmap(
+            path, dtype="<u4", mode="r", offset=first * RECORD_BYTES, shape=(stop - first, 5)
+        )
+    start = first * RECORD_BYTES
+    aligned = start - start % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as handle:
+        mapping = mmap.mmap(
+            handle.fileno(),
+            stop * RECORD_BYTES - aligned,
+            offset=aligned,
+            flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+            prot=mmap.PROT_READ,
+        )
+    records = np.frombuffer(mapping, dtype="<u4", count=(stop - first) * 5, offset=start - aligned)
+    return records.reshape(stop - first, 5)
 
 
 def _load_block(
