@@ -209,6 +209,12 @@ def test_zarr_store_is_atomic_and_chunked(generated, tmp_path):
     np.testing.assert_array_equal(stored["counts"].values, truth["window_counts"].values)
     assert stored["counts"].encoding["chunks"] == storage_chunks(dict(volume.sizes))
     assert stored.attrs["sf"] == SF
+    raw = np.fromfile(path, dtype="<u4").reshape(-1, 5)
+    expected = np.bincount(raw[:, 4], minlength=stored.sizes["tof_channel"])
+    np.testing.assert_array_equal(
+        stored["spectrum"].values, expected[: stored.sizes["tof_channel"]]
+    )
+    assert stored["spectrum_part"].sizes["block"] == volume["counts"].data.numblocks[1]
     assert stored["mass_high"].attrs["units"] == "u"
     assert [p.name for p in tmp_path.iterdir()] == ["volume.zarr"]  # no leftovers
     with pytest.raises(FileExistsError):

@@ -15,7 +15,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import dask
 import dask.array as da
 import numba
 import numpy as np
@@ -167,34 +166,60 @@ def _bin_block(
     records: np.ndarray,
     *,
     path: str,
-    first_event: int,
-    scan_range: tuple[int, int],
+    ranges: tuple[tuple[int, int, int, int], ...],
     raster: tuple[int, int],
     lateral_bin: int,
     n_fragments: int,
     lut: np.ndarray,
     shadow_lut: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Bin one block of records; returns (counts, shadow counts, spectrum)."""
+    block_id: tuple[int, int],
+) -> np.ndarray:
+    """Bin one block of records into one flat array ``[counts, shadow counts, spectrum]``.
+
+    One array per task (unpacked by :func:`_unpack`) keeps the read and the binning of a
+    block in a single fused task.
+    """
+    first_event, _, s0, s1 = ranges[block_id[0]]
     ny, nx = raster
-    shape = (
-        n_fragments,
-        scan_range[1] - scan_range[0],
-        -(-ny // lateral_bin),
-        -(-nx // lateral_bin),
+    shape = (n_fragments, s1 - s0, -(-ny // lateral_bin), -(-nx // lateral_bin))
+    size = math.prod(shape)
+    flat = np.zeros(size * (2 if shadow_lut.size else 1) + lut.shape[0], dtype=np.uint32)
+    counts = flat[:size].reshape(shape)
+    shadow = (
+        flat[size : 2 * size].reshape(shape) if shadow_lut.size else flat[:0].reshape(0, 0, 0, 0)
     )
-    counts = np.zeros(shape, dtype=np.uint32)
-    shadow = np.zeros(shape if shadow_lut.size else (0, 0, 0, 0), dtype=np.uint32)
     table = np.zeros((lut.shape[0], 2), dtype=np.int32)
     table[:, 0] = lut
     index, field = _bin_kernel(
-        np.asarray(records), table, shadow_lut, scan_range[0], ny, nx, lateral_bin, counts, shadow
+        np.asarray(records), table, shadow_lut, s0, ny, nx, lateral_bin, counts, shadow
     )
-    spectrum = table[:, 1].astype(np.uint32)
     if index >= 0:
         value = int(records[index, field])
-        raise_bad_record(path, first_event + index, field, value, scan_range, raster)
-    return counts, shadow, spectrum
+        raise_bad_record(path, first_event + index, field, value, (s0, s1), raster)
+    flat[flat.size - lut.shape[0] :] = table[:, 1]
+    return flat
+
+
+def _unpack(
+    flat: np.ndarray,
+    *,
+    part: str,
+    shapes: tuple[tuple[int, ...], ...],
+    block_id: tuple[int, ...],
+) -> np.ndarray:
+    """Cut the counts or shadow counts out of one block's flat array.
+
+    Copies, so that the flat array is freed as soon as every part has been taken.
+    """
+    shape = shapes[block_id[1]]
+    size = math.prod(shape)
+    start = 0 if part == "counts" else size
+    return flat[start : start + size].reshape(shape).copy()
+
+
+def _spectrum_part(flat: np.ndarray, *, n_channels: int) -> np.ndarray:
+    """Copy the spectrum at the end of a block's flat array, as one ``(1, channel)`` row."""
+    return flat[flat.size - n_channels :][None, :].copy()
 
 
 def _block_scan_ranges(
@@ -259,8 +284,10 @@ def reconstruct(
     xarray.Dataset
         ``counts(fragment, scan, y, x)`` (uint32, or float64 when corrected) per
         ``docs/conventions.md`` with coordinates ``mass``, ``mass_low``, ``mass_high`` (u),
-        ``sputter_time`` (s); ``spectrum(tof_channel)`` (uint64 counts, coordinate ``mass``
-        from the applied calibration). Attributes ``sf``, ``k0``, ``time_resolution_s``,
+        ``sputter_time`` (s); ``spectrum(tof_channel)`` (uint64 counts, coordinate
+        ``spectrum_mass`` from the applied calibration) = the sum over ``block`` of
+        ``spectrum_part(block, tof_channel)`` (uint32, one row per dask block of scans).
+        Attributes ``sf``, ``k0``, ``time_resolution_s``,
         ``shots_per_pixel``, ``seconds_per_scan``, ``field_of_view_m``, ``lateral_bin``,
         ``poisson_corrected``, ``dead_time_s``, ``polarity`` and the source's provenance.
         Computing ``counts`` and ``spectrum`` together reads the file once.
@@ -286,32 +313,61 @@ def reconstruct(
     n_scans = int(attrs["total_scans"])
     binned = (-(-raster[0] // lateral_bin), -(-raster[1] // lateral_bin))
     record = events["record"].data
-    count_blocks, shadow_blocks, spectra = [], [], []
     ranges = _block_scan_ranges(record, events["first_event"].values, n_scans)
-    for block, (first, _, s0, s1) in zip(record.to_delayed().ravel(), ranges, strict=True):
-        part = dask.delayed(_bin_block, pure=True, nout=3)(
-            block,
-            path=attrs["source_file"],
-            first_event=first,
-            scan_range=(s0, s1),
-            raster=raster,
-            lateral_bin=lateral_bin,
-            n_fragments=len(fragments),
-            lut=lut,
-            shadow_lut=shadow_lut,
+    shapes = tuple((len(fragments), s1 - s0, *binned) for _, _, s0, s1 in ranges)
+    with_shadow = dead_time_s is not None
+    flat = record.map_blocks(
+        _bin_block,
+        dtype=np.uint32,
+        chunks=(tuple(math.prod(sh) * (2 if with_shadow else 1) + n_channels for sh in shapes),),
+        drop_axis=1,
+        meta=np.empty((0,), dtype=np.uint32),
+        path=attrs["source_file"],
+        ranges=tuple(ranges),
+        raster=raster,
+        lateral_bin=lateral_bin,
+        n_fragments=len(fragments),
+        lut=lut,
+        shadow_lut=shadow_lut,
+    )
+    volume_chunks = ((len(fragments),), tuple(sh[1] for sh in shapes), (binned[0],), (binned[1],))
+
+    def view(part: str) -> da.Array:
+        return flat.map_blocks(
+            _unpack,
+            dtype=np.uint32,
+            chunks=volume_chunks,
+            new_axis=[0, 2, 3],
+            meta=np.empty((0, 0, 0, 0), dtype=np.uint32),
+            part=part,
+            shapes=shapes,
         )
-        shape = (len(fragments), s1 - s0, *binned)
-        count_blocks.append(da.from_delayed(part[0], shape=shape, dtype=np.uint32))
-        if dead_time_s is not None:
-            shadow_blocks.append(da.from_delayed(part[1], shape=shape, dtype=np.uint32))
-        spectra.append(da.from_delayed(part[2], shape=(n_channels,), dtype=np.uint32))
-    counts = da.concatenate(count_blocks, axis=1)
-    spectrum = da.stack(spectra).sum(axis=0, dtype=np.uint64)
+
+    counts = view("counts")
+    # per-block spectra: a store writes each block's row as soon as the block is binned (a
+    # reduction inside the same graph made the scheduler hold counts of many blocks)
+    spectrum_parts = flat.map_blocks(
+        _spectrum_part,
+        dtype=np.uint32,
+        chunks=((1,) * len(shapes), (n_channels,)),
+        new_axis=[1],
+        meta=np.empty((0, 0), dtype=np.uint32),
+        n_channels=n_channels,
+    )
     out = _assemble(
-        counts, spectrum, windows, attrs, sf, k0, lateral_bin, seconds_per_scan, raster, n_scans
+        counts,
+        spectrum_parts,
+        windows,
+        attrs,
+        sf,
+        k0,
+        lateral_bin,
+        seconds_per_scan,
+        raster,
+        n_scans,
     )
     if dead_time_s is not None:
-        shadow = xr.DataArray(da.concatenate(shadow_blocks, axis=1), dims=out["counts"].dims)
+        shadow = xr.DataArray(view("shadow"), dims=out["counts"].dims)
         pixels = _pixels_per_bin(raster, lateral_bin)
         shots = int(attrs["shots_per_pixel"]) * pixels
         corrected, saturated = poisson_correct(out["counts"], shots, shadow)
@@ -331,7 +387,7 @@ def _pixels_per_bin(raster: tuple[int, int], lateral_bin: int) -> xr.DataArray:
 
 def _assemble(
     counts: da.Array,
-    spectrum: da.Array,
+    spectrum_parts: da.Array,
     windows: xr.Dataset,
     attrs: dict[str, Any],
     sf: float,
@@ -344,11 +400,12 @@ def _assemble(
     ny, nx = counts.shape[2:]
     scan = np.arange(n_scans, dtype=np.int64)
     per_scan = math.nan if seconds_per_scan is None else float(seconds_per_scan)
-    channels = np.arange(spectrum.shape[0], dtype=np.int64)
+    channels = np.arange(spectrum_parts.shape[1], dtype=np.int64)
     ds = xr.Dataset(
         {
             "counts": (("fragment", "scan", "y", "x"), counts),
-            "spectrum": ("tof_channel", spectrum),
+            "spectrum": ("tof_channel", spectrum_parts.sum(axis=0, dtype=np.uint64)),
+            "spectrum_part": (("block", "tof_channel"), spectrum_parts),
         },
         coords={
             **windows.coords,
@@ -362,7 +419,14 @@ def _assemble(
     )
     ds["counts"].attrs.update(units="counts", long_name="ion counts per voxel and window")
     ds["spectrum"].attrs.update(units="counts", long_name="summed spectrum (all events)")
+    ds["spectrum_part"].attrs.update(
+        units="counts", long_name="spectrum of each block of scans (sum = spectrum)"
+    )
     ds["sputter_time"].attrs["units"] = "s"
+    if seconds_per_scan is None:
+        ds["sputter_time"].attrs["reason"] = (
+            "unknown: properties.txt holds no sputter time; pass seconds_per_scan"
+        )
     ds["spectrum_mass"].attrs["units"] = "u"
     ds["tof_channel"].attrs["units"] = "channel"
     keep = (

@@ -24,7 +24,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numba
 import numpy as np
@@ -118,17 +117,34 @@ def _record_count(path: str | os.PathLike[str]) -> int:
     return size // RECORD_BYTES
 
 
+class _ScanField:
+    """The scan field of every record, read one record at a time with ``os.pread``.
+
+    A sequence for :func:`bisect.bisect_left`; unlike a memory map it does not make the
+    kernel map read-ahead pages of the file into this process (its peak RSS stays small).
+    """
+
+    def __init__(self, fd: int, n_records: int):
+        self.fd, self.n_records = fd, n_records
+
+    def __len__(self) -> int:
+        return self.n_records
+
+    def __getitem__(self, index: int) -> int:
+        raw = os.pread(self.fd, 4, index * RECORD_BYTES)
+        return int.from_bytes(raw, "little")
+
+
 def scan_starts(path: str | os.PathLike[str], n_scans: int) -> np.ndarray:
     """Index of the first record of every scan, plus the record count (``n_scans + 1`` values).
 
-    Binary search on the scan field of the memory-mapped file (reads ~log2(n) records per
-    scan, never the whole file). Assumes records ordered by scan; blocks check it later.
+    Binary search on the scan field (reads ~log2(n) records per scan, never the whole
+    file). Assumes records ordered by scan; the blocks check it when they are read.
     """
     n_records = _record_count(path)
-    records = np.memmap(path, dtype="<u4", mode="r", shape=(n_records, 5))
-    try:
-        scans = records[:, 0]
-        last = int(scans[-1])
+    with open(path, "rb") as handle:
+        scans = _ScanField(handle.fileno(), n_records)
+        last = scans[n_records - 1]
         if last >= n_scans:
             raise TofsimsReadError(
                 path,
@@ -136,8 +152,6 @@ def scan_starts(path: str | os.PathLike[str], n_scans: int) -> np.ndarray:
                 f"Analysis.TotalScans = {n_scans}",
             )
         starts = [bisect.bisect_left(scans, s) for s in range(n_scans)]
-    finally:
-        del records
     return np.asarray([*starts, n_records], dtype=np.int64)
 
 
@@ -239,20 +253,43 @@ def _load_block(
     return records
 
 
+def _load_indexed_block(
+    *,
+    path: str,
+    ranges: tuple[tuple[int, int, int, int], ...],
+    raster: tuple[int, int],
+    validate: bool,
+    block_id: tuple[int, int],
+) -> np.ndarray:
+    first, stop, lo, hi = ranges[block_id[0]]
+    return _load_block(path, first, stop, (lo, hi), raster, validate)
+
+
 def lazy_records(
     path: str, starts: np.ndarray, bounds: list[int], raster: tuple[int, int], validate: bool = True
 ) -> da.Array:
-    """Build the ``(event, field)`` uint32 dask array of a GRD file, one block per scan group."""
-    blocks = []
-    for lo, hi in itertools.pairwise(bounds):
-        first, stop = int(starts[lo]), int(starts[hi])
-        if stop == first:
-            continue
-        delayed = dask.delayed(_load_block, pure=True)(
-            path, first, stop, (lo, hi), raster, validate
-        )
-        blocks.append(da.from_delayed(delayed, shape=(stop - first, 5), dtype=np.uint32))
-    return da.concatenate(blocks, axis=0)
+    """Build the ``(event, field)`` uint32 dask array of a GRD file, one block per scan group.
+
+    A blockwise layer without inputs: each task maps its own record range by path, and
+    consumers that are themselves blockwise (``map_blocks``) fuse with it into one task,
+    so a block is never loaded long before it is used.
+    """
+    ranges = tuple(
+        (int(starts[lo]), int(starts[hi]), lo, hi)
+        for lo, hi in itertools.pairwise(bounds)
+        if starts[hi] > starts[lo]
+    )
+    sizes = tuple(stop - first for first, stop, _, _ in ranges)
+    return da.map_blocks(
+        _load_indexed_block,
+        dtype=np.uint32,
+        chunks=(sizes, (5,)),
+        meta=np.empty((0, 5), dtype=np.uint32),
+        path=path,
+        ranges=ranges,
+        raster=raster,
+        validate=validate,
+    )
 
 
 def _attrs(path: str, props: Properties, props_path: Path) -> dict[str, Any]:

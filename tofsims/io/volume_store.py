@@ -71,6 +71,27 @@ def _storable(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords(strings)
 
 
+def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
+    """Write ``ds``; a ``spectrum`` summed from ``spectrum_part`` is added afterwards.
+
+    Summing the per-block spectra inside the graph that writes the counts would make the
+    scheduler hold the counts of many blocks (memory growing with the file); writing the
+    parts first and summing them from the store keeps the peak flat.
+    """
+    deferred = "spectrum" in ds and "spectrum_part" in ds
+    first = ds.drop_vars("spectrum") if deferred else ds
+    _storable(_rechunk_for_store(first)).to_zarr(
+        tmp, mode="w", encoding=_encoding(first), consolidated=True
+    )
+    if deferred:
+        parts = xr.open_zarr(tmp)["spectrum_part"]
+        spectrum = parts.sum("block", dtype="uint64").rename("spectrum")
+        spectrum.attrs = ds["spectrum"].attrs
+        appended = spectrum.to_dataset().drop_vars(list(spectrum.coords))
+        appended.attrs = first.attrs  # mode="a" rewrites the group attributes
+        appended.to_zarr(tmp, mode="a", consolidated=True)
+
+
 def write_volume(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Compute and write a reconstructed volume to a Zarr store, atomically.
 
@@ -107,9 +128,7 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: boo
             # consolidated metadata is what xr.open_zarr looks for first; zarr 3 warns that it
             # is not (yet) in the v3 specification
             warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
-            _storable(_rechunk_for_store(ds)).to_zarr(
-                tmp, mode="w", encoding=_encoding(ds), consolidated=True
-            )
+            _write_zarr(ds, tmp)
         mask = os.umask(0)
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700
