@@ -128,9 +128,9 @@ def shadow_lookup(
     return lut
 
 
-@numba.njit(nogil=True, cache=True)
+@numba.njit(nogil=True, cache=True, error_model="numpy")
 def _bin_kernel(
-    records, table, shadow_lut, scan0, ny, nx, lateral_bin, counts, shadow
+    records, table, shadow_lut, scan0, ny, nx, ybin, xbin, counts, shadow
 ):  # pragma: no cover - compiled
     # table[c, 0] = fragment of channel c (-1: none), table[c, 1] = spectrum counts: both in
     # one cache line, so each event costs one random access into the channel table
@@ -154,11 +154,11 @@ def _bin_kernel(
             table[t, 1] += 1
             f = table[t, 0]
             if f >= 0:
-                counts[f, s, y // lateral_bin, x // lateral_bin] += 1
+                counts[f, s, ybin[y], xbin[x]] += 1
             if use_shadow:
                 g = shadow_lut[t]
                 if g >= 0:
-                    shadow[g, s, y // lateral_bin, x // lateral_bin] += 1
+                    shadow[g, s, ybin[y], xbin[x]] += 1
     return -1, -1
 
 
@@ -190,8 +190,10 @@ def _bin_block(
     )
     table = np.zeros((lut.shape[0], 2), dtype=np.int32)
     table[:, 0] = lut
+    ybin = np.arange(ny, dtype=np.int64) // lateral_bin  # lookups beat an integer division
+    xbin = np.arange(nx, dtype=np.int64) // lateral_bin
     index, field = _bin_kernel(
-        np.asarray(records), table, shadow_lut, s0, ny, nx, lateral_bin, counts, shadow
+        np.asarray(records), table, shadow_lut, s0, ny, nx, ybin, xbin, counts, shadow
     )
     if index >= 0:
         value = int(records[index, field])
@@ -207,14 +209,11 @@ def _unpack(
     shapes: tuple[tuple[int, ...], ...],
     block_id: tuple[int, ...],
 ) -> np.ndarray:
-    """Cut the counts or shadow counts out of one block's flat array.
-
-    Copies, so that the flat array is freed as soon as every part has been taken.
-    """
+    """Cut the counts or shadow counts out of one block's flat array (a view, no copy)."""
     shape = shapes[block_id[1]]
     size = math.prod(shape)
     start = 0 if part == "counts" else size
-    return flat[start : start + size].reshape(shape).copy()
+    return flat[start : start + size].reshape(shape)
 
 
 def _spectrum_part(flat: np.ndarray, *, n_channels: int) -> np.ndarray:
