@@ -35,6 +35,10 @@ __all__ = [
 
 #: Default upper end of the summed spectrum (u) when no window reaches higher.
 SPECTRUM_MASS_MAX = 200.0
+#: Low bits of a channel-table word holding fragment index + 1 (so at most 31 fragments).
+FRAGMENT_BITS = 5
+FRAGMENT_MASK = (1 << FRAGMENT_BITS) - 1
+COUNT_UNIT = 1 << FRAGMENT_BITS
 
 
 def mass_windows(
@@ -132,8 +136,8 @@ def shadow_lookup(
 def _bin_kernel(
     records, table, shadow_lut, scan0, ny, nx, ybin, xbin, counts, shadow
 ):  # pragma: no cover - compiled
-    # table[c, 0] = fragment of channel c (-1: none), table[c, 1] = spectrum counts: both in
-    # one cache line, so each event costs one random access into the channel table
+    # table[c] = (spectrum counts of channel c) << FRAGMENT_BITS | (fragment index + 1): one
+    # 4-byte word per channel, so each event costs one random read-modify-write of the table
     n_channels = table.shape[0]
     n_scans = counts.shape[1]
     use_shadow = shadow_lut.shape[0] > 0
@@ -151,8 +155,9 @@ def _bin_kernel(
             return i, 2
         t = np.int64(records[i, 4])
         if t < n_channels:
-            table[t, 1] += 1
-            f = table[t, 0]
+            entry = table[t]
+            table[t] = entry + COUNT_UNIT
+            f = np.int64(entry & FRAGMENT_MASK) - 1
             if f >= 0:
                 counts[f, s, ybin[y], xbin[x]] += 1
             if use_shadow:
@@ -188,8 +193,13 @@ def _bin_block(
     shadow = (
         flat[size : 2 * size].reshape(shape) if shadow_lut.size else flat[:0].reshape(0, 0, 0, 0)
     )
-    table = np.zeros((lut.shape[0], 2), dtype=np.int32)
-    table[:, 0] = lut
+    if records.shape[0] >= 1 << (32 - FRAGMENT_BITS):
+        raise AnalysisError(
+            f"block of {records.shape[0]} records: more than {(1 << (32 - FRAGMENT_BITS)) - 1} "
+            "in one block of scans could overflow the spectrum counters"
+        )
+    table = flat[flat.size - lut.shape[0] :]  # becomes the spectrum
+    table[:] = (lut + 1).astype(np.uint32)
     ybin = np.arange(ny, dtype=np.int64) // lateral_bin  # lookups beat an integer division
     xbin = np.arange(nx, dtype=np.int64) // lateral_bin
     index, field = _bin_kernel(
@@ -198,7 +208,7 @@ def _bin_block(
     if index >= 0:
         value = int(records[index, field])
         raise_bad_record(path, first_event + index, field, value, (s0, s1), raster)
-    flat[flat.size - lut.shape[0] :] = table[:, 1]
+    table >>= FRAGMENT_BITS
     return flat
 
 
@@ -296,6 +306,8 @@ def reconstruct(
     k0 = float(attrs["k0"] if k0 is None else k0)
     if lateral_bin < 1:
         raise AnalysisError(f"lateral_bin must be ≥ 1, not {lateral_bin}")
+    if not 0 < len(fragments) <= FRAGMENT_MASK:
+        raise AnalysisError(f"give 1 to {FRAGMENT_MASK} fragments, not {len(fragments)}")
     windows = mass_windows(fragments, window_u=window_u, resolution=resolution)
     lows, highs = windows["mass_low"].values, windows["mass_high"].values
     top_mass = max(
