@@ -9,6 +9,7 @@ from pipelines.lazy import LazyGroup
 #: ``operando tofsims`` subcommands: name -> "module:attribute" (imported on first use).
 TOFSIMS_COMMANDS: dict[str, str] = {
     "inspect": "pipelines.commands.tofsims_inspect:inspect",
+    "reconstruct": "pipelines.commands.tofsims_reconstruct:reconstruct",
 }
 
 

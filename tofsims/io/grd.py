@@ -1,0 +1,416 @@
+"""IONTOF GRD raw event lists (``ITRawExport.exe`` output) as a lazy event table.
+
+A GRD file has no header: one 20-byte record per detected secondary ion, five
+little-endian ``uint32`` ``(scan, shot, x, y, tof)``; ``tof`` counts TOF channels of
+``Registration.TimeResolution``. Acquisition parameters come from the ``properties.txt``
+beside the file (:func:`find_properties` lists the names accepted).
+
+The reader never loads the whole file: it memory-maps one block of records inside each
+dask task (keyed by the path; no open handle lives in the graph). Blocks are cut at scan
+boundaries, which requires records ordered by scan (as the instrument writes them; the
+order within a scan is free). Each block is checked when it is read: scan inside the
+block's scan range (else the file is not ordered by scan or the scan exceeds
+``Analysis.TotalScans``), ``x``/``y`` inside the raster.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import mmap
+import os
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numba
+import numpy as np
+import xarray as xr
+from xarray.backends import BackendEntrypoint
+
+from tofsims.errors import TofsimsReadError
+from tofsims.io.properties import Properties, read_properties
+
+__all__ = [
+    "FIELDS",
+    "FORMAT",
+    "RECORD_BYTES",
+    "TofsimsGrdBackend",
+    "can_open",
+    "find_properties",
+    "read",
+    "scan_starts",
+]
+
+FORMAT = "IONTOF GRD raw events"
+RECORD_BYTES = 20
+FIELDS = ("scan", "shot", "x", "y", "tof")
+#: Default upper bounds of one block: records (x 20 bytes mapped) and scan × pixel voxels.
+BLOCK_EVENTS = 4_000_000
+BLOCK_VOXELS = 2_000_000
+_MAX_PLAUSIBLE = 1 << 24
+
+
+def provenance(path: str | os.PathLike[str], reader: str, fmt: str) -> dict[str, str]:
+    """Provenance attributes (same fields as ``dems.io.backend.provenance``; no cross-import)."""
+    try:
+        version = metadata.version("operando")
+    except metadata.PackageNotFoundError:
+        version = "unknown"
+    return {
+        "source_file": str(Path(path).resolve()),
+        "format": fmt,
+        "reader": reader,
+        "reader_version": version,
+    }
+
+
+def find_properties(path: str | os.PathLike[str]) -> Path:
+    """Locate the ``properties.txt`` of a GRD file.
+
+    Accepted, first match wins, for ``run.itm.grd``: ``run.itm.grd.properties.txt``,
+    ``run.itm.properties.txt``, ``run.properties.txt``, then ``properties.txt`` in the
+    same folder.
+
+    Raises
+    ------
+    TofsimsReadError
+        None of them exists.
+    """
+    grd = Path(path)
+    base = grd.name[: -len(".grd")] if grd.name.lower().endswith(".grd") else grd.name
+    names = [f"{grd.name}.properties.txt", f"{base}.properties.txt"]
+    stem = base.split(".")[0]
+    names += [f"{stem}.properties.txt", "properties.txt"]
+    for name in dict.fromkeys(names):
+        candidate = grd.with_name(name)
+        if candidate.is_file():
+            return candidate
+    raise TofsimsReadError(
+        path,
+        "no properties file beside the GRD (looked for "
+        + ", ".join(dict.fromkeys(names))
+        + "); pass properties=PATH",
+    )
+
+
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
+    """GRD has no magic: a ``.grd`` name whose first record holds plausible values."""
+    if not os.fspath(path).lower().endswith(".grd") or len(head) < RECORD_BYTES:
+        return False
+    first = np.frombuffer(head[:RECORD_BYTES], dtype="<u4")
+    return bool(first[0] < _MAX_PLAUSIBLE and first[2] < 65536 and first[3] < 65536)
+
+
+def _record_count(path: str | os.PathLike[str]) -> int:
+    size = os.path.getsize(path)
+    if size == 0:
+        raise TofsimsReadError(path, "file is empty (no events)")
+    if size % RECORD_BYTES:
+        raise TofsimsReadError(
+            path,
+            f"truncated: {size} bytes is not a multiple of the {RECORD_BYTES}-byte record "
+            f"({size // RECORD_BYTES} whole records + {size % RECORD_BYTES} bytes)",
+        )
+    return size // RECORD_BYTES
+
+
+class _ScanField:
+    """The scan field of every record, read one record at a time with ``os.pread``.
+
+    A sequence for :func:`bisect.bisect_left`; unlike a memory map it does not make the
+    kernel map read-ahead pages of the file into this process (its peak RSS stays small).
+    """
+
+    def __init__(self, fd: int, n_records: int):
+        self.fd, self.n_records = fd, n_records
+
+    def __len__(self) -> int:
+        return self.n_records
+
+    def __getitem__(self, index: int) -> int:
+        raw = os.pread(self.fd, 4, index * RECORD_BYTES)
+        return int.from_bytes(raw, "little")
+
+
+def scan_starts(path: str | os.PathLike[str], n_scans: int) -> np.ndarray:
+    """Index of the first record of every scan, plus the record count (``n_scans + 1`` values).
+
+    Binary search on the scan field (reads ~log2(n) records per scan, never the whole
+    file). Assumes records ordered by scan; the blocks check it when they are read.
+    """
+    n_records = _record_count(path)
+    with open(path, "rb") as handle:
+        scans = _ScanField(handle.fileno(), n_records)
+        last = scans[n_records - 1]
+        if last >= n_scans:
+            raise TofsimsReadError(
+                path,
+                f"record {n_records - 1}: scan {last} but the properties give "
+                f"Analysis.TotalScans = {n_scans}",
+            )
+        starts = [bisect.bisect_left(scans, s) for s in range(n_scans)]
+    return np.asarray([*starts, n_records], dtype=np.int64)
+
+
+def block_scan_bounds(
+    starts: np.ndarray,
+    ny: int,
+    nx: int,
+    max_events: int = BLOCK_EVENTS,
+    max_voxels: int = BLOCK_VOXELS,
+) -> list[int]:
+    """Scan indices where blocks begin (plus the scan count): whole scans, bounded size."""
+    bounds = [0]
+    n_scans = len(starts) - 1
+    for scan in range(1, n_scans):
+        events = starts[scan] - starts[bounds[-1]]
+        voxels = (scan - bounds[-1]) * ny * nx
+        if events + (starts[scan + 1] - starts[scan]) > max_events or (
+            voxels + ny * nx > max_voxels
+        ):
+            bounds.append(scan)
+    return [*bounds, n_scans]
+
+
+@numba.njit(nogil=True, cache=True)
+def _first_bad_record(records, scan_lo, scan_hi, ny, nx):  # pragma: no cover - numba
+    previous = scan_lo
+    for i in range(records.shape[0]):
+        scan = records[i, 0]
+        if scan < previous or scan >= scan_hi:
+            return i, 0
+        previous = scan
+        if records[i, 3] >= ny:
+            return i, 3
+        if records[i, 2] >= nx:
+            return i, 2
+    return -1, -1
+
+
+def raise_bad_record(
+    path: str,
+    index: int,
+    field: int,
+    value: int,
+    scan_range: tuple[int, int],
+    raster: tuple[int, int],
+) -> None:
+    """Raise the :class:`TofsimsReadError` describing a record outside the acquisition."""
+    if field == 0:
+        problem = (
+            f"record {index}: scan {value} outside {scan_range[0]}…{scan_range[1] - 1}"
+            " (records not ordered by scan, or scan beyond Analysis.TotalScans)"
+        )
+    else:
+        name, size = ("y", raster[0]) if field == 3 else ("x", raster[1])
+        problem = f"record {index}: {name} = {value} outside the raster (0…{size - 1})"
+    raise TofsimsReadError(path, problem)
+
+
+def map_records(path: str, first: int, stop: int) -> np.ndarray:
+    """Memory-map records ``first:stop`` as a ``(n, 5)`` uint32 array (read-only).
+
+    On Linux the mapping is pre-faulted (``MAP_POPULATE``): one system call fills the page
+    table instead of one page fault per 4 kB, which threads of one process would otherwise
+    serialise on. The file is closed at once; the mapping lives as long as the array.
+    """
+    if not hasattr(mmap, "MAP_POPULATE") or stop <= first:
+        return np.memmap(
+            path, dtype="<u4", mode="r", offset=first * RECORD_BYTES, shape=(stop - first, 5)
+        )
+    start = first * RECORD_BYTES
+    aligned = start - start % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as handle:
+        mapping = mmap.mmap(
+            handle.fileno(),
+            stop * RECORD_BYTES - aligned,
+            offset=aligned,
+            flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
+            prot=mmap.PROT_READ,
+        )
+    records = np.frombuffer(mapping, dtype="<u4", count=(stop - first) * 5, offset=start - aligned)
+    return records.reshape(stop - first, 5)
+
+
+def _load_block(
+    path: str,
+    first: int,
+    stop: int,
+    scan_range: tuple[int, int],
+    raster: tuple[int, int],
+    validate: bool,
+) -> np.ndarray:
+    records = map_records(path, first, stop)
+    if validate:
+        index, field = _first_bad_record(records, scan_range[0], scan_range[1], *raster)
+        if index >= 0:
+            raise_bad_record(
+                path, first + index, field, int(records[index, field]), scan_range, raster
+            )
+    return records
+
+
+def _load_indexed_block(
+    *,
+    path: str,
+    ranges: tuple[tuple[int, int, int, int], ...],
+    raster: tuple[int, int],
+    validate: bool,
+    block_id: tuple[int, int],
+) -> np.ndarray:
+    first, stop, lo, hi = ranges[block_id[0]]
+    return _load_block(path, first, stop, (lo, hi), raster, validate)
+
+
+def lazy_records(
+    path: str, starts: np.ndarray, bounds: list[int], raster: tuple[int, int], validate: bool = True
+) -> da.Array:
+    """Build the ``(event, field)`` uint32 dask array of a GRD file, one block per scan group.
+
+    A blockwise layer without inputs: each task maps its own record range by path, and
+    consumers that are themselves blockwise (``map_blocks``) fuse with it into one task,
+    so a block is never loaded long before it is used.
+    """
+    ranges = tuple(
+        (int(starts[lo]), int(starts[hi]), lo, hi)
+        for lo, hi in itertools.pairwise(bounds)
+        if starts[hi] > starts[lo]
+    )
+    sizes = tuple(stop - first for first, stop, _, _ in ranges)
+    return da.map_blocks(
+        _load_indexed_block,
+        dtype=np.uint32,
+        chunks=(sizes, (5,)),
+        meta=np.empty((0, 5), dtype=np.uint32),
+        path=path,
+        ranges=ranges,
+        raster=raster,
+        validate=validate,
+    )
+
+
+def _attrs(path: str, props: Properties, props_path: Path) -> dict[str, Any]:
+    ny, nx = props.raster
+    attrs = {
+        "sf": props.sf,
+        "k0": props.k0,
+        "time_resolution_s": props.time_resolution_s,
+        "raster_y": ny,
+        "raster_x": nx,
+        "total_scans": props.total_scans,
+        "shots_per_pixel": props.shots_per_pixel,
+        "field_of_view_m": props.field_of_view_m,
+        "dead_time_s": props.dead_time_s,
+        "cycle_time_s": props.cycle_time_s,
+        "polarity": props.polarity,
+        "properties_file": str(props_path.resolve()),
+        "header_json": json.dumps(props.as_attrs(), ensure_ascii=False),
+    }
+    attrs.update(provenance(path, "tofsims.io.grd.read", FORMAT))
+    return attrs
+
+
+def read(
+    path: str | os.PathLike[str],
+    *,
+    properties: str | os.PathLike[str] | None = None,
+    validate: bool = True,
+    block_events: int = BLOCK_EVENTS,
+    block_voxels: int = BLOCK_VOXELS,
+) -> xr.Dataset:
+    """Open a GRD event list lazily.
+
+    Parameters
+    ----------
+    path
+        The ``.grd`` file.
+    properties
+        Its ``properties.txt``; found beside the file when omitted (:func:`find_properties`).
+    validate
+        Check every record of a block when it is read (scan order, raster bounds). The
+        reconstruction kernel checks them itself, so it opens with ``validate=False``.
+    block_events, block_voxels
+        Upper bounds of one dask block (records; scans × pixels). Blocks hold whole scans.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dimensions ``event`` (one per detected ion, file order), ``field`` (5) and
+        ``scan_index``:
+
+        * ``record (event, field)`` uint32 — the raw records (lazy, dask);
+        * ``scan``, ``shot``, ``x``, ``y``, ``tof`` ``(event)`` — its columns (views of the same
+          blocks; ``tof`` in channels of ``time_resolution_s``);
+        * ``first_event (scan_index)`` and ``events_per_scan (scan_index)`` int64 — where each
+          scan starts in the file and how many ions it holds (read eagerly by binary search).
+
+        Attributes: ``sf``, ``k0`` (t = sf·√m + k0, channels), ``time_resolution_s``,
+        ``raster_y``, ``raster_x``, ``total_scans``, ``shots_per_pixel``, ``field_of_view_m``,
+        ``dead_time_s``, ``cycle_time_s`` (NaN when absent), ``polarity``, ``properties_file``,
+        ``header_json`` (all properties) and provenance.
+
+    Raises
+    ------
+    TofsimsReadError
+        Empty or truncated file (size not a multiple of 20 bytes), missing or malformed
+        properties, ``Analysis.PIShots`` inconsistent with the raster, last scan beyond
+        ``Analysis.TotalScans``; at compute time, records outside the raster or not ordered
+        by scan.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise TofsimsReadError(path, "no such file")
+    props_path = Path(properties) if properties is not None else find_properties(path)
+    props = read_properties(props_path)
+    attrs = _attrs(path, props, props_path)
+    props.check_pi_shots()
+    raster = props.raster
+    starts = scan_starts(path, props.total_scans)
+    bounds = block_scan_bounds(starts, *raster, block_events, block_voxels)
+    record = lazy_records(path, starts, bounds, raster, validate)
+    n_scans = props.total_scans
+    ds = xr.Dataset(
+        {
+            "record": (("event", "field"), record),
+            **{name: ("event", record[:, i]) for i, name in enumerate(FIELDS)},
+            "first_event": ("scan_index", starts[:-1]),
+            "events_per_scan": ("scan_index", np.diff(starts)),
+        },
+        coords={"field": list(FIELDS), "scan_index": np.arange(n_scans, dtype=np.int64)},
+        attrs=attrs,
+    )
+    ds["tof"].attrs["units"] = "channel"
+    ds["x"].attrs["units"] = ds["y"].attrs["units"] = "pixel"
+    ds.encoding["block_scans"] = bounds
+    return ds
+
+
+class TofsimsGrdBackend(BackendEntrypoint):
+    """xarray engine ``tofsims_grd``: ``xr.open_dataset("run.itm.grd", engine="tofsims_grd")``."""
+
+    description = "IONTOF GRD raw event list (+ properties.txt) as a lazy event table"
+    url = "https://github.com/operando/operando/blob/main/docs/formats.md#grd"
+    open_dataset_parameters = ("filename_or_obj", "drop_variables", "properties", "validate")
+
+    def open_dataset(  # type: ignore[override]
+        self,
+        filename_or_obj: str | os.PathLike[str],
+        *,
+        drop_variables: str | list[str] | None = None,
+        properties: str | os.PathLike[str] | None = None,
+        validate: bool = True,
+    ) -> xr.Dataset:
+        """Open ``filename_or_obj``; see :func:`tofsims.io.grd.read`."""
+        ds = read(filename_or_obj, properties=properties, validate=validate)
+        return ds.drop_vars(drop_variables or [], errors="ignore")
+
+    def guess_can_open(self, filename_or_obj: Any) -> bool:
+        """Sniff: ``.grd`` name and a plausible first record."""
+        try:
+            with open(filename_or_obj, "rb") as handle:
+                return can_open(filename_or_obj, handle.read(RECORD_BYTES))
+        except (OSError, TypeError):
+            return False
