@@ -291,6 +291,7 @@ def write_ascii3d(
     ``docs/formats.md`` §3D ASCII. ``n`` counts from 1 in fragment order.
     """
     folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     data = counts.transpose("fragment", "scan", "y", "x")
     _, n_scans, ny, nx = data.shape
     z, y, x = np.meshgrid(np.arange(n_scans), np.arange(ny), np.arange(nx), indexing="ij")
