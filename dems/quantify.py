@@ -87,17 +87,25 @@ def to_uniform_grid(
     return out.assign_coords(time=("time", grid, {"units": "s"})).assign_attrs(values.attrs)
 
 
-def _solve_block(signals, matrix, sigma, lower):
-    """NNLS with lower bounds per time point; signals (..., mass), returns (..., gas)."""
+def _flux_bounds(matrix: np.ndarray, sigma: np.ndarray, k: float):
+    """Weighted matrix, per-gas flux noise and lower bounds for one noise vector."""
+    finite = np.isfinite(sigma) & (sigma > 0)
+    fallback = np.median(sigma[finite]) if finite.any() else 1.0
+    sigma = np.where(finite, sigma, fallback)
+    weighted = matrix / sigma[:, None]
+    flux_sigma = np.sqrt(np.diag(np.linalg.pinv(weighted.T @ weighted)))
+    return weighted, sigma, -k * flux_sigma
+
+
+def _solve_block(signals, sigma, matrix, k):
+    """NNLS with lower bounds per time point; signals (..., time, mass) -> (..., time, gas)."""
     from scipy.optimize import nnls
 
-    weights = 1.0 / sigma
-    a = matrix * weights[:, None]
-    b = signals * weights
+    a, sigma, lower = _flux_bounds(matrix, np.asarray(sigma, float).reshape(-1), k)
+    b = signals / sigma
     shifted = b - a @ lower  # x' = x - lower >= 0, so A x' = b - A lower
-    pinv = np.linalg.pinv(a)
     flat = shifted.reshape(-1, shifted.shape[-1])
-    solution = flat @ pinv.T
+    solution = flat @ np.linalg.pinv(a).T
     finite = np.all(np.isfinite(flat), axis=-1)
     solution[~finite] = np.nan
     for i in np.flatnonzero(finite & np.any(solution < 0, axis=-1)):
@@ -123,48 +131,42 @@ def deconvolve(
     Parameters
     ----------
     signals
-        ``(mass, time)`` background-corrected signals (A) on one grid; ``mass`` in u.
+        ``(mass, time)`` background-corrected signals (A) on one grid; ``mass`` in u
+        (an in-memory coordinate).
     matrix
         ``(mass, gas)`` sensitivity factors (C/mol) for the same masses.
     sigma
-        ``(mass,)`` baseline noise (A); default: equal weights.
+        ``(mass,)`` baseline noise (A), may be lazy; default: equal weights.
     negative_tolerance
         k (dimensionless).
 
     Returns
     -------
     xarray.DataArray
-        ``flux(gas, time)`` in mol/s; attrs ``condition_number``.
+        ``flux(gas, time)`` in mol/s; attrs ``condition_number`` (of F, unweighted).
     """
-    matrix = matrix.sel(mass=signals["mass"].values)
+    masses = np.asarray(signals["mass"].values, float)
+    matrix = matrix.sel(mass=masses)
     if sigma is None:
-        sigma_values = np.ones(matrix.sizes["mass"])
-    else:
-        sigma_values = np.asarray(sigma.sel(mass=signals["mass"].values).values, dtype=float)
-        fallback = np.nanmedian(sigma_values) if np.isfinite(sigma_values).any() else 1.0
-        sigma_values = np.where(
-            np.isfinite(sigma_values) & (sigma_values > 0), sigma_values, fallback
-        )
-    weighted = matrix.values / sigma_values[:, None]
-    flux_sigma = np.sqrt(np.diag(np.linalg.pinv(weighted.T @ weighted)))
-    lower = -negative_tolerance * flux_sigma
+        sigma = xr.DataArray(np.ones(masses.size), dims="mass", coords={"mass": masses})
     if signals.chunks is not None:
         signals = signals.chunk({"mass": -1})
     flux = xr.apply_ufunc(
         _solve_block,
         signals,
-        input_core_dims=[["mass"]],
+        sigma,
+        input_core_dims=[["mass"], ["mass"]],
         output_core_dims=[["gas"]],
         dask="parallelized",
         output_dtypes=[float],
         dask_gufunc_kwargs={"output_sizes": {"gas": matrix.sizes["gas"]}},
-        kwargs={"matrix": matrix.values, "sigma": sigma_values, "lower": lower},
+        kwargs={"matrix": matrix.values, "k": float(negative_tolerance)},
     )
     flux = flux.assign_coords(gas=matrix["gas"].values).transpose("gas", ...)
     return flux.assign_attrs(
         units="mol/s",
         long_name="molar flux into the MS",
-        condition_number=float(np.linalg.cond(weighted)),
+        condition_number=float(np.linalg.cond(matrix.values)),
         negative_tolerance=float(negative_tolerance),
     )
 
