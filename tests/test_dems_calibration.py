@@ -113,10 +113,10 @@ def test_sccm_flow_and_all_zero_baseline_steps_are_valid():
 def test_read_steps_names_the_file_on_bad_toml(tmp_path):
     path = tmp_path / "steps.toml"
     path.write_text("carrier = \n")
-    with pytest.raises(CalibrationError, match="steps.toml: not valid TOML"):
+    with pytest.raises(CalibrationError, match=r"steps\.toml: not valid TOML"):
         read_steps(path)
     path.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(CalibrationError, match="steps.toml"):
+    with pytest.raises(CalibrationError, match=r"steps\.toml"):
         read_steps(path)
 
 
@@ -170,7 +170,7 @@ def test_calibration_json_round_trip_and_bad_files(tmp_path, calibration):
     assert factors["O2"][32.0] == pytest.approx(0.5, rel=0.03)
     assert "NaN" not in path.read_text()
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(CalibrationError, match="bad.json: not a calibration JSON"):
+    with pytest.raises(CalibrationError, match=r"bad\.json: not a calibration JSON"):
         read_calibration(tmp_path / "bad.json")
     (tmp_path / "other.json").write_text(json.dumps({"format": "x"}))
     with pytest.raises(CalibrationError, match="not an operando calibration"):
