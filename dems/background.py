@@ -190,10 +190,12 @@ def fit_background(
     )
     units = ms["signal"].attrs.get("units", "")
     out = ms.copy()
-    out["background"] = background.assign_attrs(units=units, long_name="fitted background")
-    out["corrected"] = (ms["signal"] - background).assign_attrs(
-        units=units, long_name="background-corrected signal"
-    )
-    out["background_sigma"] = sigma.assign_attrs(units=units, long_name="baseline noise (1 σ)")
+    # assign bare variables: comparing the (rechunked) time coordinates would compute
+    out["background"] = background.variable.copy(data=background.data)
+    out["background"].attrs.update(units=units, long_name="fitted background")
+    out["corrected"] = ms["signal"].variable - background.variable
+    out["corrected"].attrs.update(units=units, long_name="background-corrected signal")
+    out["background_sigma"] = sigma.variable
+    out["background_sigma"].attrs.update(units=units, long_name="baseline noise (1 σ)")
     out.attrs["background_model"] = json.dumps(options)
     return out

@@ -131,16 +131,19 @@ def quantify_run(
     channel_mass = np.asarray(ms["mass"].values, float)
     picks = [int(np.flatnonzero(channel_mass == m)[0]) for m in masses if m in channel_mass]
     used = corrected.isel(channel=picks)
-    on_grid = to_uniform_grid(used["corrected"], used["time"], *grid)
-    on_grid = on_grid.swap_dims(channel="mass").assign_coords(mass=("mass", used["mass"].values))
-    on_grid = on_grid.drop_vars([c for c in ("channel", "label") if c in on_grid.coords])
-    result = xr.Dataset({"signal_grid": on_grid.assign_attrs(long_name="corrected signal on grid")})
+    used_masses = channel_mass[picks]
+    interpolated = to_uniform_grid(used["corrected"], used["time"], *grid)
+    on_grid = xr.DataArray(
+        interpolated.data,
+        dims=("mass", "time"),
+        coords={"mass": ("mass", used_masses, {"units": "u"}), "time": interpolated["time"]},
+        attrs={**used["corrected"].attrs, "long_name": "corrected signal on grid"},
+    )
+    result = xr.Dataset({"signal_grid": on_grid})
     if factors:
-        matrix = sensitivity_matrix(factors, used["mass"].values)
-        sigma = (
-            used["background_sigma"]
-            .swap_dims(channel="mass")
-            .assign_coords(mass=("mass", used["mass"].values))
+        matrix = sensitivity_matrix(factors, used_masses)
+        sigma = xr.DataArray(
+            used["background_sigma"].data, dims="mass", coords={"mass": used_masses}
         )
         flux = deconvolve(on_grid, matrix, sigma, negative_tolerance)
         result["flux"] = flux

@@ -151,6 +151,8 @@ def deconvolve(
         sigma = xr.DataArray(np.ones(masses.size), dims="mass", coords={"mass": masses})
     if signals.chunks is not None:
         signals = signals.chunk({"mass": -1})
+    if sigma.chunks is not None:
+        sigma = sigma.chunk({"mass": -1})
     flux = xr.apply_ufunc(
         _solve_block,
         signals,
@@ -172,7 +174,7 @@ def deconvolve(
 
 
 def electrode_time(data: xr.DataArray | xr.Dataset, delay_s: float):
-    """Re-reference ``time`` to the electrode (``t − delay_s``), keeping the MS time as ``ms_time``."""
+    """Re-reference ``time`` to the electrode (``t − delay_s``); keep the MS time as ``ms_time``."""
     ms_time = data["time"]
     return data.assign_coords(
         time=("time", ms_time.values - delay_s, {"units": "s", "transit_delay_s": delay_s}),
@@ -202,9 +204,9 @@ def interpolate_ec(ec: xr.Dataset, time: xr.DataArray) -> xr.Dataset:
     before each time (float, NaN outside the EC record).
     """
     out = {}
-    t_ec = ec["time"]
-    if ec.chunks:
+    if any(v.chunks is not None for v in ec.variables.values()):
         ec = ec.chunk({"time": -1})
+    t_ec = ec["time"]
     for name in ("potential", "current", "cycle", "half_cycle", "direction"):
         if name not in ec:
             continue
