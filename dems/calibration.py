@@ -91,7 +91,9 @@ def _contributors(mass: float, gases: list[str], patterns) -> list[str]:
 
 
 def _linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    design = np.column_stack([np.ones(len(y)), x])
+    scale = np.max(np.abs(x), axis=0)
+    scale = np.concatenate([[1.0], np.where(scale > 0, scale, 1.0)])
+    design = np.column_stack([np.ones(len(y)), x]) / scale  # columns of order 1
     coefficients, *_ = np.linalg.lstsq(design, y, rcond=None)
     fitted = design @ coefficients
     residual = y - fitted
@@ -104,7 +106,7 @@ def _linear_fit(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         stderr = np.sqrt(np.clip(np.diag(covariance), 0, None))
     else:
         stderr = np.full(design.shape[1], np.nan)
-    return {"coefficients": coefficients, "stderr": stderr, "r2": r2, "dof": dof}
+    return {"coefficients": coefficients / scale, "stderr": stderr / scale, "r2": r2, "dof": dof}
 
 
 def _steps_time(steps: CalibrationSteps, origin: float, step: CalibrationStep) -> tuple:

@@ -172,6 +172,7 @@ def quantify_run(
             "ec_source_file": ec.attrs.get("source_file", ""),
             "alignment": ms.attrs.get("alignment", ""),
             "time_reference": "electrode time: MS time − transit delay (s since MS start_time)",
+            "gases_json": json.dumps(list(factors) if factors else list(gases)),
         }
     )
     return result

@@ -8,6 +8,7 @@ A number that cannot be determined is ``None`` with a ``reason`` beside it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,7 +107,7 @@ def summarize(
         else np.where(half >= 0, 1, -1)
     )
     mass_g = float(result.attrs.get("mass_g", np.nan))
-    gases = gases or [str(g) for g in result["gas"].values] if "gas" in result.coords else gases
+    gases = list(gases or json.loads(result.attrs.get("gases_json", "[]")))
     series = {g: _series(result, g) for g in gases}
     options = {
         "method": method,

@@ -81,7 +81,7 @@ class Scenario:
     tau_s: float = 4.0
     ms_cycle_s: float = 2.0
     ec_interval_s: float = 10.0
-    start_time: str = "2026-03-02T09:00:00"
+    start_time: str = "2026-03-14T09:00:00"  # day > 12: unambiguous day-first dates
     calibration_flow_sccm: float = 1.0
     calibration_step_s: float = 600.0
 

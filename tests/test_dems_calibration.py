@@ -36,6 +36,9 @@ def test_sensitivity_factors_within_3_percent_of_truth(experiment, calibration):
         entry = calibration["sensitivity"][gas][primary]
         assert entry["F_C_per_mol"] == pytest.approx(truth[gas][primary], rel=0.03)
         assert entry["r2"] > 0.999
+        # the standard error is of the right size: truth within 5 stderr, stderr < 1 %
+        assert 0 < entry["F_stderr_C_per_mol"] < 0.01 * entry["F_C_per_mol"]
+        assert abs(entry["F_C_per_mol"] - truth[gas][primary]) < 5 * entry["F_stderr_C_per_mol"]
     # fragments are separated by the multi-gas fit: CO2's m/z 28 next to CO's m/z 28
     assert calibration["sensitivity"]["CO2"]["28"]["F_C_per_mol"] == pytest.approx(
         truth["CO2"]["28"], rel=0.03

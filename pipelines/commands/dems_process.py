@@ -103,10 +103,15 @@ def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
 def write_dataset_atomically(result, path: Path) -> None:
     """Write ``result`` to ``.zarr`` or ``.nc`` via a temporary sibling, then ``os.replace``."""
     folder = path.resolve().parent
+    # fixed-width unicode has no Zarr v3 specification: store strings as variable length
+    result = result.copy()
+    for name, variable in result.variables.items():
+        if variable.dtype.kind == "U":
+            result[name] = variable.astype(object)
     if path.suffix == ".zarr":
         temporary = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=".zarr", dir=folder))
         try:
-            result.to_zarr(temporary, mode="w", consolidated=True)
+            result.to_zarr(temporary, mode="w", consolidated=False)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(temporary, path)
