@@ -18,6 +18,7 @@ import xarray as xr
 
 from dems.background import fit_background
 from dems.cycles import label_half_cycles
+from dems.errors import AlignmentError, CalibrationError
 from dems.fragmentation import primary_mass, sensitivity_matrix
 from dems.quantify import (
     cumulative_amount,
@@ -75,6 +76,33 @@ def _choose_model(model: str, windows: Sequence[tuple[float, float]]) -> str:
     return {0: "als", 1: "constant", 2: "linear"}.get(len(windows), "polynomial")
 
 
+def _check_overlap(ec: xr.Dataset, grid: tuple[float, float, float], delay_s: float) -> None:
+    """Raise unless the EC record overlaps the MS record (after the transit delay)."""
+    t_ec = np.asarray(ec["time"].values, float)  # an index coordinate: always in memory
+    start, end = grid[0] - delay_s, grid[1] - delay_s
+    if t_ec.size == 0 or t_ec.max() < start or t_ec.min() > end:
+        raise AlignmentError(
+            f"{ec.attrs.get('source_file', 'EC data')}: the EC record "
+            f"({np.min(t_ec, initial=np.nan):.0f}–{np.max(t_ec, initial=np.nan):.0f} s)"
+            f" does not overlap the MS record ({start:.0f}–{end:.0f} s electrode time): "
+            "check the start times, --timezone and --clock-offset"
+        )
+
+
+def _check_masses(factors, masses, channel_mass, source) -> None:
+    """Raise unless every gas has at least one of its calibrated m/z among the channels."""
+    present = set(channel_mass[np.isfinite(channel_mass)].tolist())
+    if factors:
+        for gas, by_mass in factors.items():
+            if not present & set(by_mass):
+                raise CalibrationError(
+                    f"{source}: gas {gas} has no calibrated m/z among the channels "
+                    f"(calibrated: {sorted(by_mass)}, measured: {sorted(present)})"
+                )
+    elif not present & set(masses):
+        raise CalibrationError(f"{source}: none of the m/z {masses} is a channel of the file")
+
+
 def quantify_run(
     ms: xr.Dataset,
     ec: xr.Dataset,
@@ -122,6 +150,7 @@ def quantify_run(
     xarray.Dataset
         See ``docs/conventions.md`` ("DEMS result").
     """
+    _check_overlap(ec, grid, delay_s)
     model = _choose_model(background, windows)
     corrected = fit_background(ms, model, windows, degree=degree)
     if factors:
@@ -129,6 +158,7 @@ def quantify_run(
     else:
         masses = sorted({float(primary_mass(g)) for g in gases})
     channel_mass = np.asarray(ms["mass"].values, float)
+    _check_masses(factors, masses, channel_mass, ms.attrs.get("source_file", "MS data"))
     picks = [int(np.flatnonzero(channel_mass == m)[0]) for m in masses if m in channel_mass]
     used = corrected.isel(channel=picks)
     used_masses = channel_mass[picks]

@@ -10,6 +10,7 @@ import xarray as xr
 from dems.calibration import calibrate_gas_steps
 from dems.calibration_file import sensitivity_factors
 from dems.calibration_steps import parse_steps
+from dems.errors import AlignmentError, CalibrationError
 from dems.process import default_background_windows, quantify_run
 from dems.quantify import grid_bounds
 from dems.summary import summarize
@@ -143,9 +144,14 @@ def test_wrong_clock_offset_would_shift_the_onset():
     )
     ms, ec = align(experiment.ms, experiment.ec, 0.0)  # offset ignored on purpose
     result = quantify_run(
-        ms, ec, factors=sensitivity_factors(calibration), delay_s=calibration["delay_s"],
-        grid=grid_bounds(ms), windows=default_background_windows(ms, ec), mass_g=0.01,
-    )  # fmt: skip
+        ms,
+        ec,
+        factors=sensitivity_factors(calibration),
+        delay_s=calibration["delay_s"],
+        grid=grid_bounds(ms),
+        windows=default_background_windows(ms, ec),
+        mass_g=0.01,
+    )
     onset = summarize(result, gases=GASES)["onsets"]["O2"]["potential_V"]
     assert onset is None or abs(onset - 4.39) > 0.015
 
@@ -194,12 +200,45 @@ def test_pipeline_stays_lazy_on_a_chunked_48_h_run():
     scheduler = _RaiseOnCompute()
     with dask.config.set(scheduler=scheduler):
         result = quantify_run(
-            lazy_ms, lazy_ec, factors=sensitivity_factors(calibration),
-            delay_s=calibration["delay_s"], grid=grid, windows=windows, mass_g=0.01,
-        )  # fmt: skip
+            lazy_ms,
+            lazy_ec,
+            factors=sensitivity_factors(calibration),
+            delay_s=calibration["delay_s"],
+            grid=grid,
+            windows=windows,
+            mass_g=0.01,
+        )
     assert scheduler.calls == 0
     for name in ("flux", "cumulative", "background", "potential", "half_cycle"):
         assert result[name].chunks is not None, name
     summary = summarize(result.compute(), gases=GASES)
     assert len(summary["cycles"]) == 13
     assert_evolved(summary["evolved"], experiment.truth["evolved"])
+
+
+def test_gas_without_a_measured_calibrated_mass_is_an_error():
+    experiment = make_experiment(seed=2)
+    ms, ec = align(experiment.ms, experiment.ec)
+    with pytest.raises(CalibrationError, match="gas H2 has no calibrated m/z among the channels"):
+        quantify_run(
+            ms,
+            ec,
+            factors={"H2": {2.0: 1.0}},
+            delay_s=0.0,
+            grid=grid_bounds(ms),
+            windows=[(0.0, 300.0)],
+        )
+
+
+def test_records_that_do_not_overlap_are_an_alignment_error():
+    experiment = make_experiment(seed=2)
+    ms, ec = align(experiment.ms, experiment.ec, offset_s=86_400.0)
+    with pytest.raises(AlignmentError, match="does not overlap the MS record"):
+        quantify_run(
+            ms,
+            ec,
+            factors={"O2": {32.0: 0.5}},
+            delay_s=0.0,
+            grid=grid_bounds(ms),
+            windows=[(0.0, 300.0)],
+        )
