@@ -80,10 +80,10 @@ def _check_overlap(ec: xr.Dataset, grid: tuple[float, float, float], delay_s: fl
     """Raise unless the EC record overlaps the MS record (after the transit delay)."""
     t_ec = np.asarray(ec["time"].values, float)  # an index coordinate: always in memory
     start, end = grid[0] - delay_s, grid[1] - delay_s
-    if t_ec.size == 0 or t_ec.max() < start or t_ec.min() > end:
+    first, last = (t_ec.min(), t_ec.max()) if t_ec.size else (np.nan, np.nan)
+    if not (last >= start and first <= end):
         raise AlignmentError(
-            f"{ec.attrs.get('source_file', 'EC data')}: the EC record "
-            f"({np.min(t_ec, initial=np.nan):.0f}–{np.max(t_ec, initial=np.nan):.0f} s)"
+            f"{ec.attrs.get('source_file', 'EC data')}: the EC record ({first:.0f}–{last:.0f} s)"
             f" does not overlap the MS record ({start:.0f}–{end:.0f} s electrode time): "
             "check the start times, --timezone and --clock-offset"
         )
