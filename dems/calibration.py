@@ -29,7 +29,13 @@ from dems.calibration_steps import CalibrationStep, CalibrationSteps
 from dems.errors import CalibrationError
 from dems.fragmentation import GasPattern, pattern, primary_mass
 
-__all__ = ["FARADAY", "calibrate_gas_steps", "faradaic_sensitivity", "transition_times"]
+__all__ = [
+    "FARADAY",
+    "calibrate_gas_steps",
+    "faradaic_calibration",
+    "faradaic_sensitivity",
+    "transition_times",
+]
 
 #: Faraday constant, C/mol (CODATA 2018, exact).
 FARADAY = 96485.33212
@@ -312,4 +318,65 @@ def faradaic_sensitivity(
         "ec_window_s": list(ec_window),
         "ms_window_s": list(ms_window),
         "method": "faradaic",
+    }
+
+
+def faradaic_calibration(
+    ms: xr.Dataset,
+    ec: xr.Dataset,
+    *,
+    gas: str,
+    mass: float,
+    z: float,
+    ec_window: tuple[float, float],
+    background_windows: list[tuple[float, float]],
+    delay_s: float = 0.0,
+    ms_window: tuple[float, float] | None = None,
+) -> dict[str, Any]:
+    """Faradaic calibration of one (gas, m/z) on aligned, in-memory MS and EC datasets.
+
+    The channel's background is a straight line through the means of the
+    ``background_windows`` (a constant with one window), then
+    :func:`faradaic_sensitivity` is applied.
+
+    Returns
+    -------
+    dict
+        Same layout as :func:`calibrate_gas_steps`: ``sensitivity`` {gas: {m/z: entry}},
+        ``delay_s`` (the delay used), ``method = "faradaic"``.
+    """
+    masses = np.asarray(ms["mass"].values, float)
+    if mass not in masses:
+        raise CalibrationError(f"m/z {mass:g} is not a channel of {ms.attrs.get('source_file')}")
+    i = int(np.flatnonzero(masses == mass)[0])
+    time = np.asarray(ms["time"].values[i], float)
+    signal = np.asarray(ms["signal"].values[i], float)
+    means = []
+    for start, end in background_windows:
+        sel = (time >= start) & (time <= end) & np.isfinite(signal)
+        if sel.sum() >= 2:
+            means.append((time[sel].mean(), signal[sel].mean()))
+    if not means:
+        raise CalibrationError("Faradaic calibration: no background window holds ≥ 2 samples")
+    points = np.array(means)
+    line = np.polyfit(points[:, 0], points[:, 1], 1) if len(points) > 1 else [0.0, points[0, 1]]
+    corrected = signal - np.polyval(line, time)
+    entry = faradaic_sensitivity(
+        time,
+        corrected,
+        np.asarray(ec["time"].values, float),
+        np.asarray(ec["current"].values, float),
+        ec_window,
+        z,
+        delay_s=delay_s,
+        ms_window=ms_window,
+    )
+    entry["background_windows_s"] = [list(w) for w in background_windows]
+    return {
+        "method": "faradaic",
+        "sensitivity": {gas: {f"{mass:g}": entry}},
+        "delay_s": float(delay_s),
+        "delay_spread_s": float("nan"),
+        "response_time_s": float("nan"),
+        "transitions": [],
     }

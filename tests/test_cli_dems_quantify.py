@@ -242,3 +242,31 @@ def test_steps_written_by_the_generator_are_valid_toml(tmp_path, files):
     import tomllib
 
     assert tomllib.loads(path.read_text())["step"][0]["start_s"] == 60.0
+
+
+def test_calibrate_needs_steps_or_faradaic(tmp_path, files):
+    _, paths = files
+    out = tmp_path / "cal.json"
+    result = invoke("dems", "calibrate", paths["calibration_ms"], "-o", out)
+    assert result.exit_code == 2 and "--steps" in result.output
+    result = invoke(
+        "dems", "calibrate", paths["calibration_ms"], "--faradaic", "CO2:44:2", "-o", out
+    )
+    assert result.exit_code == 2 and "--ec-window" in result.output
+    result = invoke(
+        "dems",
+        "calibrate",
+        paths["calibration_ms"],
+        "--faradaic",
+        "CO2-44",
+        "--ec",
+        paths["ec"],
+        "--ec-window",
+        "0:10",
+        "--bg-window",
+        "0:5",
+        "-o",
+        out,
+    )
+    assert result.exit_code == 2 and "GAS:MZ:Z" in result.output
+    assert not out.exists()

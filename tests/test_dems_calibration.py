@@ -181,3 +181,42 @@ def test_calibration_json_round_trip_and_bad_files(tmp_path, calibration):
     (tmp_path / "empty.json").write_text(json.dumps({"format": FORMAT, "sensitivity": {}}))
     with pytest.raises(CalibrationError, match="no positive sensitivity"):
         read_calibration(tmp_path / "empty.json")
+
+
+def test_faradaic_calibration_on_datasets_with_drifting_background():
+    import xarray as xr
+
+    from dems.calibration import faradaic_calibration
+
+    t = np.arange(0.0, 2000.0, 2.0)
+    current_mA = np.where((t >= 600) & (t < 900), 0.2, 0.0)
+    z, factor, delay = 2.0, 0.8, 9.0
+    flux = np.interp(t - delay, t, current_mA * 1e-3 / (z * FARADAY))
+    background = 1e-11 + 1e-15 * t
+    ms = xr.Dataset(
+        {"signal": (("channel", "sample"), [factor * flux + background, background])},
+        coords={
+            "channel": ["M44", "M32"],
+            "mass": ("channel", [44.0, 32.0]),
+            "time": (("channel", "sample"), [t, t + 0.5]),
+        },
+    )
+    ec = xr.Dataset({"current": ("time", current_mA)}, coords={"time": t})
+    result = faradaic_calibration(
+        ms,
+        ec,
+        gas="CO2",
+        mass=44.0,
+        z=z,
+        ec_window=(500.0, 1000.0),
+        background_windows=[(100.0, 400.0), (1300.0, 1600.0)],
+        delay_s=delay,
+    )
+    entry = result["sensitivity"]["CO2"]["44"]
+    assert entry["F_C_per_mol"] == pytest.approx(factor, rel=0.01)
+    assert entry["charge_C"] == pytest.approx(0.06, rel=0.01)
+    assert result["method"] == "faradaic"
+    with pytest.raises(CalibrationError, match="m/z 28 is not a channel"):
+        faradaic_calibration(
+            ms, ec, gas="CO", mass=28.0, z=2, ec_window=(0, 1), background_windows=[(0, 10)]
+        )
