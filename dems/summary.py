@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -50,18 +51,121 @@ def _charge_C(t: np.ndarray, current_mA: np.ndarray, sel: np.ndarray) -> float:
     return float(np.trapezoid(current_mA[ok] * 1e-3, t[ok])) if ok.sum() > 1 else float("nan")
 
 
-def _onset(t, potential, values, sel, options) -> dict[str, Any]:
-    index = np.flatnonzero(sel)
-    if index.size < 10:
-        return {
-            "potential_V": None,
-            "uncertainty_V": None,
-            "method": options.get("method"),
-            "reason": "half-cycle too short",
-        }
-    t_h = t[index]
-    baseline = t_h <= t_h[0] + options.pop("baseline_fraction") * (t_h[-1] - t_h[0])
-    return detect_onset(t_h, potential[index], values[index], baseline, **options)
+@dataclass
+class _Run:
+    """The computed arrays of a result and the onset options, with per-window summaries."""
+
+    result: xr.Dataset
+    gases: list[str]
+    options: dict[str, Any]
+    z: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        result = self.result
+        self.t = np.asarray(result["time"].values, float)
+        self.potential = np.asarray(result["potential"].values, float)
+        self.current = np.asarray(result["current"].values, float)
+        self.half = _integers(result["half_cycle"])
+        self.direction = np.nan_to_num(np.asarray(result["direction"].values, float)).astype(int)
+        self.cycle = (
+            _integers(result["cycle"]) if "cycle" in result else np.where(self.half >= 0, 1, -1)
+        )
+        self.mass_g = float(result.attrs.get("mass_g", np.nan))
+        self.series = {g: _series(result, g) for g in self.gases}
+        self.charges = [
+            h for h in np.unique(self.half[self.half >= 0]) if np.any(self.charge_mask(h))
+        ]
+
+    def charge_mask(self, h: int) -> np.ndarray:
+        return (self.half == h) & (self.direction == 1)
+
+    def onsets(self, h: int | None) -> dict[str, Any]:
+        """Onset of every gas in half-cycle ``h`` (None: no charge to look at)."""
+        out = {}
+        for gas, (values, units) in self.series.items():
+            if h is None:
+                out[gas] = {
+                    "potential_V": None,
+                    "uncertainty_V": None,
+                    "method": self.options["method"],
+                    "reason": "no charge half-cycle",
+                }
+                continue
+            out[gas] = self._onset(values, self.half == h)
+            out[gas]["signal_units"] = units
+        return out
+
+    def _onset(self, values: np.ndarray, sel: np.ndarray) -> dict[str, Any]:
+        options = dict(self.options)
+        index = np.flatnonzero(sel)
+        if index.size < 10:
+            return {
+                "potential_V": None,
+                "uncertainty_V": None,
+                "method": options["method"],
+                "reason": "half-cycle too short",
+            }
+        t_h = self.t[index]
+        baseline = t_h <= t_h[0] + options.pop("baseline_fraction") * (t_h[-1] - t_h[0])
+        return detect_onset(t_h, self.potential[index], values[index], baseline, **options)
+
+    def evolved(self, sel: np.ndarray) -> dict[str, Any]:
+        """Amount of every gas over the samples ``sel``."""
+        if "flux" not in self.result:
+            return {
+                g: {"umol": None, "umol_per_g": None, "reason": "no calibration"}
+                for g in self.gases
+            }
+        return {g: _amount(self.t, self.series[g][0], sel, self.mass_g) for g in self.gases}
+
+    def half_cycle_entries(self) -> list[dict[str, Any]]:
+        entries = []
+        for h in np.unique(self.half[self.half >= 0]):
+            sel = self.half == h
+            cycles = self.cycle[sel][self.cycle[sel] >= 0]
+            entry = {
+                "half_cycle": int(h),
+                "direction": "charge" if self.direction[sel][0] == 1 else "discharge",
+                "cycle": int(np.bincount(cycles).argmax()) if cycles.size else None,
+                "start_s": float(self.t[sel][0]),
+                "end_s": float(self.t[sel][-1]),
+                "charge_C": _charge_C(self.t, self.current, sel),
+                "evolved": self.evolved(sel),
+            }
+            entries.append(_ratios(entry, self.z))
+        return entries
+
+    def cycle_entries(self) -> list[dict[str, Any]]:
+        entries = []
+        for c in np.unique(self.cycle[self.cycle >= 0]):
+            sel = self.cycle == c
+            first_charge = next((h for h in self.charges if np.any((self.half == h) & sel)), None)
+            entry = {
+                "cycle": int(c),
+                "onsets": self.onsets(first_charge),
+                "evolved": self.evolved(sel),
+                "charge_C": _charge_C(self.t, self.current, sel & (self.current > 0)),
+            }
+            entries.append(_ratios(entry, self.z))
+        return entries
+
+    def sensitivity(self) -> dict[str, dict[str, float]]:
+        if "sensitivity" not in self.result:
+            return {}
+        matrix = self.result["sensitivity"]
+        out = {}
+        for gas in self.gases:
+            column = matrix.sel(gas=gas)
+            out[gas] = {
+                f"{m:g}": float(v)
+                for m, v in zip(column["mass"].values, column.values, strict=True)
+                if v > 0
+            }
+        return out
+
+
+def _integers(values: xr.DataArray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(values.values, float), nan=-1).astype(int)
 
 
 def summarize(
@@ -75,7 +179,7 @@ def summarize(
     gases: list[str] | None = None,
     z: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """Summary of a computed DEMS result.
+    """Summarise a computed DEMS result.
 
     Parameters
     ----------
@@ -93,22 +197,9 @@ def summarize(
     Returns
     -------
     dict
-        ``onsets``, ``evolved``, ``delay_s``, ``sensitivity``, ``mass_g``,
-        ``cycles``, ``half_cycles``, ``onset_method``, ``warnings``.
+        ``onsets`` (first charge), ``evolved`` (whole run), ``delay_s``, ``sensitivity``,
+        ``mass_g``, ``cycles``, ``half_cycles``, ``onset_method``, ``warnings``.
     """
-    t = np.asarray(result["time"].values, float)
-    potential = np.asarray(result["potential"].values, float)
-    current = np.asarray(result["current"].values, float)
-    half = np.nan_to_num(np.asarray(result["half_cycle"].values, float), nan=-1).astype(int)
-    direction = np.nan_to_num(np.asarray(result["direction"].values, float)).astype(int)
-    cycle = (
-        np.nan_to_num(np.asarray(result["cycle"].values, float), nan=-1).astype(int)
-        if "cycle" in result
-        else np.where(half >= 0, 1, -1)
-    )
-    mass_g = float(result.attrs.get("mass_g", np.nan))
-    gases = list(gases or json.loads(result.attrs.get("gases_json", "[]")))
-    series = {g: _series(result, g) for g in gases}
     options = {
         "method": method,
         "k": k,
@@ -116,91 +207,25 @@ def summarize(
         "baseline_fraction": baseline_fraction,
         "delay_uncertainty_s": delay_uncertainty_s,
     }
+    gases = list(gases or json.loads(result.attrs.get("gases_json", "[]")))
+    run = _Run(result, gases, options, dict(z or {}))
     warnings = []
-    if np.isfinite(mass_g) and abs(mass_g - PLACEHOLDER_MASS_G) < 1e-12:
+    if np.isfinite(run.mass_g) and abs(run.mass_g - PLACEHOLDER_MASS_G) < 1e-12:
         warnings.append("active mass is 0.001 g, EC-Lab's placeholder: check --mass")
-    charges = [h for h in np.unique(half[half >= 0]) if np.any((half == h) & (direction == 1))]
-
-    def onsets_for(h: int) -> dict[str, Any]:
-        sel = half == h
-        out = {}
-        for gas, (values, units) in series.items():
-            out[gas] = _onset(t, potential, values, sel, dict(options))
-            out[gas]["signal_units"] = units
-        return out
-
-    def evolved_for(sel: np.ndarray) -> dict[str, Any]:
-        if "flux" not in result:
-            return {
-                g: {"umol": None, "umol_per_g": None, "reason": "no calibration"} for g in gases
-            }
-        return {g: _amount(t, series[g][0], sel, mass_g) for g in gases}
-
-    half_cycles = []
-    for h in np.unique(half[half >= 0]):
-        sel = half == h
-        entry = {
-            "half_cycle": int(h),
-            "direction": "charge" if direction[sel][0] == 1 else "discharge",
-            "cycle": int(np.bincount(cycle[sel][cycle[sel] >= 0]).argmax())
-            if (cycle[sel] >= 0).any()
-            else None,
-            "start_s": float(t[sel][0]),
-            "end_s": float(t[sel][-1]),
-            "charge_C": _charge_C(t, current, sel),
-            "evolved": evolved_for(sel),
-        }
-        _ratios(entry, z)
-        half_cycles.append(entry)
-    cycles = []
-    for c in np.unique(cycle[cycle >= 0]):
-        sel = cycle == c
-        first_charge = next((h for h in charges if np.any((half == h) & sel)), None)
-        entry = {
-            "cycle": int(c),
-            "onsets": onsets_for(first_charge) if first_charge is not None else {},
-            "evolved": evolved_for(sel),
-            "charge_C": _charge_C(t, current, sel & (current > 0)),
-        }
-        _ratios(entry, z)
-        cycles.append(entry)
-    first = (
-        onsets_for(charges[0])
-        if charges
-        else {
-            g: {
-                "potential_V": None,
-                "uncertainty_V": None,
-                "method": method,
-                "reason": "no charge half-cycle",
-            }
-            for g in gases
-        }
-    )
-    sensitivity = {}
-    if "sensitivity" in result:
-        matrix = result["sensitivity"]
-        for gas in gases:
-            column = matrix.sel(gas=gas)
-            sensitivity[gas] = {
-                f"{m:g}": float(v)
-                for m, v in zip(column["mass"].values, column.values, strict=True)
-                if v > 0
-            }
     return {
-        "onsets": first,
-        "evolved": evolved_for(np.ones(t.size, bool)),
+        "onsets": run.onsets(run.charges[0] if run.charges else None),
+        "evolved": run.evolved(np.ones(run.t.size, bool)),
         "delay_s": float(result.attrs.get("transit_delay_s", np.nan)),
-        "sensitivity": sensitivity,
-        "mass_g": mass_g if np.isfinite(mass_g) else None,
+        "sensitivity": run.sensitivity(),
+        "mass_g": run.mass_g if np.isfinite(run.mass_g) else None,
         "onset_method": method,
-        "cycles": cycles,
-        "half_cycles": half_cycles,
+        "cycles": run.cycle_entries(),
+        "half_cycles": run.half_cycle_entries(),
         "warnings": warnings,
     }
 
 
-def _ratios(entry: dict[str, Any], z: Mapping[str, float] | None) -> None:
+def _ratios(entry: dict[str, Any], z: Mapping[str, float] | None) -> dict[str, Any]:
     """Add mol gas per mol e⁻ (and a Faradaic efficiency when z is given)."""
     charge = entry["charge_C"]
     for gas, amount in entry["evolved"].items():
@@ -210,3 +235,4 @@ def _ratios(entry: dict[str, Any], z: Mapping[str, float] | None) -> None:
         amount["mol_per_mol_electrons"] = umol * 1e-6 / (abs(charge) / FARADAY)
         if z and gas in z:
             amount["faradaic_efficiency"] = z[gas] * FARADAY * umol * 1e-6 / abs(charge)
+    return entry
