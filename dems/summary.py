@@ -132,6 +132,8 @@ class _Run:
                 "charge_C": _charge_C(self.t, self.current, sel),
                 "evolved": self.evolved(sel),
             }
+            if entry["direction"] == "charge":
+                entry["onsets"] = self.onsets(int(h))
             entries.append(_ratios(entry, self.z))
         return entries
 

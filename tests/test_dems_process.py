@@ -173,6 +173,11 @@ def test_several_cycles_are_summarised_per_cycle():
             )
     assert summary["cycles"][1]["onsets"]["O2"]["potential_V"] == pytest.approx(4.39, abs=0.015)
     assert len(summary["half_cycles"]) == 6
+    charges = [h for h in summary["half_cycles"] if h["direction"] == "charge"]
+    assert [h["cycle"] for h in charges] == [1, 2, 3]
+    for entry, cycle in zip(charges, summary["cycles"], strict=True):
+        assert entry["onsets"] == cycle["onsets"]  # onsets per charge half-cycle
+    assert all("onsets" not in h for h in summary["half_cycles"] if h["direction"] == "discharge")
 
 
 class _RaiseOnCompute:
