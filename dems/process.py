@@ -116,6 +116,7 @@ def quantify_run(
     mass_g: float = np.nan,
     gases: Sequence[str] = ("O2", "CO2"),
     negative_tolerance: float = 3.0,
+    factor_uncertainty: Mapping[str, float] | None = None,
 ) -> xr.Dataset:
     """Lazy DEMS quantification of an aligned MS + EC pair.
 
@@ -144,6 +145,9 @@ def quantify_run(
         Gases followed without calibration (their base-peak channel is kept).
     negative_tolerance
         NNLS lower bound in flux-noise units (see :func:`dems.quantify.deconvolve`).
+    factor_uncertainty
+        gas -> relative standard uncertainty of its sensitivity factor (from the
+        calibration); propagated into the amounts of the summary.
 
     Returns
     -------
@@ -203,6 +207,7 @@ def quantify_run(
             "alignment": ms.attrs.get("alignment", ""),
             "time_reference": "electrode time: MS time − transit delay (s since MS start_time)",
             "gases_json": json.dumps(list(factors) if factors else list(gases)),
+            "factor_relative_uncertainty_json": json.dumps(dict(factor_uncertainty or {})),
         }
     )
     return result

@@ -32,14 +32,77 @@ def _series(result: xr.Dataset, gas: str) -> tuple[np.ndarray, str]:
     return np.asarray(result["signal_grid"].sel(mass=mass).values, float), "A"
 
 
-def _amount(t: np.ndarray, flux: np.ndarray, sel: np.ndarray, mass_g: float) -> dict[str, Any]:
+def _noise(flux: np.ndarray) -> float:
+    """White-noise level of a flux series: 1.4826·MAD of its first differences / √2."""
+    steps = np.diff(flux[np.isfinite(flux)])
+    if steps.size < 5:
+        return float("nan")
+    return float(1.4826 * np.median(np.abs(steps - np.median(steps))) / np.sqrt(2))
+
+
+def _background_design(result: xr.Dataset, gas: str):
+    """(window times, degree, t0, span) of the background fit on the gas's main channel."""
+    model = json.loads(result.attrs.get("background_model", "{}"))
+    degree = {"constant": 0, "linear": 1, "polynomial": model.get("degree", 2)}.get(
+        model.get("model")
+    )
+    if degree is None or "channel_time" not in result.coords:
+        return None
+    if "sensitivity" in result:
+        column = result["sensitivity"].sel(gas=gas)
+        mass = float(column["mass"].values[int(np.argmax(column.values))])
+    else:
+        mass = float(primary_mass(gas))
+    channel = np.flatnonzero(np.asarray(result["channel_mass"].values) == mass)
+    if channel.size == 0:
+        return None
+    from dems.background import window_mask
+
+    time = np.asarray(result["channel_time"].values[channel[0]], float)
+    inside = time[window_mask(time, [tuple(w) for w in model["windows"]]) & np.isfinite(time)]
+    if inside.size <= degree:
+        return None
+    return inside, degree, inside.mean(), float(np.ptp(inside)) or 1.0
+
+
+def _background_sigma_factor(design, ms_time: np.ndarray) -> float:
+    """sqrt(gᵀ(XᵀX)⁻¹g) with g = ∫ x(t) dt: the integrated background error per unit noise (s).
+
+    Times the flux noise σ (mol/s) it is the standard uncertainty (mol) that the fitted
+    background's error adds to an amount integrated over ``ms_time``.
+    """
+    if design is None or ms_time.size < 2:
+        return float("nan")
+    inside, degree, t0, span = design
+    x = np.vander((inside - t0) / span, degree + 1)
+    g = np.trapezoid(np.vander((ms_time - t0) / span, degree + 1), ms_time, axis=0)
+    return float(np.sqrt(g @ np.linalg.pinv(x.T @ x) @ g))
+
+
+def _amount(
+    t: np.ndarray, flux: np.ndarray, sel: np.ndarray, mass_g: float, relative_u: dict[str, Any]
+) -> dict[str, Any]:
     ok = sel & np.isfinite(flux)
     if ok.sum() < 2:
         return {"umol": None, "umol_per_g": None, "reason": "no valid samples"}
     umol = float(np.trapezoid(flux[ok], t[ok])) * 1e6
-    out: dict[str, Any] = {"umol": umol, "coverage": float(ok.sum() / max(sel.sum(), 1))}
+    step = float(np.median(np.diff(t[ok])))
+    noise = _noise(flux)
+    terms = {
+        "noise": noise * step * np.sqrt(ok.sum()) * 1e6,
+        "background": noise * relative_u["background"](t[ok]) * 1e6,
+        "calibration": abs(umol) * relative_u["factor"],
+    }
+    terms = {k: (v if np.isfinite(v) else 0.0) for k, v in terms.items()}
+    out: dict[str, Any] = {
+        "umol": umol,
+        "umol_uncertainty": float(np.sqrt(sum(v**2 for v in terms.values()))),
+        "uncertainty_terms_umol": terms,
+        "coverage": float(ok.sum() / max(sel.sum(), 1)),
+    }
     if np.isfinite(mass_g) and mass_g > 0:
         out["umol_per_g"] = umol / mass_g
+        out["umol_per_g_uncertainty"] = out["umol_uncertainty"] / mass_g
     else:
         out["umol_per_g"] = None
         out["reason"] = "active mass unknown: give --mass"
@@ -116,7 +179,17 @@ class _Run:
                 g: {"umol": None, "umol_per_g": None, "reason": "no calibration"}
                 for g in self.gases
             }
-        return {g: _amount(self.t, self.series[g][0], sel, self.mass_g) for g in self.gases}
+        u_factor = json.loads(self.result.attrs.get("factor_relative_uncertainty_json", "{}"))
+        delay = float(self.result.attrs.get("transit_delay_s", 0.0))
+        out = {}
+        for g in self.gases:
+            design = _background_design(self.result, g)
+            relative = {
+                "factor": u_factor.get(g) or 0.0,
+                "background": lambda t, d=design: _background_sigma_factor(d, t + delay),
+            }
+            out[g] = _amount(self.t, self.series[g][0], sel, self.mass_g, relative)
+        return out
 
     def half_cycle_entries(self) -> list[dict[str, Any]]:
         entries = []

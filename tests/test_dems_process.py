@@ -63,6 +63,9 @@ def assert_evolved(evolved, truth, rel=0.05):
         if truth[gas]["umol"] > 0:
             assert evolved[gas]["umol"] == pytest.approx(truth[gas]["umol"], rel=rel), gas
             assert evolved[gas]["umol_per_g"] == pytest.approx(truth[gas]["umol_per_g"], rel=rel)
+            # the reported uncertainty is honest: the true error lies within 3 u
+            error = abs(evolved[gas]["umol"] - truth[gas]["umol"])
+            assert error < 3 * evolved[gas]["umol_uncertainty"] + 1e-4 * truth[gas]["umol"], gas
     # a gas that never evolves integrates to ~0 (within 1 % of the CO2 amount)
     assert abs(evolved["CO"]["umol"]) < 0.01 * truth["CO2"]["umol"]
 

@@ -55,6 +55,17 @@ def _active_mass_g(ec: Any, mass_mg: float | None) -> tuple[float, str]:
     return (value, ec.attrs.get("mass_key", "EC file")) if value > 0 else (math.nan, "unknown")
 
 
+def relative_factor_uncertainty(calibration: dict | None, factors: dict | None) -> dict:
+    """Gas -> stderr/F of its largest calibrated factor (0 when the stderr is unknown)."""
+    out = {}
+    for gas, by_mass in (factors or {}).items():
+        mass = max(by_mass, key=lambda m: by_mass[m])
+        entry = (calibration or {}).get("sensitivity", {}).get(gas, {}).get(f"{mass:g}", {})
+        stderr = entry.get("F_stderr_C_per_mol") if isinstance(entry, dict) else None
+        out[gas] = float(stderr) / by_mass[mass] if stderr else 0.0
+    return out
+
+
 def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
     """Run the lazy quantification on aligned datasets; return (result, delay, windows).
 
@@ -96,6 +107,7 @@ def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
         mass_g=options.get("mass_g", math.nan),
         gases=options.get("gases") or ("O2", "CO2"),
         negative_tolerance=options.get("negative_tolerance", 3.0),
+        factor_uncertainty=relative_factor_uncertainty(calibration, factors),
     )
     return result, delay, windows
 
