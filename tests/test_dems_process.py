@@ -56,6 +56,7 @@ def assert_onsets(summary, truth, tolerance_V):
         else:
             assert onset["potential_V"] == pytest.approx(expected, abs=tolerance_V), gas
             assert 0 < onset["uncertainty_V"] < 0.05
+            assert abs(onset["potential_V"] - expected) < 3 * onset["uncertainty_V"], gas
 
 
 def assert_evolved(evolved, truth, rel=0.05):
