@@ -270,3 +270,22 @@ def test_calibrate_needs_steps_or_faradaic(tmp_path, files):
     )
     assert result.exit_code == 2 and "GAS:MZ:Z" in result.output
     assert not out.exists()
+
+
+def test_process_rejects_an_unknown_gas(tmp_path, files):
+    _, paths = files
+    result = invoke(
+        "dems",
+        "process",
+        paths["ms"],
+        "--ec",
+        paths["ec"],
+        "-o",
+        tmp_path / "x.nc",
+        "--summary",
+        tmp_path / "s.json",
+        "--gas",
+        "Unobtainium",
+    )
+    assert result.exit_code == 2
+    assert "no fragmentation pattern" in result.output and "CO2" in result.output

@@ -263,6 +263,14 @@ def process(
     """
     if output.suffix not in (".zarr", ".nc"):
         raise click.BadParameter("output must end in .zarr or .nc", param_hint="-o")
+    from dems.fragmentation import PATTERNS
+
+    unknown = [g for g in gases if g not in PATTERNS]
+    if unknown:
+        raise click.BadParameter(
+            f"no fragmentation pattern for {unknown}; known: {', '.join(sorted(PATTERNS))}",
+            param_hint="--gas",
+        )
     import dask
     from dask.diagnostics import ProgressBar
 
