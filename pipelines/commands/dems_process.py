@@ -94,7 +94,11 @@ def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
             raise CalibrationError(f"gas(es) {missing} have no calibrated m/z in the calibration")
         factors = {g: factors[g] for g in options["gases"]}
     grid = grid_bounds(ms)
-    lazy_ms = ms.chunk({"channel": 1}) if options.get("chunk_channels", True) else ms
+    lazy_ms = ms
+    if options.get("chunk_channels", True):  # one dask task per channel; coordinates stay in memory
+        lazy_ms = ms.chunk({"channel": 1}).assign_coords(
+            {n: ms[n] for n in ("mass", "label") if n in ms.coords}
+        )
     result = quantify_run(
         lazy_ms,
         ec,
