@@ -66,7 +66,8 @@ def threshold_onset(
     Returns
     -------
     dict
-        ``potential_V`` (None if not detected), ``index``, ``baseline_mean``,
+        ``potential_V`` (None if not detected), ``index`` (first sample of the run),
+        ``position`` (fractional sample index of the crossing), ``baseline_mean``,
         ``baseline_sigma`` and ``threshold`` (mol/s).
     """
     mean, sigma = _baseline(flux, baseline)
@@ -89,11 +90,12 @@ def threshold_onset(
         result["reason"] = f"flux never stayed above μ + {k:g}σ for {persistence} samples"
         return result
     i = int(starts[0])
-    u = float(potential[i])
+    u, position = float(potential[i]), float(i)
     if i > 0 and np.isfinite(flux[i - 1]) and flux[i] != flux[i - 1]:
         weight = np.clip((level - flux[i - 1]) / (flux[i] - flux[i - 1]), 0.0, 1.0)
         u = float(potential[i - 1] + weight * (potential[i] - potential[i - 1]))
-    result.update(potential_V=u, index=i)
+        position = i - 1 + float(weight)
+    result.update(potential_V=u, index=i, position=position)
     return result
 
 
@@ -167,7 +169,8 @@ def detect_onset(
     -------
     dict
         ``potential_V`` (None = no onset), ``uncertainty_V``, ``method``,
-        ``parameters``, ``uncertainty_terms_V`` and, without onset, ``reason`` and
+        ``parameters``, ``uncertainty_terms_V``, ``threshold_time_s`` (time of the
+        threshold crossing) and, without onset, ``reason`` and
         ``max_potential_V``; ``alternatives`` holds the other method's value.
     """
     if method not in METHODS:
@@ -214,6 +217,7 @@ def detect_onset(
         "uncertainty_V": float(np.sqrt(sum(v**2 for v in terms.values()))),
         "uncertainty_terms_V": terms,
         "alternatives": {"threshold": main["potential_V"], "tangent": tangent["potential_V"]},
+        "threshold_time_s": float(np.interp(main["position"], np.arange(time.size), time)),
         "baseline_mean_mol_per_s": main["baseline_mean"],
         "baseline_sigma_mol_per_s": main["baseline_sigma"],
     }

@@ -170,7 +170,22 @@ class _Run:
             }
         t_h = self.t[index]
         baseline = t_h <= t_h[0] + options.pop("baseline_fraction") * (t_h[-1] - t_h[0])
-        return detect_onset(t_h, self.potential[index], values[index], baseline, **options)
+        onset = detect_onset(t_h, self.potential[index], values[index], baseline, **options)
+        if onset["potential_V"] is not None:
+            onset["charge_at_onset_mAh"] = self._charge_until(index, onset["threshold_time_s"])
+            if np.isfinite(self.mass_g) and self.mass_g > 0:
+                capacity = onset["charge_at_onset_mAh"] / self.mass_g
+                onset["specific_capacity_at_onset_mAh_per_g"] = capacity
+        return onset
+
+    def _charge_until(self, index: np.ndarray, t_end: float) -> float:
+        """Charge (mAh) passed from the start of the half-cycle to ``t_end``."""
+        t = self.t[index]
+        current = np.nan_to_num(self.current[index])
+        keep = t <= t_end
+        t_part = np.append(t[keep], t_end)
+        i_part = np.append(current[keep], np.interp(t_end, t, current))
+        return float(np.trapezoid(i_part, t_part)) / 3600.0
 
     def evolved(self, sel: np.ndarray) -> dict[str, Any]:
         """Amount of every gas over the samples ``sel``."""

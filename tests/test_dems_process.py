@@ -251,3 +251,17 @@ def test_records_that_do_not_overlap_are_an_alignment_error():
             grid=grid_bounds(ms),
             windows=[(0.0, 300.0)],
         )
+
+
+def test_onsets_report_the_charge_passed(normal):
+    experiment, result, summary = normal
+    onset = summary["onsets"]["O2"]
+    sc = experiment.truth["scenario"]
+    # U(q) = 3.6 + 0.6 q + 0.4 q^4 reaches the threshold onset at a known state of charge
+    q = np.linspace(0, 1, 100_001)
+    q_onset = q[np.searchsorted(3.6 + 0.6 * q + 0.4 * q**4, onset["alternatives"]["threshold"])]
+    assert onset["charge_at_onset_mAh"] == pytest.approx(q_onset * sc["capacity_mAh"], rel=0.02)
+    assert onset["specific_capacity_at_onset_mAh_per_g"] == pytest.approx(
+        onset["charge_at_onset_mAh"] / 0.01
+    )
+    assert summary["onsets"]["CO"].get("charge_at_onset_mAh") is None
