@@ -254,7 +254,7 @@ def test_records_that_do_not_overlap_are_an_alignment_error():
 
 
 def test_onsets_report_the_charge_passed(normal):
-    experiment, result, summary = normal
+    experiment, _, summary = normal
     onset = summary["onsets"]["O2"]
     sc = experiment.truth["scenario"]
     # U(q) = 3.6 + 0.6 q + 0.4 q^4 reaches the threshold onset at a known state of charge
