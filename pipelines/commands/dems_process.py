@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import os
 import shutil
 import tempfile
@@ -45,8 +46,6 @@ def _z(text: str) -> tuple[str, float]:
 
 
 def _active_mass_g(ec: Any, mass_mg: float | None) -> tuple[float, str]:
-    import math
-
     if mass_mg is not None:
         if not mass_mg > 0:
             raise click.BadParameter("--mass must be positive (mg)")
@@ -66,6 +65,16 @@ def relative_factor_uncertainty(calibration: dict | None, factors: dict | None) 
     return out
 
 
+def transit_delay(delay_s: float | None, calibration: dict | None) -> tuple[float, str]:
+    """Return the delay to apply (s) and where it came from."""
+    if delay_s is not None:
+        return float(delay_s), "--delay"
+    value = (calibration or {}).get("delay_s")
+    if isinstance(value, int | float) and math.isfinite(value):
+        return float(value), "calibration"
+    return 0.0, "assumed 0 s: no --delay and no delay in the calibration"
+
+
 def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
     """Run the lazy quantification on aligned datasets; return (result, delay, windows).
 
@@ -73,17 +82,11 @@ def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
     the EC record), ``background``, ``degree``, ``mass_g``, ``gases``,
     ``negative_tolerance``, ``chunk_channels``.
     """
-    import math
-
     from dems.calibration_file import sensitivity_factors
     from dems.process import default_background_windows, quantify_run
     from dems.quantify import grid_bounds
 
-    delay = options.get("delay_s")
-    if delay is None:
-        delay = float((calibration or {}).get("delay_s") or 0.0)
-        if not math.isfinite(delay):
-            delay = 0.0
+    delay, _ = transit_delay(options.get("delay_s"), calibration)
     windows = options.get("windows") or default_background_windows(ms, ec, delay)
     factors = sensitivity_factors(calibration) if calibration else None
     if factors and options.get("gases"):
@@ -313,6 +316,7 @@ def process(
     summary.update(
         {
             "mass_source": mass_source,
+            "delay_source": transit_delay(delay_s, cal)[1],
             "inputs": {
                 "ms": str(ms_file.resolve()),
                 "ec": str(ec_file.resolve()),
