@@ -265,3 +265,19 @@ def test_onsets_report_the_charge_passed(normal):
         onset["charge_at_onset_mAh"] / 0.01
     )
     assert summary["onsets"]["CO"].get("charge_at_onset_mAh") is None
+
+
+def test_default_windows_skip_the_rest_right_after_a_charge():
+    experiment = make_experiment(seed=2, n_cycles=2)
+    ms, ec = align(experiment.ms, experiment.ec)
+    sc = experiment.truth["scenario"]
+    windows = default_background_windows(ms, ec, delay_s=10.0)
+    lead = sc["ms_lead_s"]
+    period = sc["ocv_s"] + sc["charge_s"] + sc["hold_s"] + 2 * sc["rest_s"] + sc["discharge_s"]
+    # before the EC, the first OCV, the rest before the 2nd charge, the final rest
+    assert len(windows) == 4
+    assert windows[0] == (pytest.approx(ms["time"].min().item()), pytest.approx(lead + 10.0))
+    assert windows[1][0] == pytest.approx(lead + 10.0 + 60.0, abs=10.0)
+    assert windows[2][1] == pytest.approx(lead + period + sc["ocv_s"] + 10.0, abs=20.0)
+    post_charge_rest = lead + sc["ocv_s"] + sc["charge_s"] + sc["hold_s"]
+    assert all(not (start <= post_charge_rest + 100 <= end) for start, end in windows)
