@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+
 import dask
 import numpy as np
 import pytest
@@ -281,3 +284,32 @@ def test_default_windows_skip_the_rest_right_after_a_charge():
     assert windows[2][1] == pytest.approx(lead + period + sc["ocv_s"] + 10.0, abs=20.0)
     post_charge_rest = lead + sc["ocv_s"] + sc["charge_s"] + sc["hold_s"]
     assert all(not (start <= post_charge_rest + 100 <= end) for start, end in windows)
+
+
+READERS = all(
+    importlib.util.find_spec(name) is not None for name in ("dems.alignment", "dems.io.ixdat_csv")
+)
+
+
+@pytest.mark.skipif(not READERS, reason="the ixdat CSV reader and dems.align live on d1/d2")
+def test_real_spectroinlets_run_keeps_raw_values_through_the_pipeline(data_dir):
+    import dems
+
+    folder = data_dir / "dems" / "spectroinlets_co_strip_ixdat_csv"
+    ms = dems.open_ms(folder / "data_part1_COstrip_11-11-21.csv")
+    ec = dems.open_ec(folder / "ecdata_part1_COstrip_11-11-21.csv")
+    ms, ec = dems.align(ms, ec)
+    result = quantify_run(
+        ms, ec, factors=None, delay_s=0.0, grid=grid_bounds(ms), windows=[], gases=["O2", "CO2"]
+    ).compute()
+    # first data row of the raw text: M44-x = 8400.538000106812, M44 = 1.040615e-11
+    assert result["signal"].sel(channel="M44").values[0] == 1.040615e-11
+    assert result["channel_time"].sel(channel="M44").values[0] == pytest.approx(8400.538000106812)
+    assert json.loads(result.attrs["background_model"])["model"] == "als"
+    # the EC file (tstamp 1636618671.0) starts 1286 s after the MS file: potential only there
+    inside = (result["time"] > 8436.7 + 5) & (result["time"] < 10355.6 - 5)
+    assert np.isfinite(result["potential"].where(inside, drop=True)).all()
+    assert np.isnan(result["potential"].where(result["time"] < 8430, drop=True)).all()
+    summary = summarize(result)
+    assert {h["direction"] for h in summary["half_cycles"]} == {"charge", "discharge"}
+    assert summary["evolved"]["O2"]["reason"] == "no calibration"
