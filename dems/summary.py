@@ -41,16 +41,22 @@ def _noise(flux: np.ndarray) -> float:
 
 
 def _background_design(result: xr.Dataset, gas: str):
-    """(window times, degree, t0, span) of the background fit on the gas's main channel."""
+    """(window times, degree, t0, span, σ) of the background fit on the gas's main channel.
+
+    σ is that channel's baseline noise (``background_sigma``) in flux units (divided by
+    the sensitivity factor; in signal units without calibration).
+    """
     model = json.loads(result.attrs.get("background_model", "{}"))
     degree = {"constant": 0, "linear": 1, "polynomial": model.get("degree", 2)}.get(
         model.get("model")
     )
     if degree is None or "channel_time" not in result.coords:
         return None
+    factor = 1.0
     if "sensitivity" in result:
         column = result["sensitivity"].sel(gas=gas)
         mass = float(column["mass"].values[int(np.argmax(column.values))])
+        factor = float(column.max())
     else:
         mass = float(primary_mass(gas))
     channel = np.flatnonzero(np.asarray(result["channel_mass"].values) == mass)
@@ -62,21 +68,22 @@ def _background_design(result: xr.Dataset, gas: str):
     inside = time[window_mask(time, [tuple(w) for w in model["windows"]]) & np.isfinite(time)]
     if inside.size <= degree:
         return None
-    return inside, degree, inside.mean(), float(np.ptp(inside)) or 1.0
+    sigma = float(result["background_sigma"].values[channel[0]]) / factor
+    return inside, degree, inside.mean(), float(np.ptp(inside)) or 1.0, sigma
 
 
-def _background_sigma_factor(design, ms_time: np.ndarray) -> float:
-    """sqrt(gᵀ(XᵀX)⁻¹g) with g = ∫ x(t) dt: the integrated background error per unit noise (s).
+def _background_uncertainty(design, ms_time: np.ndarray) -> float:
+    """σ·sqrt(gᵀ(XᵀX)⁻¹g), g = ∫ x(t) dt: the integrated error of the fitted background.
 
-    Times the flux noise σ (mol/s) it is the standard uncertainty (mol) that the fitted
-    background's error adds to an amount integrated over ``ms_time``.
+    The standard uncertainty (mol, or A·s without calibration) that the background's
+    fit error adds to an amount integrated over ``ms_time`` (s).
     """
     if design is None or ms_time.size < 2:
         return float("nan")
-    inside, degree, t0, span = design
+    inside, degree, t0, span, sigma = design
     x = np.vander((inside - t0) / span, degree + 1)
     g = np.trapezoid(np.vander((ms_time - t0) / span, degree + 1), ms_time, axis=0)
-    return float(np.sqrt(g @ np.linalg.pinv(x.T @ x) @ g))
+    return float(sigma * np.sqrt(g @ np.linalg.pinv(x.T @ x) @ g))
 
 
 def _amount(
@@ -90,7 +97,7 @@ def _amount(
     noise = _noise(flux)
     terms = {
         "noise": noise * step * np.sqrt(ok.sum()) * 1e6,
-        "background": noise * relative_u["background"](t[ok]) * 1e6,
+        "background": relative_u["background"](t[ok]) * 1e6,
         "calibration": abs(umol) * relative_u["factor"],
     }
     terms = {k: (v if np.isfinite(v) else 0.0) for k, v in terms.items()}
@@ -201,7 +208,7 @@ class _Run:
             design = _background_design(self.result, g)
             relative = {
                 "factor": u_factor.get(g) or 0.0,
-                "background": lambda t, d=design: _background_sigma_factor(d, t + delay),
+                "background": lambda t, d=design: _background_uncertainty(d, t + delay),
             }
             out[g] = _amount(self.t, self.series[g][0], sel, self.mass_g, relative)
         return out

