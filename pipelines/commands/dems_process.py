@@ -8,9 +8,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
+    import xarray as xr
 
 EPILOG = """\b
 Examples:
@@ -45,7 +48,7 @@ def _z(text: str) -> tuple[str, float]:
         raise click.BadParameter(f"{text!r}: expected GAS=Z, e.g. CO2=2") from None
 
 
-def _active_mass_g(ec: Any, mass_mg: float | None) -> tuple[float, str]:
+def _active_mass_g(ec: xr.Dataset, mass_mg: float | None) -> tuple[float, str]:
     if mass_mg is not None:
         if not mass_mg > 0:
             raise click.BadParameter("--mass must be positive (mg)")
@@ -75,7 +78,9 @@ def transit_delay(delay_s: float | None, calibration: dict | None) -> tuple[floa
     return 0.0, "assumed 0 s: no --delay and no delay in the calibration"
 
 
-def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
+def process_datasets(
+    ms: xr.Dataset, ec: xr.Dataset, calibration: dict | None, options: dict[str, Any]
+) -> tuple[xr.Dataset, float, list[tuple[float, float]]]:
     """Run the lazy quantification on aligned datasets; return (result, delay, windows).
 
     ``options``: ``delay_s`` (None: from the calibration), ``windows`` (None: from
@@ -119,7 +124,7 @@ def process_datasets(ms, ec, calibration: dict | None, options: dict[str, Any]):
     return result, delay, windows
 
 
-def write_dataset_atomically(result, path: Path) -> None:
+def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
     """Write ``result`` to ``.zarr`` or ``.nc`` via a temporary sibling, then ``os.replace``."""
     folder = path.resolve().parent
     # fixed-width unicode has no Zarr v3 specification: store strings as variable length
@@ -242,24 +247,24 @@ def write_dataset_atomically(result, path: Path) -> None:
     help="Electrons per molecule for a Faradaic efficiency (repeatable).",
 )
 def process(
-    ms_file,
-    ec_file,
-    calibration,
-    mass_mg,
-    output,
-    summary_path,
-    timezone,
-    clock_offset,
-    delay_s,
-    delay_uncertainty,
-    background,
-    windows,
-    degree,
-    gases,
-    onset_method,
-    k_sigma,
-    persistence,
-    z_values,
+    ms_file: Path,
+    ec_file: Path,
+    calibration: Path | None,
+    mass_mg: float | None,
+    output: Path,
+    summary_path: Path,
+    timezone: str | None,
+    clock_offset: float | None,
+    delay_s: float | None,
+    delay_uncertainty: float,
+    background: str,
+    windows: list[tuple[float, float]],
+    degree: int,
+    gases: tuple[str, ...],
+    onset_method: str,
+    k_sigma: float,
+    persistence: int,
+    z_values: tuple[str, ...],
 ) -> None:
     """Turn an MS run and its EC file into gas fluxes, amounts and onset potentials.
 
