@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -42,7 +43,7 @@ def window_mask(time: np.ndarray, windows: Sequence[Window]) -> np.ndarray:
     return mask
 
 
-def _window_means(time: np.ndarray, signal: np.ndarray, windows: Sequence[Window]):
+def _window_means(time: np.ndarray, signal: np.ndarray, windows: Sequence[Window]) -> np.ndarray:
     points = []
     for start, end in windows:
         sel = (time >= start) & (time <= end) & np.isfinite(signal) & np.isfinite(time)
@@ -112,7 +113,9 @@ def _fit_row(
     return background, float(np.std(residual, ddof=1))
 
 
-def _fit_block(time, signal, **options):
+def _fit_block(
+    time: np.ndarray, signal: np.ndarray, **options: Any
+) -> tuple[np.ndarray, np.ndarray]:
     background = np.empty(signal.shape)
     sigma = np.empty(signal.shape[:-1])
     for index in np.ndindex(signal.shape[:-1]):

@@ -92,7 +92,9 @@ def transition_times(
     return result
 
 
-def _contributors(mass: float, gases: list[str], patterns) -> list[str]:
+def _contributors(
+    mass: float, gases: list[str], patterns: Mapping[str, GasPattern] | None
+) -> list[str]:
     return [g for g in gases if pattern(g, patterns).fraction(mass) > 0]
 
 
@@ -129,7 +131,14 @@ def _check_windows(steps: CalibrationSteps, t_min: float, t_max: float) -> None:
             )
 
 
-def _fit_mass(mass, time, signal, steps, origin, gases, patterns) -> dict[str, Any]:
+def _fit_mass(
+    mass: float,
+    time: np.ndarray,
+    signal: np.ndarray,
+    steps: CalibrationSteps,
+    origin: float,
+    gases: list[str],
+) -> dict[str, Any]:
     levels = np.array(
         [_window_mean(time, signal, *_steps_time(steps, origin, s)[1:]) for s in steps.steps]
     )
@@ -154,7 +163,14 @@ def _fit_mass(mass, time, signal, steps, origin, gases, patterns) -> dict[str, A
     }
 
 
-def _delays(gas, time, signal, steps, origin, noise) -> list[dict[str, Any]]:
+def _delays(
+    gas: str,
+    time: np.ndarray,
+    signal: np.ndarray,
+    steps: CalibrationSteps,
+    origin: float,
+    noise: float,
+) -> list[dict[str, Any]]:
     rows = []
     previous: CalibrationStep | None = None
     for i, step in enumerate(steps.steps, start=1):
@@ -184,7 +200,7 @@ def _delays(gas, time, signal, steps, origin, noise) -> list[dict[str, Any]]:
     return rows
 
 
-def _noise(time, signal, steps, origin) -> float:
+def _noise(time: np.ndarray, signal: np.ndarray, steps: CalibrationSteps, origin: float) -> float:
     spreads = []
     for step in steps.steps:
         _, start, end = _steps_time(steps, origin, step)
@@ -245,9 +261,7 @@ def calibrate_gas_steps(
         contributors = _contributors(mass, gases, patterns) if np.isfinite(mass) else []
         if not contributors:
             continue
-        for gas, entry in _fit_mass(
-            mass, time, signal, steps, origin, contributors, patterns
-        ).items():
+        for gas, entry in _fit_mass(mass, time, signal, steps, origin, contributors).items():
             sensitivity[gas][f"{mass:g}"] = entry
         for gas in contributors:
             if round(mass) == primary_mass(gas, patterns):

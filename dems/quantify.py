@@ -87,7 +87,9 @@ def to_uniform_grid(
     return out.assign_coords(time=("time", grid, {"units": "s"})).assign_attrs(values.attrs)
 
 
-def _flux_bounds(matrix: np.ndarray, sigma: np.ndarray, k: float):
+def _flux_bounds(
+    matrix: np.ndarray, sigma: np.ndarray, k: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Weighted matrix, per-gas flux noise and lower bounds for one noise vector."""
     finite = np.isfinite(sigma) & (sigma > 0)
     fallback = np.median(sigma[finite]) if finite.any() else 1.0
@@ -97,7 +99,9 @@ def _flux_bounds(matrix: np.ndarray, sigma: np.ndarray, k: float):
     return weighted, sigma, -k * flux_sigma
 
 
-def _solve_block(signals, sigma, matrix, k):
+def _solve_block(
+    signals: np.ndarray, sigma: np.ndarray, matrix: np.ndarray, k: float
+) -> np.ndarray:
     """NNLS with lower bounds per time point; signals (..., time, mass) -> (..., time, gas)."""
     from scipy.optimize import nnls
 
@@ -182,14 +186,14 @@ def electrode_time(data: xr.DataArray | xr.Dataset, delay_s: float):
     )
 
 
-def _interp_linear(t_ec, values, t_new):
+def _interp_linear(t_ec: np.ndarray, values: np.ndarray, t_new: np.ndarray) -> np.ndarray:
     ok = np.isfinite(t_ec) & np.isfinite(values)
     if ok.sum() < 2:
         return np.full(t_new.shape, np.nan)
     return np.interp(t_new, t_ec[ok], values[ok], left=np.nan, right=np.nan)
 
 
-def _interp_previous(t_ec, values, t_new):
+def _interp_previous(t_ec: np.ndarray, values: np.ndarray, t_new: np.ndarray) -> np.ndarray:
     index = np.searchsorted(t_ec, t_new, side="right") - 1
     out = values[np.clip(index, 0, None)].astype(float)
     out[(index < 0) | (t_new > t_ec[-1])] = np.nan

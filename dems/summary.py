@@ -40,7 +40,7 @@ def _noise(flux: np.ndarray) -> float:
     return float(1.4826 * np.median(np.abs(steps - np.median(steps))) / np.sqrt(2))
 
 
-def _background_design(result: xr.Dataset, gas: str):
+def _background_design(result: xr.Dataset, gas: str) -> tuple | None:
     """(window times, degree, t0, span, σ) of the background fit on the gas's main channel.
 
     σ is that channel's baseline noise (``background_sigma``) in flux units (divided by

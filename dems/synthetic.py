@@ -216,7 +216,7 @@ def _ms_dataset(sc, duration, inlet_flux_of, background_of, rng, start_time, nam
     )
 
 
-def _operando(sc: Scenario, rng: np.random.Generator):
+def _operando(sc: Scenario, rng: np.random.Generator) -> tuple:
     seg = sc.ocv_s + sc.charge_s + sc.hold_s + 2 * sc.rest_s + sc.discharge_s
     ec_duration = sc.n_cycles * seg
     ms_duration = sc.ms_lead_s + ec_duration + sc.ms_tail_s
@@ -276,7 +276,7 @@ def _ec_dataset(sc: Scenario, t, profile, start) -> xr.Dataset:
     )
 
 
-def _calibration(sc: Scenario, rng: np.random.Generator):
+def _calibration(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Dataset, dict]:
     gases = list(sc.sensitivity_C_per_mol)
     plan = [{}]
     for gas in gases:
