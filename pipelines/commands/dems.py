@@ -9,6 +9,8 @@ from pipelines.lazy import LazyGroup
 #: ``operando dems`` subcommands: name -> "module:attribute" (imported on first use).
 DEMS_COMMANDS: dict[str, str] = {
     "inspect": "pipelines.commands.dems_inspect:inspect",
+    "calibrate": "pipelines.commands.dems_calibrate:calibrate",
+    "process": "pipelines.commands.dems_process:process",
 }
 
 
