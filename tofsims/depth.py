@@ -155,13 +155,7 @@ def depth_piecewise_rate(
     end = max(float(t.max()), knot_t[-1]) + 1.0
     knot_t.append(end)
     knot_r.append(rates[-1])
-    knot_t_arr, knot_r_arr = np.asarray(knot_t), np.asarray(knot_r)
-    grid = np.union1d(knot_t_arr, np.clip(t, 0, None))
-    rate_on_grid = np.interp(grid, knot_t_arr, knot_r_arr)
-    cumulative = np.concatenate(
-        [[0.0], np.cumsum(np.diff(grid) * (rate_on_grid[1:] + rate_on_grid[:-1]) / 2)]
-    )
-    depth = np.interp(t, grid, cumulative) + np.minimum(t, 0) * rates[0]
+    depth = _integrate_knots(np.asarray(knot_t), np.asarray(knot_r), t)
     return _with_depth(
         obj,
         depth,
@@ -210,6 +204,16 @@ def rate_from_reference_layer(
         interface_time_uncertainty_s / interface_time_s, thickness_uncertainty_nm / thickness_nm
     )
     return float(rate), float(rate * rel)
+
+
+def _integrate_knots(knot_t: np.ndarray, knot_r: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Integrate a piecewise-linear rate (knots may repeat: a step) from 0 to each ``t``."""
+    seg = np.diff(knot_t)
+    cumulative = np.concatenate([[0.0], np.cumsum(seg * (knot_r[1:] + knot_r[:-1]) / 2)])
+    i = np.clip(np.searchsorted(knot_t, t, side="right") - 1, 0, knot_t.size - 2)
+    length = np.where(seg[i] > 0, seg[i], 1.0)
+    rate_at_t = knot_r[i] + (knot_r[i + 1] - knot_r[i]) * (t - knot_t[i]) / length
+    return cumulative[i] + (t - knot_t[i]) * (knot_r[i] + rate_at_t) / 2
 
 
 def _check_rates(rates: Sequence[float]) -> None:
