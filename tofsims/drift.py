@@ -48,6 +48,7 @@ def estimate_drift(
     reference_scans: int = 5,
     window_scans: int = 5,
     max_shift: int = 10,
+    median_scans: int = 9,
 ) -> xr.DataArray:
     """Estimate the lateral shift of every scan by FFT cross-correlation (lazy).
 
@@ -65,6 +66,9 @@ def estimate_drift(
         scan are too few to register single scans).
     max_shift
         Largest shift searched (pixels).
+    median_scans
+        Running median over this many scans applied to the shifts (drift is slow; removes
+        single-scan outliers); 1 = none.
 
     Returns
     -------
@@ -73,11 +77,11 @@ def estimate_drift(
     """
     counts = volume["counts"]
     images = select_fragment(counts, fragment) if fragment else counts.sum("fragment")
-    images = (
-        images.astype(float).chunk({"y": -1, "x": -1}) if images.chunks else images.astype(float)
-    )
+    images = images.astype(float)
     if window_scans > 1:
         images = images.rolling(scan=window_scans, center=True, min_periods=1).sum()
+    if images.chunks is not None:  # rolling may rechunk: whole images per block
+        images = images.chunk({"y": -1, "x": -1})
     reference = images.isel(scan=slice(0, max(1, reference_scans))).sum("scan")
     shifts = xr.apply_ufunc(
         _cross_correlation_shift,
@@ -90,6 +94,9 @@ def estimate_drift(
         output_dtypes=[np.int64],
         dask_gufunc_kwargs={"output_sizes": {"axis": 2}},
     )
+    if median_scans > 1:
+        shifts = shifts.rolling(scan=median_scans, center=True, min_periods=1).median()
+        shifts = np.rint(shifts).astype(np.int64)
     shifts = shifts.assign_coords(axis=["y", "x"]).transpose("scan", "axis")
     for name in ("fragment", "mass_low", "mass_high"):
         shifts = shifts.drop_vars(name, errors="ignore")
