@@ -15,7 +15,7 @@ import numpy as np
 import xarray as xr
 
 from tofsims.errors import AnalysisError
-from tofsims.profiles import select_fragment
+from tofsims.profiles import rechunk_data, select_fragment
 
 __all__ = ["apply_drift", "estimate_drift"]
 
@@ -80,8 +80,7 @@ def estimate_drift(
     images = images.astype(float)
     if window_scans > 1:
         images = images.rolling(scan=window_scans, center=True, min_periods=1).sum()
-    if images.chunks is not None:  # rolling may rechunk: whole images per block
-        images = images.chunk({"y": -1, "x": -1})
+    images = rechunk_data(images, {"y": -1, "x": -1})  # rolling may rechunk: whole images
     reference = images.isel(scan=slice(0, max(1, reference_scans))).sum("scan")
     shifts = xr.apply_ufunc(
         _cross_correlation_shift,
@@ -155,8 +154,7 @@ def apply_drift(volume: xr.Dataset, shifts: xr.DataArray) -> xr.Dataset:
     if y1 - y0 < 1 or x1 - x0 < 1:
         raise AnalysisError("the drift leaves no common field of view")
     counts = volume["counts"]
-    if counts.chunks is not None:
-        counts = counts.chunk({"y": -1, "x": -1})
+    counts = rechunk_data(counts, {"y": -1, "x": -1})
     shift_da = xr.DataArray(values, dims=("scan", "axis"), coords={"scan": volume["scan"]})
     corrected = xr.apply_ufunc(
         _shift_crop,

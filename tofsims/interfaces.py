@@ -31,7 +31,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import erf, erfc
 
 from tofsims.errors import AnalysisError
-from tofsims.profiles import gaussian_smooth
+from tofsims.profiles import gaussian_smooth, rechunk_data
 
 __all__ = [
     "FIT_MODELS",
@@ -156,7 +156,7 @@ def _prepare(data: xr.DataArray) -> xr.DataArray:
         raise AnalysisError("the data have no 'scan' dimension")
     if data.sizes["scan"] < 3:
         raise AnalysisError(f"need at least 3 scans, got {data.sizes['scan']}")
-    return data.chunk({"scan": -1}) if data.chunks is not None else data
+    return rechunk_data(data, {"scan": -1})
 
 
 def layer_marker(

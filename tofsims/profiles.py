@@ -21,6 +21,7 @@ from tofsims.errors import AnalysisError
 __all__ = [
     "depth_profile",
     "gaussian_smooth",
+    "rechunk_data",
     "roi_profiles",
     "roi_rectangle",
     "roi_threshold",
@@ -43,6 +44,18 @@ def select_fragment(obj: xr.DataArray | xr.Dataset, fragment: str) -> xr.DataArr
         have = ", ".join(n for n in names if n) or "none"
         raise AnalysisError(f"fragment {fragment!r} is not in the data (have: {have})")
     return obj.isel({dim: matches[0]})
+
+
+def rechunk_data(data: xr.DataArray, chunks: Mapping[str, int]) -> xr.DataArray:
+    """Rechunk the values of a dask-backed array, leaving its coordinates as they are.
+
+    ``DataArray.chunk`` would also turn in-memory coordinates (``sputter_time``, ``depth``)
+    into dask arrays; kernels need them as numbers without computing anything.
+    """
+    if data.chunks is None:
+        return data
+    coords = {name: data.coords[name] for name in data.coords if name not in data.dims}
+    return data.chunk(dict(chunks)).assign_coords(coords)
 
 
 def gaussian_smooth(values: np.ndarray, sigma_scans: float) -> np.ndarray:
@@ -69,8 +82,7 @@ def smooth_along_scan(data: xr.DataArray, sigma_scans: float) -> xr.DataArray:
     """
     if sigma_scans < 0:
         raise AnalysisError(f"smoothing sigma must be >= 0 scans, got {sigma_scans}")
-    if data.chunks is not None:
-        data = data.chunk({"scan": -1})
+    data = rechunk_data(data, {"scan": -1})
     out = xr.apply_ufunc(
         gaussian_smooth,
         data,

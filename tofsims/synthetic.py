@@ -119,7 +119,7 @@ class LayeredSample:
 #: Presets of the study: pristine NCM83 (thick CEI, max of the CEI markers at ≈160 s) and the
 #: B/Ce-modified one (thin CEI on a CeO2 coating, B-doped bulk, max at ≈60 s).
 PRESETS: dict[str, LayeredSample] = {
-    "pristine": LayeredSample(cei_thickness_nm=10.0),
+    "pristine": LayeredSample(cei_thickness_nm=10.0, cei_tilt=0.1, cei_bump_amplitude=0.1),
     "modified": LayeredSample(
         cei_thickness_nm=4.0, coating_thickness_nm=3.0, boron_doped=True, cei_tilt=0.1
     ),

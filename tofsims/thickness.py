@@ -15,7 +15,7 @@ import xarray as xr
 
 from tofsims.errors import AnalysisError
 from tofsims.interfaces import fit_layer, layer_marker
-from tofsims.profiles import gaussian_smooth, select_fragment
+from tofsims.profiles import gaussian_smooth, rechunk_data, select_fragment
 
 __all__ = [
     "BIN_SIZES",
@@ -85,7 +85,8 @@ def cei_thickness_map(
         Lazy on dask input.
     """
     counts = select_fragment(volume["counts"], marker)
-    binned = bin_laterally(counts, bin_size)
+    # tiles of binned pixels with the whole depth: bounded memory for any volume size
+    binned = rechunk_data(bin_laterally(counts, bin_size), {"scan": -1, "y": 32, "x": 32})
     estimate = layer_marker(
         binned,
         coord="depth",
@@ -142,7 +143,7 @@ def thickness_statistics(
     """
     t = thickness_map["thickness"]
     if t.chunks is not None:
-        t = t.chunk({dim: -1 for dim in t.dims})
+        t = rechunk_data(t, {dim: -1 for dim in t.dims})
     n_valid = t.notnull().sum()
     sigma_mean = np.sqrt((thickness_map["thickness_std"].where(t.notnull()) ** 2).sum()) / n_valid
     mean = t.mean()
@@ -191,7 +192,7 @@ def coating_thickness(
         bulk = np.median(smooth[..., -tail:], axis=-1)
         return smooth.max(axis=-1) / np.maximum(bulk, 1.0)
 
-    prepared = profile.chunk({"scan": -1}) if profile.chunks is not None else profile
+    prepared = rechunk_data(profile, {"scan": -1})
     ratio = xr.apply_ufunc(
         contrast, prepared, input_core_dims=[["scan"]], dask="parallelized", output_dtypes=[float]
     )
