@@ -55,8 +55,9 @@ def test_piecewise_rates_with_a_linear_transition():
 
 
 def test_rate_from_reference_layer():
-    rate, sigma = rate_from_reference_layer(200.0, 10.0, interface_time_uncertainty_s=4.0,
-                                            thickness_uncertainty_nm=0.3)
+    rate, sigma = rate_from_reference_layer(
+        200.0, 10.0, interface_time_uncertainty_s=4.0, thickness_uncertainty_nm=0.3
+    )
     assert rate == pytest.approx(0.05)
     assert sigma == pytest.approx(0.05 * np.hypot(0.02, 0.03))
 

@@ -48,16 +48,16 @@ def test_correction_crops_to_the_common_field_and_restores_the_map(drifting):
 
     def rmse(vol):
         found = cei_thickness_map(vol, bin_size=4).thickness
-        ref = truth.cei_thickness_nm.sel(y=vol.y, x=vol.x).coarsen(
-            y=4, x=4, boundary="trim").mean()
+        ref = truth.cei_thickness_nm.sel(y=vol.y, x=vol.x).coarsen(y=4, x=4, boundary="trim").mean()
         return float(np.sqrt(np.nanmean((found.values - ref.values) ** 2)))
 
     assert rmse(after) < 0.5 * rmse(before)
 
 
 def test_lazy_on_dask():
-    volume, truth = layered_sample("pristine", ny=16, nx=16, n_scans=20, chunks={"y": 8},
-                                   drift_px=(1, 2))
+    volume, truth = layered_sample(
+        "pristine", ny=16, nx=16, n_scans=20, chunks={"y": 8}, drift_px=(1, 2)
+    )
     with raise_if_dask_computes():
         shifts = estimate_drift(volume)
         corrected = apply_drift(volume, truth.shifts)

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import xarray as xr
-
 from tofsims_helpers import raise_if_dask_computes
+
 from tofsims.errors import AnalysisError
 from tofsims.normalise import normalise
 from tofsims.synthetic import layered_sample
@@ -48,8 +48,11 @@ def test_max_per_pixel_and_fragment():
 def test_profile_uses_its_total_column():
     profile = xr.Dataset(
         {"intensity": (("scan", "peak"), [[10.0, 2.0], [0.0, 0.0]])},
-        coords={"peak": [0, 1], "fragment": ("peak", ["", "PO3-"]),
-                "kind": ("peak", ["total", "single"])},
+        coords={
+            "peak": [0, 1],
+            "fragment": ("peak", ["", "PO3-"]),
+            "kind": ("peak", ["total", "single"]),
+        },
     )
     out = normalise(profile, "total")
     assert out.normalised.isel(peak=1).values[0] == pytest.approx(0.2)

@@ -12,8 +12,16 @@ def test_volume_follows_conventions():
     assert volume.counts.dtype == np.uint32
     assert volume.sputter_time.attrs["units"] == "s"
     np.testing.assert_allclose(np.diff(volume.sputter_time), volume.attrs["seconds_per_scan"])
-    for attr in ("source_file", "format", "reader", "reader_version", "poisson_corrected",
-                 "seconds_per_scan", "polarity", "shots_per_pixel"):
+    for attr in (
+        "source_file",
+        "format",
+        "reader",
+        "reader_version",
+        "poisson_corrected",
+        "seconds_per_scan",
+        "polarity",
+        "shots_per_pixel",
+    ):
         assert attr in volume.attrs
     assert truth.cei_thickness_nm.dims == ("y", "x")
     assert truth.coating_thickness_nm == 3.0
@@ -44,7 +52,9 @@ def test_counts_follow_the_expectation():
 def test_presets_reach_the_marker_maximum_as_in_the_study(preset, t_max):
     _, truth = layered_sample(preset, seed=1)
     expected = truth.expected.sel(fragment="C2HO-")
-    assert float(expected.sputter_time[int(expected.argmax("scan"))]) == pytest.approx(t_max, abs=10)
+    assert float(expected.sputter_time[int(expected.argmax("scan"))]) == pytest.approx(
+        t_max, abs=10
+    )
 
 
 def test_thickness_map_has_tilt_and_bumps():
@@ -58,7 +68,7 @@ def test_thickness_map_has_tilt_and_bumps():
 
 
 def test_drift_shifts_the_images():
-    volume, truth = layered_sample("pristine", seed=2, drift_px=(3, -2))
+    _, truth = layered_sample("pristine", seed=2, drift_px=(3, -2))
     np.testing.assert_array_equal(truth.shifts.isel(scan=-1).values, [3, -2])
     np.testing.assert_array_equal(truth.shifts.isel(scan=0).values, [0, 0])
 
@@ -70,4 +80,5 @@ def test_saturation_limits_counts_to_the_shots():
     free, _ = layered_sample("pristine", seed=1, ny=8, nx=8)
     lif = "LiF2-"
     assert float(volume.counts.sel(fragment=lif).mean()) < float(
-        free.counts.sel(fragment=lif).mean())
+        free.counts.sel(fragment=lif).mean()
+    )

@@ -45,10 +45,11 @@ def read_surfacelab(path: Path) -> xr.Dataset:
     table = np.array([[float(v) for v in row] for row in rows])
     keep = table[:, 4] != 0  # the incomplete final cycle has total == 0
     table = table[keep]
-    kinds = ["total" if lab == "total" else "ratio" if " / " in lab else "single"
-             for lab in labels]
-    fragments = [lab.replace("_", "") if kind == "single" else "" for lab, kind in
-                 zip(labels, kinds, strict=True)]
+    kinds = ["total" if lab == "total" else "ratio" if " / " in lab else "single" for lab in labels]
+    fragments = [
+        lab.replace("_", "") if kind == "single" else ""
+        for lab, kind in zip(labels, kinds, strict=True)
+    ]
     return xr.Dataset(
         {"intensity": (("scan", "peak"), table[:, 4:], {"units": "counts"})},
         coords={
