@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from importlib.metadata import PackageNotFoundError, version
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -384,10 +385,31 @@ def _expected_profile(
     fragments: list[str],
     volume: xr.Dataset,
 ) -> xr.DataArray:
-    """Noise-free expected counts summed over the field (no drift, no saturation)."""
-    expected = (_expected_rows(sample, truth_map[None, :, :], fragments) * yield_map).sum(
-        axis=(2, 3)
-    )
+    """Noise-free expected counts summed over the field (no drift, no saturation).
+
+    Row by row, and lazily (a dask array) when the volume is dask-backed.
+    """
+
+    def rows_sum(y0: int, y1: int) -> np.ndarray:
+        block = _expected_rows(sample, truth_map[None, y0:y1, :], fragments) * yield_map[y0:y1]
+        return block.sum(axis=(2, 3))
+
+    if volume["counts"].chunks is None:
+        step = 16
+        expected: Any = sum(
+            rows_sum(y0, min(y0 + step, sample.ny)) for y0 in range(0, sample.ny, step)
+        )
+    else:
+        import dask
+        import dask.array as da
+
+        bounds = np.cumsum((0, *volume["counts"].chunks[2]))
+        shape = (len(fragments), sample.n_scans)
+        parts = [
+            da.from_delayed(dask.delayed(rows_sum)(int(a), int(b)), shape, dtype=float)
+            for a, b in pairwise(bounds)
+        ]
+        expected = da.stack(parts).sum(axis=0)
     return xr.DataArray(
         expected,
         dims=("fragment", "scan"),

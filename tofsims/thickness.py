@@ -25,6 +25,8 @@ __all__ = [
     "thickness_statistics",
 ]
 
+MASK_DESCRIPTION = "True where the pixel has a layer (enough counts and a 50 % fall)"
+
 #: Allowed block sizes for lateral binning (pixels per side).
 BIN_SIZES = range(1, 21)
 
@@ -108,9 +110,7 @@ def cei_thickness_map(
             "thickness_std": estimate["position_50_std"].assign_attrs(units="nm"),
             "depth_at_max": estimate["position_max"].assign_attrs(units="nm"),
             "max_counts": estimate["max_counts"],
-            "mask": thickness.notnull().assign_attrs(
-                description="True where the pixel has a layer (enough counts and a 50 % fall)"
-            ),
+            "mask": xr.DataArray(thickness.notnull(), attrs={"description": MASK_DESCRIPTION}),
         },
         attrs={"method": json.dumps(method)},
     )
@@ -148,15 +148,15 @@ def thickness_statistics(
     sigma_mean = np.sqrt((thickness_map["thickness_std"].where(t.notnull()) ** 2).sum()) / n_valid
     mean = t.mean()
     uncertainty = np.sqrt(sigma_mean**2 + (mean * rate_relative_uncertainty) ** 2)
-    quantiles = t.quantile([0.05, 0.16, 0.84, 0.95], skipna=True)
+    quantiles = t.quantile([0.05, 0.16, 0.5, 0.84, 0.95], skipna=True)
     stats = {
         "mean": mean,
-        "median": t.median(),
         "std": t.std(ddof=1),
         "uncertainty": uncertainty,
         "valid_fraction": n_valid / t.size,
     }
-    for name, q in zip(("p05", "p16", "p84", "p95"), quantiles["quantile"].values, strict=True):
+    names = ("p05", "p16", "median", "p84", "p95")
+    for name, q in zip(names, quantiles["quantile"].values, strict=True):
         stats[name] = quantiles.sel(quantile=q, drop=True)
     out = xr.Dataset({k: v.drop_vars("quantile", errors="ignore") for k, v in stats.items()})
     for name in out.data_vars:
