@@ -50,6 +50,8 @@ def test_cei_summary_against_ground_truth(stores, tmp_path, name):
     assert cei["mean"] == pytest.approx(mean, abs=max(0.05 * mean, 0.3))
     assert cei["std"] > 0 and cei["uncertainty"] > 0
     assert "50 %" in cei["method"]
+    assert set(cei["estimators"]) == {"50 % after the maximum", "erf fit", "emg fit", "map mean"}
+    assert 0 <= cei["method_spread"] < 0.1 * mean
     for fragment in ("C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-"):
         assert FRAGMENT_KEYS <= set(summary["fragments"][fragment])
     c2ho = summary["fragments"]["C2HO-"]

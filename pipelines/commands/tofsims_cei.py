@@ -131,6 +131,32 @@ def _cei_from_profile(profile: Any, marker: str, summary: Summary) -> None:
     )
 
 
+def _estimator_spread(profile: Any, marker: str, summary: Summary) -> None:
+    """Whole-field thickness by every criterion and their spread (a systematic indication)."""
+    from tofsims.interfaces import fit_layer, layer_marker
+
+    counts = _marker_counts(profile, marker, "marker")
+    values = {
+        "50 % after the maximum": layer_marker(counts, n_boot=0)["position_50"],
+        "erf fit": fit_layer(counts, model="erf", n_boot=0)["position"],
+        "emg fit": fit_layer(counts, model="emg", n_boot=0)["position"],
+    }
+    if summary.data["cei_thickness_nm"].get("mean") is not None:
+        values["map mean"] = summary.data["cei_thickness_nm"]["mean"]
+    for name, value in values.items():
+        summary.put(
+            ["cei_thickness_nm", "estimators", name],
+            value,
+            f"the {name} criterion found no {marker} layer",
+        )
+    found = [v for v in summary.data["cei_thickness_nm"]["estimators"].values() if v is not None]
+    summary.put(
+        ["cei_thickness_nm", "method_spread"],
+        max(found) - min(found) if found else None,
+        "no criterion found a layer",
+    )
+
+
 def _coating(profile: Any, summary: Summary) -> None:
     from tofsims.errors import AnalysisError
     from tofsims.profiles import select_fragment
@@ -263,6 +289,7 @@ def cei(
         _cei_from_map(thickness_map, marker, summary, rate_rel=0.0)
     else:
         _cei_from_profile(profile, marker, summary)
+    _estimator_spread(profile, marker, summary)
     _coating(profile, summary)
     summary.data["fragments"] = {}
     _fragment_entries(profile, summary)
