@@ -268,7 +268,8 @@ def cei(
     if map_path is not None and not volume_input:
         raise click.UsageError("--map needs a volume; INPUT is a depth profile")
     profile = depth_profile(data) if volume_input else data
-    _marker_counts(profile, marker, "marker")
+    _marker_counts(profile, marker, "marker")  # fail fast, before any computation
+    _marker_counts(profile, bulk, "bulk")
     if volume_input:
         select_fragment(data["counts"], marker)
         thickness_map = cei_thickness_map(
