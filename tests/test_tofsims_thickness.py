@@ -166,3 +166,22 @@ def test_bad_input(samples):
         cei_thickness_map(volume.drop_vars("depth"))
     with pytest.raises(AnalysisError, match="smaller than one"):
         cei_thickness_map(volume.isel(y=slice(0, 3)), bin_size=4)
+
+
+def test_per_pixel_rate_map(samples):
+    volume, truth = samples["modified"]
+    uniform = xr.full_like(truth.cei_thickness_nm, 0.05)
+    by_time = cei_thickness_map(volume.drop_vars("depth"), rate_map=uniform)
+    by_depth = cei_thickness_map(volume)
+    # midpoint depth in the fixture vs end-of-scan time here: half a scan (0.05 nm) apart
+    np.testing.assert_allclose(by_time.thickness, by_depth.thickness + 0.05, atol=1e-9)
+    two_classes = uniform.where(uniform.x < 24, 0.1)  # a faster-sputtering right half
+    scaled = cei_thickness_map(volume.drop_vars("depth"), rate_map=two_classes)
+    np.testing.assert_allclose(
+        scaled.thickness.isel(x=slice(6, None)), 2 * by_time.thickness.isel(x=slice(6, None))
+    )
+    np.testing.assert_allclose(
+        scaled.thickness.isel(x=slice(0, 6)), by_time.thickness.isel(x=slice(0, 6))
+    )
+    with pytest.raises(AnalysisError, match="dims"):
+        cei_thickness_map(volume, rate_map=uniform.isel(x=0))

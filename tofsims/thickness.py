@@ -59,6 +59,7 @@ def cei_thickness_map(
     min_counts: float = 20.0,
     n_boot: int = 20,
     seed: int = 0,
+    rate_map: xr.DataArray | None = None,
 ) -> xr.Dataset:
     """Per-pixel CEI thickness (nm) with its bootstrap σ and a validity mask.
 
@@ -78,6 +79,11 @@ def cei_thickness_map(
         no layer (NaN, ``mask`` False).
     n_boot, seed
         Poisson bootstrap for the σ map.
+    rate_map
+        Optional per-pixel sputter rate (nm/s), dims ``(y, x)`` of the volume — e.g. one rate for
+        active particles and one for carbon/binder from a pixel classification (methods §B5).
+        Positions are then found on ``sputter_time`` and converted with the block-mean rate of
+        each bin; the volume needs no ``depth`` coordinate.
 
     Returns
     -------
@@ -91,19 +97,22 @@ def cei_thickness_map(
     binned = rechunk_data(bin_laterally(counts, bin_size), {"scan": -1, "y": 32, "x": 32})
     estimate = layer_marker(
         binned,
-        coord="depth",
+        coord="depth" if rate_map is None else "sputter_time",
         smooth_scans=smooth_scans,
         min_counts=min_counts,
         n_boot=n_boot,
         seed=seed,
     )
-    thickness = estimate["position_50"]
     method = {
         **json.loads(estimate.attrs["method"]),
         "marker": marker,
         "lateral_bin": bin_size,
         "thickness": "depth where the marker falls to 50 % of its maximum after the peak",
     }
+    if rate_map is not None:
+        estimate = _times_rate(estimate, rate_map, bin_size)
+        method["rate"] = "per-pixel rate map (block mean per bin) x sputter time"
+    thickness = estimate["position_50"]
     out = xr.Dataset(
         {
             "thickness": thickness.assign_attrs(units="nm", long_name=f"CEI thickness ({marker})"),
@@ -115,6 +124,21 @@ def cei_thickness_map(
         attrs={"method": json.dumps(method)},
     )
     return out.drop_vars([c for c in ("fragment", "mass_low", "mass_high") if c in out.coords])
+
+
+def _times_rate(estimate: xr.Dataset, rate_map: xr.DataArray, bin_size: int) -> xr.Dataset:
+    """Convert positions on ``sputter_time`` (s) to nm with the binned mean rate (nm/s)."""
+    if set(rate_map.dims) != {"y", "x"}:
+        raise AnalysisError(f"the rate map must have dims (y, x), got {rate_map.dims}")
+    rate = rate_map.coarsen(y=bin_size, x=bin_size, boundary="trim").mean()
+    rate = rate.assign_coords(y=np.arange(rate.sizes["y"]), x=np.arange(rate.sizes["x"]))
+    if rate.shape != estimate["position_50"].shape:
+        raise AnalysisError("the rate map does not cover the volume's field of view")
+    converted = {
+        name: (var * rate if name != "max_counts" else var)
+        for name, var in estimate.data_vars.items()
+    }
+    return xr.Dataset(converted, attrs=estimate.attrs)
 
 
 def thickness_statistics(
