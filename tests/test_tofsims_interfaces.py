@@ -192,3 +192,15 @@ def test_real_profile_crossing_and_fit_run(real_profile):
     assert float(crossing.position) == pytest.approx(expected)
     fit = fit_layer(po3, model="erf-box", coord="sputter_time", n_boot=3)
     assert 60 < float(fit.position) < 160 and float(fit.thickness) > 0
+
+
+def test_profiles_with_nan_or_zeros_give_nan_not_errors():
+    edge = _edge()
+    holes = edge.copy(data=edge.values.copy())
+    holes[10] = np.nan
+    result = layer_marker(holes, n_boot=5)
+    assert np.isnan(float(result.position_50))
+    zeros = edge * 0
+    crossing = two_marker_crossing(zeros, zeros, n_boot=5)
+    assert np.isnan(float(crossing.position))
+    assert np.isnan(float(fit_layer(zeros, n_boot=2).position))

@@ -116,6 +116,7 @@ def _layer_marker_kernel(
     estimates = np.stack([at[..., 0], at[..., 1], at[..., 3] - at[..., 2]], axis=-1)
     spread = _std(estimates[1:]) if n_boot > 1 else np.full_like(estimates[0], np.nan)
     observed = np.where(np.isnan(samples[0]), -np.inf, samples[0]).max(axis=-1)
+    observed = np.where(np.isfinite(observed), observed, np.nan)
     return np.concatenate([estimates[0], observed[..., None], spread], axis=-1)
 
 
@@ -126,7 +127,8 @@ def _crossing_kernel(
     rng = _rng(seed, marker)
     m = gaussian_smooth(_resample(marker, n_boot, rng), sigma)
     b = gaussian_smooth(_resample(bulk, n_boot, rng), sigma)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN profiles give NaN
         m = m / np.nanmax(m, axis=-1, keepdims=True)
         b = b / np.nanmax(b, axis=-1, keepdims=True)
     imax = np.argmax(np.where(np.isnan(m), -np.inf, m), axis=-1)
