@@ -64,27 +64,31 @@ def _fragment_entries(profile: Any, summary: Summary) -> None:
     """Time to max, depth at max, 50 % depth and 16–84 % width of every single fragment."""
     from tofsims.interfaces import layer_marker
 
-    kinds = (
-        profile["kind"].values if "kind" in profile.coords else ["single"] * profile.sizes["peak"]
-    )
-    for index, (name, kind) in enumerate(zip(profile["fragment"].values, kinds, strict=True)):
-        name = str(name)
-        if str(kind) != "single" or not name or name in summary.data.get("fragments", {}):
-            continue
-        counts = profile["intensity"].isel(peak=index)
-        on_time = layer_marker(counts, coord="sputter_time", n_boot=N_BOOT)
-        on_depth = layer_marker(counts, coord="depth", n_boot=N_BOOT)
+    names = [str(v) for v in profile["fragment"].values]
+    kinds = [str(v) for v in profile["kind"].values] if "kind" in profile.coords else None
+    columns: dict[str, int] = {}
+    for index, name in enumerate(names):  # first column of each fragment, single peaks only
+        if name and name not in columns and (kinds is None or kinds[index] == "single"):
+            columns[name] = index
+    summary.data["fragments"] = {}
+    if not columns:
+        return
+    counts = profile["intensity"].isel(peak=list(columns.values()))
+    on_time = layer_marker(counts, coord="sputter_time", n_boot=N_BOOT)
+    on_depth = layer_marker(counts, coord="depth", n_boot=N_BOOT)
+    for position, name in enumerate(columns):
         where = ["fragments", name]
-        summary.put([*where, "time_to_max_s"], on_time["position_max"], "no counts")
-        summary.put([*where, "depth_at_max_nm"], on_depth["position_max"], "no counts")
+        at_time, at_depth = on_time.isel(peak=position), on_depth.isel(peak=position)
+        summary.put([*where, "time_to_max_s"], at_time["position_max"], "no counts")
+        summary.put([*where, "depth_at_max_nm"], at_depth["position_max"], "no counts")
         summary.put(
             [*where, "depth_50_nm"],
-            on_depth["position_50"],
+            at_depth["position_50"],
             "the signal never falls to 50 % of its maximum after the peak",
         )
         summary.put(
             [*where, "width_16_84_nm"],
-            on_depth["width_16_84"],
+            at_depth["width_16_84"],
             "the signal never falls to 16 % of its maximum after the peak",
         )
 
@@ -292,7 +296,6 @@ def cei(
         _cei_from_profile(profile, marker, summary)
     _estimator_spread(profile, marker, summary)
     _coating(profile, summary)
-    summary.data["fragments"] = {}
     _fragment_entries(profile, summary)
     _crossing(profile, marker, bulk, summary)
     summary.data["input"] = {
