@@ -307,6 +307,13 @@ def cei(
         "bulk": bulk,
     }
     if map_path is not None:
+        from pipelines import __version__
+
+        thickness_map.attrs |= {
+            "source_file": str(input_path.resolve()),
+            "sputter_rate_nm_per_s": sputter_rate,
+            "producer": f"operando {__version__} tofsims cei",
+        }
         write_atomically(map_path, lambda tmp: thickness_map.to_netcdf(tmp))
     text = summary.as_json()
     write_atomically(summary_path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
