@@ -74,3 +74,23 @@ def test_bad_shifts():
         apply_drift(volume, xr.full_like(truth.shifts, 0) + np.array([[0, 0]] * 9 + [[9, 0]]))
     with pytest.raises(AnalysisError, match="shape"):
         apply_drift(volume, truth.shifts.isel(scan=slice(0, 5)))
+
+
+def test_roi_profiles_after_drift_correction_find_each_region_thickness(drifting):
+    from tofsims.interfaces import layer_marker
+    from tofsims.profiles import roi_profiles
+
+    volume, truth = drifting
+    corrected = depth_constant_rate(
+        apply_drift(volume, estimate_drift(volume).compute()), 0.05, at="midpoint"
+    )
+    reference = truth.cei_thickness_nm.sel(y=corrected.y, x=corrected.x)
+    thick = reference > reference.median()
+    profiles = roi_profiles(corrected, {"thick": thick, "thin": ~thick})
+    found = layer_marker(profiles.intensity.sel(peak=0), n_boot=5).position_50
+    for name, mask in (("thick", thick), ("thin", ~thick)):
+        # the summed profile of a region falls to 50 % where half of its pixels have left the
+        # layer: near the median thickness of the region (not the mean, the spread is skewed)
+        expected = float(reference.where(mask).median())
+        assert float(found.sel(roi=name)) == pytest.approx(expected, rel=0.05)
+    assert float(found.sel(roi="thick")) > float(found.sel(roi="thin")) + 1.0
