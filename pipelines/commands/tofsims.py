@@ -10,6 +10,8 @@ from pipelines.lazy import LazyGroup
 TOFSIMS_COMMANDS: dict[str, str] = {
     "inspect": "pipelines.commands.tofsims_inspect:inspect",
     "reconstruct": "pipelines.commands.tofsims_reconstruct:reconstruct",
+    "profile": "pipelines.commands.tofsims_profile:profile",
+    "cei": "pipelines.commands.tofsims_cei:cei",
 }
 
 

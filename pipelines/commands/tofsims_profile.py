@@ -1,0 +1,80 @@
+"""``operando tofsims profile``: whole-field depth profile of a volume or a raw export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+EPILOG = """\b
+Examples:
+  operando tofsims profile volume.zarr -o profiles.csv
+  operando tofsims profile volume.zarr -o profiles.nc
+  operando tofsims profile "I241209p_A_MAPI_1f-1nA_neg-B4 - NF.txt" -o neg.csv
+
+\b
+A volume (Zarr store, GRD, 3D ASCII) is summed over all pixels, one column per
+fragment; a SurfaceLab profile is written as it is (columns in file order).
+CSV columns: sputter_time_s, depth_nm (if calibrated), then one column per
+signal named by its label ("C2HO-"; repeated labels get "#<column index>").
+"""
+
+
+def _column_names(profile: Any) -> list[str]:
+    labels = (
+        [str(v) for v in profile["peak_label"].values]
+        if "peak_label" in profile.coords
+        else [str(v) for v in profile["fragment"].values]
+    )
+    seen: dict[str, int] = {}
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+    return [label if seen[label] == 1 else f"{label}#{i}" for i, label in enumerate(labels)]
+
+
+def write_profile_csv(profile: Any, path: Path) -> None:
+    """Write ``intensity(scan, peak)`` as CSV with time (and depth) columns."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        profile["intensity"].transpose("scan", "peak").values, columns=_column_names(profile)
+    )
+    front = {"scan": profile["scan"].values}
+    if "sputter_time" in profile.coords:
+        front["sputter_time_s"] = profile["sputter_time"].values
+    if "depth" in profile.coords:
+        front["depth_nm"] = profile["depth"].values
+    table = pd.concat([pd.DataFrame(front), table], axis=1)
+    table.to_csv(path, index=False, float_format="%.10g")
+
+
+@click.command(epilog=EPILOG)
+@click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file: .csv (table) or .nc (netCDF, all coordinates).",
+)
+def profile(input_path: Path, output: Path) -> None:
+    """Write the depth profile of INPUT (volume store or raw TOF-SIMS export)."""
+    suffix = output.suffix.lower()
+    if suffix not in (".csv", ".nc"):
+        raise click.BadParameter("the output must end in .csv or .nc", param_hint="-o/--output")
+    from dask.diagnostics import ProgressBar
+
+    from pipelines.atomic_files import write_atomically
+    from pipelines.tofsims_input import is_profile, open_tofsims_input
+    from tofsims.profiles import depth_profile
+
+    data = open_tofsims_input(input_path)
+    result = data if is_profile(data) else depth_profile(data)
+    with ProgressBar(minimum=1.0):
+        result = result.compute()
+    if suffix == ".csv":
+        write_atomically(output, lambda tmp: write_profile_csv(result, tmp))
+    else:
+        write_atomically(output, lambda tmp: result.to_netcdf(tmp))
+    click.echo(f"wrote {output} ({result.sizes['scan']} scans x {result.sizes['peak']} signals)")

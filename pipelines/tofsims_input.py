@@ -1,0 +1,116 @@
+"""Open the INPUT of ``operando tofsims`` commands: a volume Zarr store or a raw export.
+
+Orchestration only: the Zarr store is opened lazily with :func:`xarray.open_zarr`; every other
+path goes to :func:`tofsims.io.open_tofsims` (GRD with properties, 3D ASCII, SurfaceLab profile,
+...), which recognises the format from the content.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["is_profile", "open_tofsims_input"]
+
+VOLUME_DIMS = ("fragment", "scan", "y", "x")
+
+
+def _is_zarr_store(path: Path) -> bool:
+    return path.is_dir() and any(
+        (path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
+    )
+
+
+def is_profile(data: Any) -> bool:
+    """Tell a depth profile (``intensity(scan, peak)``, True) from a volume (False)."""
+    return "counts" not in data.data_vars and "intensity" in data.data_vars
+
+
+def _check(data: Any, path: Path) -> None:
+    from tofsims.errors import TofsimsReadError
+
+    if "counts" in data.data_vars:
+        if set(data["counts"].dims) != set(VOLUME_DIMS):
+            raise TofsimsReadError(
+                path, f"'counts' has dims {data['counts'].dims}, expected {VOLUME_DIMS}"
+            )
+        if "fragment" not in data.coords:
+            raise TofsimsReadError(path, "the volume has no 'fragment' coordinate")
+        return
+    if "intensity" in data.data_vars and "scan" in data["intensity"].dims:
+        if "fragment" not in data.coords:
+            raise TofsimsReadError(path, "the depth profile has no 'fragment' coordinate")
+        return
+    raise TofsimsReadError(
+        path, "holds neither a TOF-SIMS volume ('counts') nor a depth profile ('intensity')"
+    )
+
+
+def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
+    import numpy as np
+
+    from tofsims.errors import TofsimsReadError
+
+    n = data.sizes["scan"]
+    if seconds is not None:
+        if not (np.isfinite(seconds) and seconds > 0):
+            raise TofsimsReadError(path, f"seconds per scan must be > 0, got {seconds}")
+        if is_profile(data) and "sputter_time" in data.coords:
+            # keep the file's first time (SurfaceLab profiles start at 0 s), rescale the step
+            start = float(data["sputter_time"].values[0])
+            times = start + seconds * np.arange(n)
+        else:
+            times = seconds * np.arange(1, n + 1)
+        source = "option --seconds-per-scan"
+    elif "sputter_time" in data.coords:
+        return data.assign_attrs(sputter_time_source="file")
+    elif "seconds_per_scan" in data.attrs and float(data.attrs["seconds_per_scan"]) > 0:
+        times = float(data.attrs["seconds_per_scan"]) * np.arange(1, n + 1)
+        source = "file attribute seconds_per_scan"
+    else:
+        raise TofsimsReadError(path, "has no sputter time; give --seconds-per-scan")
+    data = data.assign_coords(sputter_time=("scan", times, {"units": "s"}))
+    return data.assign_attrs(sputter_time_source=source)
+
+
+def open_tofsims_input(
+    path: str | os.PathLike[str], *, seconds_per_scan: float | None = None
+) -> Any:
+    """Open a volume store or a raw export and make sure it has ``sputter_time`` (s).
+
+    Parameters
+    ----------
+    path
+        Zarr store (directory) written from a volume, or any file ``tofsims.io.open_tofsims``
+        reads.
+    seconds_per_scan
+        Overrides the file's time axis: a volume gets ``sputter_time = S·(scan + 1)`` (end of each
+        scan); a profile keeps its first time and gets a step of S.
+
+    Returns
+    -------
+    xarray.Dataset
+        The volume (lazy, dask-backed for stores) or the depth profile.
+    """
+    import xarray as xr
+
+    from tofsims.errors import TofsimsReadError
+
+    path = Path(path)
+    if not path.exists():
+        raise TofsimsReadError(path, "no such file or directory")
+    if path.is_dir() and not _is_zarr_store(path):
+        if not any(path.iterdir()):
+            raise TofsimsReadError(path, "the folder is empty")
+    if _is_zarr_store(path):
+        try:
+            data = xr.open_zarr(path)
+        except Exception as err:  # zarr raises many types for broken stores
+            raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
+    else:
+        from tofsims.io import open_tofsims
+
+        data = open_tofsims(path)
+    _check(data, path)
+    return _with_seconds_per_scan(data, seconds_per_scan, path)
