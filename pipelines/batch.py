@@ -155,7 +155,16 @@ def run_batch(
             _write_failure(outdir, name, err)
         if on_progress:
             on_progress(name, status)
+    _remove_orphans(outdir)
     return outcome
+
+
+def _remove_orphans(outdir: Path) -> None:
+    """Delete temporary folders left by work lost with a killed worker (all tasks are done)."""
+    import shutil
+
+    for path in outdir.glob(".tmp-*"):
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
 
 
 def _one_line(err: BaseException) -> str:

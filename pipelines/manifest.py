@@ -130,6 +130,12 @@ def _experiment(
             inputs[key] = _resolve(path, where, key, value)
         else:
             params[key] = value
+    from pipelines.runners import PARAMETERS, unknown_parameters
+
+    unknown = unknown_parameters(kind, params)
+    if unknown:
+        known = ", ".join(sorted(PARAMETERS[kind]))
+        raise ManifestError(f"{where}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
     missing = [key for key in REQUIRED_INPUTS[kind] if key not in inputs]
     if missing:
         raise ManifestError(f"{where}: missing input {', '.join(missing)}")

@@ -64,6 +64,12 @@ def write_table(rows: list[dict[str, Any]], outdir: Path, stem: str = "summary")
 
     frame = pd.DataFrame(rows)
     for column in frame.columns:
+        values = frame[column].dropna()
+        if (
+            len(values)
+            and values.map(lambda v: isinstance(v, int) and not isinstance(v, bool)).all()
+        ):
+            frame[column] = frame[column].astype("Int64")  # labels like cycle = 1 stay integers
         if frame[column].map(lambda v: isinstance(v, dict | list)).any():
             frame[column] = frame[column].map(json.dumps)
     csv_path, parquet_path = outdir / f"{stem}.csv", outdir / f"{stem}.parquet"

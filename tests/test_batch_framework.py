@@ -21,7 +21,7 @@ CALLS: list[str] = []
 
 def fake_dems(experiment, workdir: Path):
     CALLS.append(experiment.name)
-    if experiment.params.get("explode"):
+    if experiment.inputs["ms"].read_text() == "explode":
         raise ValueError(f"{experiment.inputs['ms']}: line 3: broken file")
     size = experiment.inputs["ms"].stat().st_size
     (workdir / "data.txt").write_text("x")
@@ -161,11 +161,7 @@ def test_batch_runs_resumes_and_tabulates(study, client, tmp_path):
 
 
 def test_failure_is_isolated_and_leaves_no_partial_output(study, client, tmp_path):
-    study.write_text(
-        study.read_text().replace(
-            'name = "B"\nkind = "dems"', 'name = "B"\nkind = "dems"\nexplode = true'
-        )
-    )
+    (study.parent / "raw" / "b.asc").write_text("explode")
     out = tmp_path / "out"
     outcome = run_batch(load_manifest(study), out, client)
     assert sorted(outcome.computed) == ["A", "S"]
@@ -185,3 +181,9 @@ def test_atomic_directory_keeps_old_version_on_failure(tmp_path):
         raise RuntimeError("killed")
     assert (target / "a.txt").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["result"]
+
+
+def test_unknown_parameter_is_rejected_with_the_known_ones(study):
+    study.write_text(study.read_text().replace('marker = "LiF2-"', 'markr = "LiF2-"'))
+    with pytest.raises(ManifestError, match="unknown parameter.*markr.*marker"):
+        load_manifest(study)
