@@ -1,0 +1,345 @@
+"""HoloViews views of DEMS data: ion currents, gas fluxes, onsets, calibration, gas per cycle.
+
+Every function takes xarray objects and returns a HoloViews object (no I/O, no ``.compute()``
+of anything larger than the curves it draws). Render them in a notebook, serve them with
+``operando serve`` or save them with :mod:`pipelines.report` (offline HTML with inline
+resources, PNG through matplotlib).
+
+Inputs
+------
+``ms``
+    Mass-spectrometer dataset (``docs/conventions.md``): ``signal(channel, sample)`` with each
+    channel's own ``time(channel, sample)`` in s.
+``ec``
+    Potentiostat dataset: ``potential(time)`` in V on ``time`` in s, ideally aligned to the MS
+    clock with :func:`dems.align`.
+``flux``
+    Calibrated gas fluxes, ``DataArray(gas, time)`` in mol/s (``units`` attribute), with a
+    ``potential`` coordinate (V) along ``time`` and, optionally, a ``cycle`` coordinate (int)
+    along ``time``. An optional ``charge`` coordinate (bool along ``time``) marks the charging
+    half-cycles; without it a sample counts as charging when the potential rises.
+``onsets``
+    ``{gas: {"potential_V": float, "uncertainty_V": float, "method": str}}``, e.g.
+    ``{"O2": {"potential_V": 4.39, "uncertainty_V": 0.01, "method": "3-sigma"}}``;
+    ``NaN``/``None`` potentials are not drawn.
+``calibration``
+    ``Dataset(gas, point)`` with ``flux`` (mol/s) known during each calibration step and the
+    measured ``signal`` (A); ``sensitivity(gas)`` in C/mol (slope of signal against flux)
+    and an optional ``intercept(gas)`` in A.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import xarray as xr
+
+import holoviews.plotting.bokeh  # isort: skip - registers the bokeh options
+import holoviews.plotting.mpl  # isort: skip - registers the matplotlib options
+
+__all__ = [
+    "amount_per_cycle",
+    "calibration_fit",
+    "cumulative_gas",
+    "flux_vs_potential",
+    "flux_vs_time",
+    "ion_currents",
+]
+
+WIDTH = 800
+HEIGHT = 380
+Onsets = Mapping[str, Mapping[str, Any]]
+
+
+def _units(obj: xr.DataArray | xr.Dataset, default: str = "") -> str:
+    return str(obj.attrs.get("units", default))
+
+
+def _potential_curve(ec: xr.Dataset) -> hv.Curve:
+    potential = ec["potential"]
+    dim = hv.Dimension("potential", label="Potential", unit=_units(potential, "V"))
+    curve = hv.Curve(
+        (np.asarray(ec["time"]), np.asarray(potential)),
+        kdims=[hv.Dimension("time", label="Time", unit="s")],
+        vdims=[dim],
+        label="Ewe",  # must differ from the dimension name and label (style mapping)
+    )
+    return curve.opts(color="black", line_dash="dashed", tools=["hover"], backend="bokeh").opts(
+        color="black", linestyle="--", backend="matplotlib"
+    )
+
+
+def _with_potential(
+    overlay: hv.Overlay, ec: xr.Dataset | None, title: str, stacked: bool
+) -> hv.Overlay | hv.Layout:
+    """Add the potential: on a twin y axis, or (``stacked``) in a panel below sharing x."""
+    overlay = overlay.opts(
+        width=WIDTH, height=HEIGHT, legend_position="right", title=title, backend="bokeh"
+    ).opts(fig_inches=(9, 4), legend_position="right", title=title, backend="matplotlib")
+    if ec is None:
+        return overlay
+    potential = _potential_curve(ec)
+    if stacked:
+        overlay = overlay.opts(aspect=3, legend_position="best", backend="matplotlib")
+        potential = potential.opts(width=WIDTH, height=HEIGHT // 2, backend="bokeh").opts(
+            aspect=3, show_legend=False, backend="matplotlib"
+        )
+        return (
+            (overlay + potential.relabel(""))
+            .cols(1)
+            .opts(sublabel_format="", fig_inches=(9, 6), backend="matplotlib")
+        )
+    return (overlay * potential).opts(multi_y=True, backend="bokeh")
+
+
+def ion_currents(
+    ms: xr.Dataset,
+    ec: xr.Dataset | None = None,
+    channels: Sequence[str] | None = None,
+    *,
+    logy: bool = True,
+    stacked: bool = False,
+) -> hv.Overlay | hv.Layout:
+    """Ion currents against time, one curve per channel, with the potential on a twin axis.
+
+    Parameters
+    ----------
+    ms
+        Mass-spectrometer dataset (``signal`` in A or mbar, each channel on its own clock).
+    ec
+        Potentiostat dataset on the same clock (``potential`` in V); omitted if ``None``.
+    channels
+        Channel ids to draw (default: all).
+    logy
+        Logarithmic signal axis (ion currents span decades).
+    stacked
+        Draw the potential in a panel below (shared time axis) instead of on a twin axis; use
+        it for PNG figures, as the matplotlib backend has no twin axes.
+
+    Returns
+    -------
+    holoviews.Overlay or holoviews.Layout
+        Curves with hover values; with ``ec`` a second y axis (``multi_y``) for the potential.
+    """
+    names = list(ms["channel"].values) if channels is None else list(channels)
+    signal = hv.Dimension(
+        "signal", label=ms.attrs.get("quantity", "signal"), unit=_units(ms["signal"], "A")
+    )
+    time = hv.Dimension("time", label="Time", unit="s")
+    curves = []
+    for name in names:
+        one = ms.sel(channel=name)
+        t, y = np.asarray(one["time"]), np.asarray(one["signal"])
+        keep = np.isfinite(t) & np.isfinite(y) & ((y > 0) if logy else True)
+        curves.append(hv.Curve((t[keep], y[keep]), kdims=[time], vdims=[signal], label=str(name)))
+    overlay = (
+        hv.Overlay(curves)
+        .opts({"Curve": {"tools": ["hover"], "logy": logy}}, backend="bokeh")
+        .opts({"Curve": {"logy": logy}}, backend="matplotlib")
+    )
+    return _with_potential(overlay, ec, "Ion currents", stacked)
+
+
+def flux_vs_time(
+    flux: xr.DataArray, *, logy: bool = False, stacked: bool = False
+) -> hv.Overlay | hv.Layout:
+    """Calibrated gas fluxes against time with the potential on a twin axis.
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s with a ``potential`` coordinate along ``time``.
+    logy
+        Logarithmic flux axis.
+    stacked
+        Potential in a panel below instead of on a twin axis (for PNG figures).
+
+    Returns
+    -------
+    holoviews.Overlay or holoviews.Layout
+    """
+    time = hv.Dimension("time", label="Time", unit="s")
+    rate = hv.Dimension("flux", label="Gas flux", unit=_units(flux, "mol/s"))
+    t = np.asarray(flux["time"])
+    curves = [
+        hv.Curve((t, np.asarray(flux.sel(gas=gas))), kdims=[time], vdims=[rate], label=str(gas))
+        for gas in flux["gas"].values
+    ]
+    overlay = hv.Overlay(curves).opts(
+        {"Curve": {"tools": ["hover"], "logy": logy}}, backend="bokeh"
+    )
+    ec = None
+    if "potential" in flux.coords:
+        ec = xr.Dataset({"potential": flux["potential"]}, coords={"time": flux["time"]})
+    return _with_potential(overlay, ec, "Gas flux", stacked)
+
+
+def _charging(flux: xr.DataArray) -> np.ndarray:
+    if "charge" in flux.coords:
+        return np.asarray(flux["charge"], dtype=bool)
+    potential = np.asarray(flux["potential"], dtype=float)
+    rising = np.gradient(potential) > 0 if potential.size > 1 else np.ones(potential.size, bool)
+    return rising
+
+
+def _onset_markers(onsets: Onsets, gases: Sequence[str], top: float) -> list[hv.Element]:
+    markers: list[hv.Element] = []
+    palette = hv.Cycle.default_cycles["default_colors"]
+    for index, gas in enumerate(gases):
+        onset = onsets.get(gas)
+        potential = None if onset is None else onset.get("potential_V")
+        if potential is None or not np.isfinite(potential):
+            continue
+        spread = onset.get("uncertainty_V") or 0.0
+        colour = palette[index % len(palette)]
+        if np.isfinite(spread) and spread > 0:
+            markers.append(
+                hv.VSpan(potential - spread, potential + spread).opts(color=colour, alpha=0.2)
+            )
+        markers.append(hv.VLine(potential, label=f"{gas} onset").opts(color=colour))
+        label = f"{gas} onset {potential:.3f} V"
+        if spread:
+            label += f" ± {spread:.3f} V"
+        markers.append(
+            hv.Text(potential, top, f" {label}", halign="left", valign="top", fontsize=9)
+        )
+    return markers
+
+
+def flux_vs_potential(
+    flux: xr.DataArray,
+    onsets: Onsets | None = None,
+    *,
+    charge_only: bool = True,
+) -> hv.HoloMap:
+    """Gas flux against potential, one frame per cycle, with onset markers.
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s with coordinates ``potential`` (V) and, optionally,
+        ``cycle`` (int) and ``charge`` (bool) along ``time``.
+    onsets
+        ``{gas: {"potential_V", "uncertainty_V", "method"}}`` in V; each onset is drawn as a
+        vertical line with a shaded ±uncertainty band.
+    charge_only
+        Keep only charging samples (``charge`` coordinate, else rising potential).
+
+    Returns
+    -------
+    holoviews.HoloMap
+        Keyed by ``cycle`` (a slider in the browser); one frame when there is no ``cycle``.
+    """
+    gases = [str(g) for g in flux["gas"].values]
+    cycles = np.asarray(flux["cycle"]) if "cycle" in flux.coords else np.zeros(flux.sizes["time"])
+    keep = _charging(flux) if charge_only else np.ones(flux.sizes["time"], bool)
+    potential = hv.Dimension("potential", label="Potential", unit="V")
+    rate = hv.Dimension("flux", label="Gas flux", unit=_units(flux, "mol/s"))
+    values = {gas: np.asarray(flux.sel(gas=gas)) for gas in gases}
+    x = np.asarray(flux["potential"])
+    finite = [v[np.isfinite(v)] for v in values.values()]
+    top = max((float(v.max()) for v in finite if v.size), default=1.0)
+    markers = _onset_markers(onsets or {}, gases, top)
+    frames = {}
+    for cycle in np.unique(cycles[np.isfinite(cycles)]):
+        mask = keep & (cycles == cycle)
+        curves = [
+            hv.Curve((x[mask], values[gas][mask]), kdims=[potential], vdims=[rate], label=gas)
+            for gas in gases
+        ]
+        frames[int(cycle)] = hv.Overlay([*curves, *markers])
+    title = "Gas flux during charge" if charge_only else "Gas flux"
+    bokeh = {
+        "Curve": {"tools": ["hover"]},
+        "Overlay": {"width": WIDTH, "height": HEIGHT, "legend_position": "right", "title": title},
+    }
+    matplotlib = {"Overlay": {"fig_inches": (8, 4), "legend_position": "right", "title": title}}
+    holomap = hv.HoloMap(frames, kdims=[hv.Dimension("cycle", label="Cycle")])
+    return holomap.opts(bokeh, backend="bokeh").opts(matplotlib, backend="matplotlib")
+
+
+def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
+    """Measured signal against known flux per gas, with the fitted calibration line.
+
+    Parameters
+    ----------
+    calibration
+        ``Dataset(gas, point)``: ``flux`` (mol/s), ``signal`` (A), ``sensitivity(gas)``
+        (C/mol) and optionally ``intercept(gas)`` (A).
+
+    Returns
+    -------
+    holoviews.Layout
+        One panel per gas: calibration points (hover values) and the line
+        ``signal = sensitivity·flux + intercept``, titled with the sensitivity.
+    """
+    flux_dim = hv.Dimension("flux", label="Flux", unit=_units(calibration["flux"], "mol/s"))
+    signal_dim = hv.Dimension("signal", label="Signal", unit=_units(calibration["signal"], "A"))
+    panels = []
+    for gas in calibration["gas"].values:
+        one = calibration.sel(gas=gas)
+        x, y = np.asarray(one["flux"]), np.asarray(one["signal"])
+        slope = float(one["sensitivity"])
+        offset = float(one["intercept"]) if "intercept" in one else 0.0
+        finite = x[np.isfinite(x)]
+        line_x = np.linspace(min(0.0, finite.min()), finite.max(), 50)
+        points = hv.Scatter((x, y), kdims=[flux_dim], vdims=[signal_dim], label="steps")
+        line = hv.Curve(
+            (line_x, slope * line_x + offset), kdims=[flux_dim], vdims=[signal_dim], label="fit"
+        )
+        title = f"{gas}: {slope:.4g} C/mol"
+        panels.append((points * line).opts(title=title))
+    bokeh = {"Scatter": {"size": 8, "tools": ["hover"]}, "Overlay": {"width": 400, "height": 320}}
+    return hv.Layout(panels).cols(2).opts(bokeh, backend="bokeh")
+
+
+def amount_per_cycle(flux: xr.DataArray) -> xr.DataArray:
+    """Amount of each gas evolved in each cycle (trapezoidal integral of flux over time).
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s with a ``cycle`` coordinate along ``time``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(gas, cycle)`` in mol. Lazy when ``flux`` is dask-backed.
+    """
+    if "cycle" not in flux.coords:
+        flux = flux.assign_coords(cycle=("time", np.zeros(flux.sizes["time"], dtype=int)))
+    amount = flux.fillna(0).groupby("cycle").map(lambda part: part.integrate("time"))
+    return amount.assign_attrs(units="mol", long_name="gas evolved per cycle")
+
+
+def cumulative_gas(flux: xr.DataArray) -> hv.Bars:
+    """Bar chart of the amount of each gas evolved per cycle.
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s with a ``cycle`` coordinate along ``time``.
+
+    Returns
+    -------
+    holoviews.Bars
+        Grouped by cycle and gas, amounts in µmol (hover shows the value).
+    """
+    amount = amount_per_cycle(flux).transpose("cycle", "gas")
+    rows = [
+        (str(int(cycle)), str(gas), float(amount.sel(cycle=cycle, gas=gas)) * 1e6)
+        for cycle in amount["cycle"].values
+        for gas in amount["gas"].values
+    ]
+    bars = hv.Bars(rows, kdims=["cycle", "gas"], vdims=[hv.Dimension("amount", unit="µmol")])
+    return bars.opts(
+        tools=["hover"],
+        width=WIDTH,
+        height=HEIGHT,
+        title="Gas evolved per cycle",
+        xlabel="Cycle, gas",
+        backend="bokeh",
+    ).opts(fig_inches=(8, 4), title="Gas evolved per cycle", backend="matplotlib")

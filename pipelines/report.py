@@ -1,0 +1,120 @@
+"""Save views: offline HTML with inline resources, PNG figures through matplotlib.
+
+Shared by every command with ``--html``/``--png`` options (``operando dems process``,
+``operando tofsims cei`` …) and by ``operando serve``. Files are written atomically
+(temporary name in the same folder, then :func:`os.replace`).
+
+Example
+-------
+>>> from dems.plots import flux_vs_potential
+>>> from pipelines.report import save_html, save_png
+>>> view = flux_vs_potential(flux, onsets)              # doctest: +SKIP
+>>> save_html(view, "run.html", title="Run 12")         # doctest: +SKIP
+>>> save_png(view, "run.png")                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ViewExportError", "save_html", "save_png"]
+
+
+class ViewExportError(ValueError):
+    """A view cannot be exported in the requested form (e.g. a live-only DynamicMap)."""
+
+
+@contextlib.contextmanager
+def _atomic_path(path: str | os.PathLike[str], suffix: str) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; move it into place only on success."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs are ordinary files
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _has_dynamic_map(view: Any) -> bool:
+    import holoviews as hv
+
+    if isinstance(view, hv.DynamicMap):
+        return True
+    if isinstance(view, hv.core.dimension.Dimensioned):
+        return bool(view.traverse(lambda obj: obj, [hv.DynamicMap]))
+    return False
+
+
+def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando") -> Path:
+    """Write a self-contained HTML page that works offline.
+
+    BokehJS and the Panel extensions are inlined (no CDN), and the widgets of HoloMaps
+    (cycle or scan sliders) are embedded with all their states.
+
+    Parameters
+    ----------
+    view
+        A HoloViews object or Panel component without DynamicMaps (those need a live server:
+        use ``operando serve``, or :func:`tofsims.plots.slice_holomap` for a static slider).
+    path
+        Output file (``.html``).
+    title
+        Page title.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    import panel as pn
+    from bokeh.resources import INLINE
+
+    if _has_dynamic_map(view):
+        raise ViewExportError(
+            f"{os.fspath(path)}: this view needs a live server (DynamicMap); "
+            "use 'operando serve' or a HoloMap-based view for static HTML"
+        )
+    with _atomic_path(path, ".html") as temporary:
+        pn.panel(view).save(temporary, resources=INLINE, embed=True, title=title, max_states=2000)
+    return Path(path)
+
+
+def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path:
+    """Render a HoloViews view to PNG with matplotlib (no browser needed).
+
+    Parameters
+    ----------
+    view
+        A HoloViews element, overlay or layout. HoloMaps are rendered at their last key.
+    path
+        Output file (``.png``).
+    dpi
+        Resolution in dots per inch (200 suits journal figures).
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    import holoviews as hv
+
+    if _has_dynamic_map(view) or not isinstance(view, hv.core.dimension.Dimensioned):
+        raise ViewExportError(f"{os.fspath(path)}: only static HoloViews views can be saved as PNG")
+    if isinstance(view, hv.HoloMap):
+        view = view.last
+    import holoviews.plotting.mpl  # registers the matplotlib renderer
+
+    renderer = hv.renderer("matplotlib").instance(dpi=dpi)
+    with _atomic_path(path, ".png") as temporary:
+        renderer.save(view, os.fspath(temporary.with_suffix("")), fmt="png")
+    return Path(path)
