@@ -47,6 +47,7 @@ __all__ = [
     "flux_vs_potential",
     "flux_vs_time",
     "ion_currents",
+    "potentiostat",
 ]
 
 WIDTH = 800
@@ -141,6 +142,34 @@ def ion_currents(
         .opts({"Curve": {"logy": logy}}, backend="matplotlib")
     )
     return _with_potential(overlay, ec, "Ion currents", stacked)
+
+
+def potentiostat(ec: xr.Dataset) -> hv.Overlay:
+    """Potential and current against time (current on a twin axis).
+
+    Parameters
+    ----------
+    ec
+        Potentiostat dataset with ``potential`` (V) and, if present, ``current`` (mA).
+
+    Returns
+    -------
+    holoviews.Overlay
+    """
+    potential = _potential_curve(ec)
+    overlay = hv.Overlay([potential])
+    if "current" in ec:
+        current = hv.Curve(
+            (np.asarray(ec["time"]), np.asarray(ec["current"])),
+            kdims=[hv.Dimension("time", label="Time", unit="s")],
+            vdims=[hv.Dimension("current", label="Current", unit=_units(ec["current"], "mA"))],
+            label="I",
+        ).opts(tools=["hover"], backend="bokeh")
+        overlay = (overlay * current).opts(multi_y=True, backend="bokeh")
+    title = f"Potentiostat ({ec.attrs.get('technique', 'EC')})"
+    return overlay.opts(
+        width=WIDTH, height=HEIGHT, legend_position="right", title=title, backend="bokeh"
+    )
 
 
 def flux_vs_time(

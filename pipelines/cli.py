@@ -23,6 +23,7 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 COMMANDS: dict[str, str] = {
     "dems": "pipelines.commands.dems:dems",
     "tofsims": "pipelines.commands.tofsims:tofsims",
+    "serve": "pipelines.commands.serve:serve",
 }
 
 

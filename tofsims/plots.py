@@ -270,22 +270,24 @@ def slice_viewer(
     def _nearest(dim: str, value: float) -> Any:
         return cube[dim].sel({dim: value}, method="nearest").item()
 
-    def xz_section(scan: int, x: float, y: float) -> hv.Overlay:
+    def xz_section(x: float, y: float) -> hv.Image:
         row = _nearest("y", y)
         image = _image(cube.sel(y=row), "x", "scan", max_pixels)
-        image = _image_opts(image, invert_y=True, title=f"x–z section at y = {row}")
-        return image * hv.HLine(scan).opts(color="white")
+        return _image_opts(image, invert_y=True, title=f"x–z section at y = {row}")
 
-    def yz_section(scan: int, x: float, y: float) -> hv.Overlay:
+    def yz_section(x: float, y: float) -> hv.Image:
         column = _nearest("x", x)
         image = _image(cube.sel(x=column), "y", "scan", max_pixels)
-        image = _image_opts(image, invert_y=True, title=f"y–z section at x = {column}")
-        return image * hv.HLine(scan).opts(color="white")
+        return _image_opts(image, invert_y=True, title=f"y–z section at x = {column}")
 
+    def scan_line(scan: int) -> hv.HLine:
+        return hv.HLine(scan).opts(color="white")
+
+    # Sections depend on the tap only (memoised), so moving the slider only moves the line.
     cross = hv.DynamicMap(crosshair, streams=[tap])
-    xz = hv.DynamicMap(xz_section, kdims=[scan_dim], streams=[tap])
-    yz = hv.DynamicMap(yz_section, kdims=[scan_dim], streams=[tap])
-    return (xy * cross + xz + yz).cols(3)
+    xz = hv.DynamicMap(xz_section, streams=[tap]) * hv.DynamicMap(scan_line, kdims=[scan_dim])
+    yz = hv.DynamicMap(yz_section, streams=[tap]) * hv.DynamicMap(scan_line, kdims=[scan_dim])
+    return (xy * cross + xz + yz).cols(3).opts(shared_axes=False)
 
 
 def slice_holomap(
