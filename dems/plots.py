@@ -336,10 +336,14 @@ def amount_per_cycle(flux: xr.DataArray) -> xr.DataArray:
     Returns
     -------
     xarray.DataArray
-        ``(gas, cycle)`` in mol. Lazy when ``flux`` is dask-backed.
+        ``(gas, cycle)`` in mol. Lazy when ``flux`` is dask-backed (only a dask-backed
+        ``cycle`` coordinate is read, to know the groups).
     """
     if "cycle" not in flux.coords:
         flux = flux.assign_coords(cycle=("time", np.zeros(flux.sizes["time"], dtype=int)))
+    elif flux["cycle"].chunks is not None:
+        # The groups must be known to build the graph: read the (small, 1-D) cycle numbers.
+        flux = flux.assign_coords(cycle=("time", np.asarray(flux["cycle"])))
     amount = flux.fillna(0).groupby("cycle").map(lambda part: part.integrate("time"))
     return amount.assign_attrs(units="mol", long_name="gas evolved per cycle")
 

@@ -1,0 +1,152 @@
+import holoviews as hv
+import numpy as np
+import pytest
+from plot_data import ONSETS, flux, ms_and_ec
+
+from dems import plots
+
+
+def curves(obj):
+    return {c.label: c for c in obj.traverse(lambda x: x, [hv.Curve])}
+
+
+def test_ion_currents_one_curve_per_channel_on_its_own_clock():
+    ms, ec = ms_and_ec()
+    view = plots.ion_currents(ms, ec)
+    found = curves(view)
+    assert set(found) == {"M32", "M44", "Ewe"}
+    np.testing.assert_allclose(found["M44"].dimension_values("time"), ms["time"].values[1])
+    np.testing.assert_allclose(found["M32"].dimension_values("signal"), ms["signal"].values[0])
+    np.testing.assert_allclose(found["Ewe"].dimension_values("potential"), ec["potential"].values)
+    assert hv.Store.lookup_options("bokeh", view, "plot").kwargs["multi_y"] is True
+
+
+def test_ion_currents_log_axis_drops_non_positive_and_nan_samples():
+    ms, _ = ms_and_ec()
+    ms["signal"][0, :5] = 0.0
+    ms["signal"][0, 5] = np.nan
+    found = curves(plots.ion_currents(ms, logy=True))
+    assert len(found["M32"]) == ms.sizes["sample"] - 6
+    assert len(curves(plots.ion_currents(ms, logy=False))["M32"]) == ms.sizes["sample"] - 1
+
+
+def test_ion_currents_stacked_layout_for_png():
+    ms, ec = ms_and_ec()
+    view = plots.ion_currents(ms, ec, stacked=True)
+    assert isinstance(view, hv.Layout) and len(view) == 2
+
+
+def test_flux_vs_potential_frames_per_cycle_keep_charging_samples_only():
+    data = flux()
+    view = plots.flux_vs_potential(data, ONSETS)
+    assert list(view.keys()) == [1, 2]
+    o2 = curves(view[1])["O2"]
+    potential = o2.dimension_values("potential")
+    # cycle 1 = t 0..99; the potential rises for t < 50 (np.gradient: up to the apex sample)
+    assert 45 <= len(potential) <= 51
+    assert potential.min() == pytest.approx(3.0) and potential.max() == pytest.approx(4.5, abs=0.04)
+    assert len(curves(plots.flux_vs_potential(data, charge_only=False)[1])["O2"]) == 100
+
+
+def test_flux_vs_potential_marks_onsets_with_uncertainty_band():
+    view = plots.flux_vs_potential(flux(), ONSETS)[1]
+    lines = view.traverse(lambda x: x.data, [hv.VLine])
+    spans = view.traverse(lambda x: x.data, [hv.VSpan])
+    assert sorted(lines) == [4.05, 4.39]
+    assert len(spans) == 1  # CO2 has no uncertainty, so no band
+    assert list(spans[0]) == [pytest.approx(4.38), pytest.approx(4.40)]
+    texts = view.traverse(lambda x: x.text, [hv.Text])
+    assert any("4.390 V ± 0.010 V" in t for t in texts)
+
+
+def test_flux_vs_potential_skips_undetermined_onsets():
+    onsets = {"O2": {"potential_V": float("nan"), "uncertainty_V": float("nan"), "method": "x"}}
+    view = plots.flux_vs_potential(flux(), onsets)[1]
+    assert view.traverse(lambda x: x, [hv.VLine]) == []
+
+
+def test_flux_vs_potential_uses_charge_coordinate_when_given():
+    data = flux()
+    data = data.assign_coords(charge=("time", data["time"].values % 100 >= 90))
+    o2 = curves(plots.flux_vs_potential(data)[1])["O2"]
+    assert len(o2) == 10
+
+
+def test_flux_vs_time_has_potential_twin_axis():
+    found = curves(plots.flux_vs_time(flux()))
+    assert set(found) == {"O2", "CO2", "Ewe"}
+
+
+def test_amount_per_cycle_integrates_constant_flux():
+    amount = plots.amount_per_cycle(flux(constant=1e-9))
+    assert amount.dims == ("gas", "cycle")
+    # each cycle spans 99 s of samples (t = 0..99 and 100..199)
+    np.testing.assert_allclose(amount.sel(gas="O2").values, [99e-9, 99e-9])
+    np.testing.assert_allclose(amount.sel(gas="CO2").values, [198e-9, 198e-9])
+    assert amount.attrs["units"] == "mol"
+
+
+def test_amount_per_cycle_stays_lazy_on_dask_input():
+    import dask
+    import dask.array
+
+    eager = flux()
+    lazy = eager.copy(data=dask.array.from_array(eager.values, chunks=(1, 50)))
+    with dask.config.set(scheduler=_refuse):
+        amount = plots.amount_per_cycle(lazy)
+    assert amount.chunks is not None
+    np.testing.assert_allclose(amount.sel(gas="O2").values, [99e-9, 99e-9])
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("computed while building the graph")
+
+
+def test_cumulative_gas_bars_in_micromol():
+    bars = plots.cumulative_gas(flux(constant=1e-9))
+    table = {
+        (c, g): v for c, g, v in zip(*(bars.dimension_values(i) for i in range(3)), strict=True)
+    }
+    assert table[("1", "O2")] == pytest.approx(0.099)
+    assert table[("2", "CO2")] == pytest.approx(0.198)
+
+
+def test_calibration_fit_line_matches_sensitivity():
+    import xarray as xr
+
+    calibration = xr.Dataset(
+        {
+            "flux": (("gas", "point"), [[1e-9, 2e-9, 3e-9]], {"units": "mol/s"}),
+            "signal": (("gas", "point"), [[1.1e-10, 2.0e-10, 3.05e-10]], {"units": "A"}),
+            "sensitivity": ("gas", [0.1]),
+            "intercept": ("gas", [5e-12]),
+        },
+        coords={"gas": ["O2"]},
+    )
+    layout = plots.calibration_fit(calibration)
+    line = layout.traverse(lambda x: x, [hv.Curve])[0]
+    x, y = line.dimension_values("flux"), line.dimension_values("signal")
+    np.testing.assert_allclose(y, 0.1 * x + 5e-12)
+    points = layout.traverse(lambda x: x, [hv.Scatter])[0]
+    np.testing.assert_allclose(points.dimension_values("signal"), [1.1e-10, 2.0e-10, 3.05e-10])
+    assert (
+        "0.1 C/mol"
+        in layout.traverse(lambda x: x.opts.get().kwargs.get("title", ""), [hv.Overlay])[0]
+    )
+
+
+def test_potentiostat_view():
+    _, ec = ms_and_ec()
+    found = curves(plots.potentiostat(ec))
+    np.testing.assert_allclose(found["I"].dimension_values("current"), 0.1)
+
+
+def test_views_render_with_bokeh_and_matplotlib():
+    ms, ec = ms_and_ec()
+    for view in (
+        plots.ion_currents(ms, ec),
+        plots.flux_vs_potential(flux(), ONSETS),
+        plots.cumulative_gas(flux()),
+    ):
+        hv.renderer("bokeh").get_plot(view)
+    hv.renderer("matplotlib").get_plot(plots.ion_currents(ms, ec, stacked=True))
