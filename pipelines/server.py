@@ -84,28 +84,46 @@ def _is_zarr(path: Path) -> bool:
 
 
 def _is_netcdf(path: Path) -> bool:
+    if not path.is_file():
+        return False
     with open(path, "rb") as handle:
         return handle.read(8).startswith(NETCDF_MAGIC)
+
+
+def _open_store(path: Path) -> list[tuple[str, xr.Dataset]]:
+    """Open a Zarr store or netCDF file lazily (dask-backed, nothing read yet)."""
+    try:
+        if path.is_dir():
+            return [("", xr.open_zarr(path))]
+        return [("", xr.open_dataset(path, chunks={}))]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise NothingToShowError(f"{os.fspath(path)}: damaged result store ({err})") from err
 
 
 def _open_raw(path: Path) -> list[tuple[str, xr.Dataset]]:
     """Open a raw instrument file with the DEMS readers, else the TOF-SIMS readers."""
     from dems.errors import DemsReadError, MissingStreamError
+    from dems.io import detect_format
+    from tofsims.errors import TofsimsReadError
+    from tofsims.io import detect_format as detect_tofsims_format
 
     try:
-        from dems.io import detect_format
-
         module = detect_format(path)
-    except DemsReadError:
-        from tofsims.io import open_tofsims
-
-        return [("", open_tofsims(path))]
+    except DemsReadError as dems_error:
+        try:
+            reader = detect_tofsims_format(path)
+        except TofsimsReadError as tofsims_error:
+            raise NothingToShowError(
+                f"{os.fspath(path)}: neither a result store (Zarr, netCDF) nor a known raw file "
+                f"(DEMS: {dems_error.problem}; TOF-SIMS: {tofsims_error.problem})"
+            ) from tofsims_error
+        return [("", reader.read(path))]
     streams = []
-    for kind, reader in (("MS", "read_ms"), ("EC", "read_ec")):
-        if not hasattr(module, reader):
+    for kind, reader_name in (("MS", "read_ms"), ("EC", "read_ec")):
+        if not hasattr(module, reader_name):
             continue
         try:
-            streams.append((kind, getattr(module, reader)(path)))
+            streams.append((kind, getattr(module, reader_name)(path)))
         except MissingStreamError:
             continue
     return streams
@@ -119,21 +137,16 @@ def open_entries(paths: list[str | os.PathLike[str]]) -> list[Entry]:
     FileNotFoundError
         A path does not exist.
     dems.errors.DemsReadError, tofsims.errors.TofsimsReadError
-        A raw file is of no known format or is malformed.
+        A raw file of a known format is malformed.
     NothingToShowError
-        No path holds a dataset the app can show.
+        A path is of no known kind, or no path holds a dataset the app can show.
     """
     entries: list[Entry] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(2, "no such file or directory", os.fspath(path))
-        if _is_zarr(path):
-            opened = [("", xr.open_zarr(path))]
-        elif path.is_file() and _is_netcdf(path):
-            opened = [("", xr.open_dataset(path, chunks={}))]
-        else:
-            opened = _open_raw(path)
+        opened = _open_store(path) if _is_zarr(path) or _is_netcdf(path) else _open_raw(path)
         for stream, dataset in opened:
             kind = classify(dataset)
             name = path.name + (f" [{stream}]" if stream else "")
@@ -153,13 +166,13 @@ def _volume_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
     from tofsims import plots
 
     fragments = [str(f) for f in dataset["fragment"].values]
-    fragment = pn.widgets.Select(name="Fragment", options=fragments, value=fragments[0])
+    fragment = pn.widgets.Select(label="Fragment", options=fragments, value=fragments[0])
     slices = pn.bind(
         lambda f: pn.panel(plots.slice_viewer(dataset, f), widget_location="top_left"), fragment
     )
     rgb_choice = [fragments[i % len(fragments)] for i in range(3)]
     colours = [
-        pn.widgets.Select(name=colour, options=fragments, value=value)
+        pn.widgets.Select(label=colour, options=fragments, value=value)
         for colour, value in zip(("Red", "Green", "Blue"), rgb_choice, strict=True)
     ]
     rgb = pn.bind(lambda r, g, b: plots.rgb_overlay(dataset, [r, g, b]), *colours)
@@ -179,11 +192,11 @@ def _profile_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
     from tofsims import plots
 
     axes = [a for a in ("sputter_time", "depth", "scan") if a in dataset.coords or a == "scan"]
-    log = pn.widgets.Checkbox(name="Logarithmic intensity", value=True)
+    log = pn.widgets.Checkbox(label="Logarithmic intensity", value=True)
     normalise = pn.widgets.Select(
-        name="Normalise", options={"raw counts": None, "to total": "total", "to maximum": "max"}
+        label="Normalise", options={"raw counts": None, "to total": "total", "to maximum": "max"}
     )
-    axis = pn.widgets.Select(name="Axis", options=axes)
+    axis = pn.widgets.Select(label="Axis", options=axes)
     view = pn.bind(
         lambda logy, norm, ax: plots.depth_profile(dataset, logy=logy, normalise=norm, axis=ax),
         log,
@@ -234,13 +247,13 @@ def build_app(entries: list[Entry]) -> pn.viewable.Viewable:
     pn.extension("vtk")
     hv.extension("bokeh", logo=False)
     picker = pn.widgets.Select(
-        name="Dataset", options={entry.name: index for index, entry in enumerate(entries)}
+        label="Dataset", options={entry.name: index for index, entry in enumerate(entries)}
     )
 
     def shown(index: int) -> pn.viewable.Viewable:
         entry = entries[index]
         source = entry.dataset.attrs.get("source_file", "")
-        header = pn.pane.Markdown(f"### {entry.name}\n{source}", name="dataset-title")
+        header = pn.pane.Markdown(f"### {entry.name}\n{source}")
         return pn.Column(header, view_for(entry))
 
     return pn.Column(
