@@ -138,7 +138,7 @@ def ion_currents(
         curves.append(hv.Curve((t[keep], y[keep]), kdims=[time], vdims=[signal], label=str(name)))
     overlay = (
         hv.Overlay(curves)
-        .opts({"Curve": {"tools": ["hover"], "logy": logy}}, backend="bokeh")
+        .opts({"Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy}}, backend="bokeh")
         .opts({"Curve": {"logy": logy}}, backend="matplotlib")
     )
     return _with_potential(overlay, ec, "Ion currents", stacked)
@@ -198,7 +198,7 @@ def flux_vs_time(
         for gas in flux["gas"].values
     ]
     overlay = hv.Overlay(curves).opts(
-        {"Curve": {"tools": ["hover"], "logy": logy}}, backend="bokeh"
+        {"Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy}}, backend="bokeh"
     )
     ec = None
     if "potential" in flux.coords:
@@ -282,7 +282,7 @@ def flux_vs_potential(
         frames[int(cycle)] = hv.Overlay([*curves, *markers])
     title = "Gas flux during charge" if charge_only else "Gas flux"
     bokeh = {
-        "Curve": {"tools": ["hover"]},
+        "Curve": {"tools": ["hover"], "hover_mode": "vline"},
         "Overlay": {"width": WIDTH, "height": HEIGHT, "legend_position": "right", "title": title},
     }
     matplotlib = {"Overlay": {"fig_inches": (8, 4), "legend_position": "right", "title": title}}

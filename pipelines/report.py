@@ -16,13 +16,15 @@ Example
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ViewExportError", "save_html", "save_png"]
+__all__ = ["ViewExportError", "inline_panel_stylesheets", "save_html", "save_png"]
 
 
 class ViewExportError(ValueError):
@@ -86,7 +88,54 @@ def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando
         )
     with _atomic_path(path, ".html") as temporary:
         pn.panel(view).save(temporary, resources=INLINE, embed=True, title=title, max_states=2000)
+        html = temporary.read_text(encoding="utf-8")
+        temporary.write_text(inline_panel_stylesheets(html), encoding="utf-8")
     return Path(path)
+
+
+_IMPORTED_STYLESHEET = re.compile(
+    r'\{"type":"object","name":"ImportedStyleSheet","id":"(?P<id>[^"]+)",'
+    r'"attributes":\{"url":"https://cdn\.holoviz\.org/panel/[^/"]+/dist/(?P<file>[^"?]+)'
+    r'(?:\?[^"]*)?"\}\}'
+)
+_CDN_ICON = re.compile(
+    r'<link rel="(?:icon|apple-touch-icon)"[^>]*href="https://cdn\.holoviz[^>]*>'
+)
+
+
+def inline_panel_stylesheets(html: str) -> str:
+    """Replace Panel's CDN stylesheet references in a saved page by the CSS itself.
+
+    Panel 1.9 saves component stylesheets (theme, loading spinner, widget box …) as
+    ``ImportedStyleSheet`` URLs on ``cdn.holoviz.org`` even with ``resources=INLINE``; offline
+    they fail to load (console errors, unstyled widgets). Each one whose file ships inside the
+    installed Panel package becomes an ``InlineStyleSheet``; CDN favicon links are dropped.
+
+    Parameters
+    ----------
+    html
+        A page written by ``panel.viewable.Viewable.save``.
+
+    Returns
+    -------
+    str
+        The page with no request to ``cdn.holoviz.org`` left for the files Panel ships.
+    """
+    import panel
+
+    dist = Path(panel.__file__).parent / "dist"
+
+    def inline(match: re.Match[str]) -> str:
+        css_file = dist / match["file"]
+        if not css_file.is_file():
+            return match[0]
+        css = json.dumps(css_file.read_text(encoding="utf-8")).replace("</", "<\\/")
+        return (
+            f'{{"type":"object","name":"InlineStyleSheet","id":"{match["id"]}",'
+            f'"attributes":{{"css":{css}}}}}'
+        )
+
+    return _CDN_ICON.sub("", _IMPORTED_STYLESHEET.sub(inline, html))
 
 
 def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path:

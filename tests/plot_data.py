@@ -151,3 +151,23 @@ def thickness(ny: int = 16, nx: int = 20) -> xr.DataArray:
         coords={"y": np.arange(ny), "x": np.arange(nx)},
         attrs={"units": "nm"},
     )
+
+
+def particle_volume(scans: int = 30, ny: int = 48, nx: int = 64) -> xr.Dataset:
+    """A picture-like volume: a CEI layer fading with depth over spherical NMC particles.
+
+    ``C2HO-`` (CEI organics) is strong in the first scans; ``LiF2-`` (CEI fluorides) rims the
+    particles; ``PO2-`` fills the particles. Deterministic, for browser tests and screenshots.
+    """
+    s, y, x = np.meshgrid(np.arange(scans), np.arange(ny), np.arange(nx), indexing="ij")
+    centres = [(0.3, 0.3, 0.6, 0.22), (0.7, 0.6, 0.5, 0.28), (0.45, 0.8, 0.9, 0.18)]
+    inside = np.zeros(s.shape)
+    rim = np.zeros(s.shape)
+    for cy, cx, cs, radius in centres:
+        r = np.sqrt(((y / ny - cy) ** 2 + (x / nx - cx) ** 2) + ((s / scans - cs) * 0.8) ** 2)
+        inside = np.maximum(inside, r < radius)
+        rim = np.maximum(rim, np.exp(-(((r - radius) / 0.03) ** 2)))
+    cei = np.exp(-s / (0.2 * scans))
+    values = np.stack([200 * cei * (1 - inside) + 5, 120 * rim + 60 * cei, 150 * inside + 2])
+    data = volume(scans, ny, nx, scan_chunk=10)
+    return data.copy(data={"counts": da.from_array(values, chunks=(1, 10, ny, nx))})

@@ -172,7 +172,7 @@ def depth_profile(
     title = "Depth profile" + ("" if normalise is None else f" (normalised: {normalise})")
     return overlay.opts(
         {
-            "Curve": {"tools": ["hover"], "logy": logy},
+            "Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy},
             "Overlay": {
                 "width": WIDTH,
                 "height": HEIGHT,
