@@ -232,8 +232,9 @@ def _onset_markers(onsets: Onsets, gases: Sequence[str], top: float) -> list[hv.
         label = f"{gas} onset {potential:.3f} V"
         if spread:
             label += f" ± {spread:.3f} V"
+        height = top * (1 - 0.09 * index)  # one text line per gas, so labels never overlap
         markers.append(
-            hv.Text(potential, top, f" {label}", halign="left", valign="top", fontsize=9)
+            hv.Text(potential, height, f"{label} ", halign="right", valign="top", fontsize=9)
         )
     return markers
 
@@ -285,7 +286,9 @@ def flux_vs_potential(
         "Curve": {"tools": ["hover"], "hover_mode": "vline"},
         "Overlay": {"width": WIDTH, "height": HEIGHT, "legend_position": "right", "title": title},
     }
-    matplotlib = {"Overlay": {"fig_inches": (8, 4), "legend_position": "right", "title": title}}
+    matplotlib = {
+        "Overlay": {"fig_inches": (8, 4), "aspect": 2, "legend_position": "top_left", "title": title}
+    }
     holomap = hv.HoloMap(frames, kdims=[hv.Dimension("cycle", label="Cycle")])
     return holomap.opts(bokeh, backend="bokeh").opts(matplotlib, backend="matplotlib")
 

@@ -476,7 +476,7 @@ def volume_3d(
     return pn.pane.VTKVolume(
         data,
         spacing=(1.0, 1.0, z_spacing),
-        colormap="Viridis (matplotlib)",
+        colormap="Black-Body Radiation",
         width=600,
         height=500,
         display_slices=False,
