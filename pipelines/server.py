@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -294,7 +296,7 @@ def serve(
     """
     entries = open_entries(paths)
     hosts = {address, "localhost", "127.0.0.1"}
-    return pn.serve(
+    server = pn.serve(
         {"/": lambda: build_app(entries)},
         port=port,
         address=address,
@@ -304,3 +306,19 @@ def serve(
         title="operando",
         print_url=not threaded,
     )
+    if threaded:
+        _wait_until_listening(address, port)
+    return server
+
+
+def _wait_until_listening(address: str, port: int, timeout_s: float = 30.0) -> None:
+    """Return once the threaded server accepts connections (it starts asynchronously)."""
+    host = "127.0.0.1" if address in ("0.0.0.0", "") else address
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"operando serve did not start listening on {host}:{port}")
