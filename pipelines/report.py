@@ -20,11 +20,22 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["ViewExportError", "inline_panel_stylesheets", "save_html", "save_png"]
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = [
+    "ViewExportError",
+    "export_options",
+    "inline_panel_stylesheets",
+    "save_html",
+    "save_png",
+    "write_exports",
+]
 
 
 class ViewExportError(ValueError):
@@ -87,7 +98,9 @@ def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando
             "use 'operando serve' or a HoloMap-based view for static HTML"
         )
     with _atomic_path(path, ".html") as temporary:
-        pn.panel(view).save(temporary, resources=INLINE, embed=True, title=title, max_states=2000)
+        pn.panel(view).save(
+            temporary, resources=INLINE, embed=True, title=title, max_states=2000, progress=False
+        )
         html = temporary.read_text(encoding="utf-8")
         temporary.write_text(inline_panel_stylesheets(html), encoding="utf-8")
     return Path(path)
@@ -167,3 +180,66 @@ def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path
     with _atomic_path(path, ".png") as temporary:
         renderer.save(view, os.fspath(temporary.with_suffix("")), fmt="png")
     return Path(path)
+
+
+def export_options(command: F) -> F:
+    """Add ``--html FILE`` and ``--png FILE`` to a click command.
+
+    The command receives ``html`` and ``png`` (``pathlib.Path`` or ``None``) and passes them,
+    with its view, to :func:`write_exports` once its results are computed::
+
+        @click.command()
+        @export_options
+        def process(..., html, png):
+            ...
+            write_exports(flux_vs_potential(flux, onsets), html=html, png=png, title=run)
+    """
+    path = click.Path(dir_okay=False, writable=True, path_type=Path)
+    command = click.option(
+        "--png",
+        type=path,
+        default=None,
+        metavar="FILE",
+        help="Also save the figure as PNG (matplotlib, no browser needed).",
+    )(command)
+    return click.option(
+        "--html",
+        type=path,
+        default=None,
+        metavar="FILE",
+        help="Also save an interactive page that works offline (inline resources).",
+    )(command)
+
+
+def write_exports(
+    view: Any,
+    *,
+    html: str | os.PathLike[str] | None = None,
+    png: str | os.PathLike[str] | None = None,
+    title: str = "operando",
+    png_view: Any = None,
+) -> list[Path]:
+    """Save ``view`` as HTML and/or PNG, as asked on the command line.
+
+    Parameters
+    ----------
+    view
+        The interactive view (HoloViews/Panel) for ``html``.
+    html, png
+        Output files, or ``None`` to skip.
+    title
+        Page title of the HTML file.
+    png_view
+        A view better suited to matplotlib (e.g. ``stacked=True``); defaults to ``view``.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    written = []
+    if html is not None:
+        written.append(save_html(view, html, title=title))
+    if png is not None:
+        written.append(save_png(view if png_view is None else png_view, png))
+    return written

@@ -8,23 +8,18 @@ Each path given on the command line is opened once, lazily, when the server star
 - raw TOF-SIMS files with :func:`tofsims.io.open_tofsims`.
 
 Every dataset is recognised by its structure (``docs/conventions.md``) and shown with the
-matching views of :mod:`dems.plots` / :mod:`tofsims.plots`:
+matching views of :mod:`dems.plots` / :mod:`tofsims.plots` (kind: recognised by → views):
 
-=============  ==========================================================  ===================
-kind           recognised by                                               views
-=============  ==========================================================  ===================
-``ms``         ``signal(channel, sample)``                                 ion currents
-``ec``         ``potential(time)``                                         potential, current
-``flux``       ``flux(gas, time)`` with a ``potential`` coordinate         flux vs time /
-                                                                           potential, gas per
-                                                                           cycle; onsets from
-                                                                           the JSON attribute
-                                                                           ``onsets_json``
-``calibration````flux(gas, point)``, ``signal(gas, point)``, ``sensitivity``  calibration fit
-``volume``     ``counts(fragment, scan, y, x)``                            slices, RGB, 3D
-``profile``    ``intensity(scan, peak)``                                   depth profile
-``thickness``  ``thickness(y, x)`` (nm)                                    CEI thickness map
-=============  ==========================================================  ===================
+- ``ms``: ``signal(channel, sample)`` → ion currents;
+- ``ec``: ``potential(time)`` → potential and current;
+- ``flux``: ``flux(gas, time)`` with a ``potential`` coordinate → flux against time and
+  potential, gas per cycle; onsets from the JSON attribute ``onsets_json`` (of ``flux`` or of
+  the dataset), ``{gas: {"potential_V", "uncertainty_V", "method"}}``;
+- ``calibration``: ``flux(gas, point)``, ``signal(gas, point)``, ``sensitivity(gas)`` →
+  calibration fit;
+- ``volume``: ``counts(fragment, scan, y, x)`` → slice viewer, RGB overlay, 3D;
+- ``profile``: ``intensity(scan, peak)`` → depth profile (axis, normalisation, log scale);
+- ``thickness``: ``thickness(y, x)`` in nm → CEI thickness map and histogram.
 
 The app serves only these datasets: it has no file browser and no static routes.
 """

@@ -57,3 +57,26 @@ def test_existing_output_replaced_atomically(tmp_path):
     target.write_bytes(b"old")
     save_png(hv.Curve([1, 2, 3]), target, dpi=30)
     assert target.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_export_options_on_a_click_command(tmp_path):
+    import click
+    from click.testing import CliRunner
+
+    from pipelines.report import export_options, write_exports
+
+    @click.command()
+    @export_options
+    def process(html, png):
+        view = flux_vs_potential(flux(), ONSETS)
+        for path in write_exports(view, html=html, png=png, title="run"):
+            click.echo(path.name)
+
+    result = CliRunner().invoke(
+        process, ["--html", str(tmp_path / "r.html"), "--png", str(tmp_path / "r.png")]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.split() == ["r.html", "r.png"]
+    assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
+    assert "--html FILE" in CliRunner().invoke(process, ["--help"]).output
+    assert CliRunner().invoke(process, []).output == ""  # nothing asked, nothing written
