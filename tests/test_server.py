@@ -165,3 +165,40 @@ def test_cli_serve_usage_errors():
     assert CliRunner().invoke(cli, ["serve", "/no/such/path"]).exit_code == 2
     result = CliRunner().invoke(cli, ["serve", "--help"])
     assert result.exit_code == 0 and "127.0.0.1" in result.output and "Examples" in result.output
+
+
+def test_raw_files_open_every_stream_they_hold(tmp_path, monkeypatch):
+    """A raw DEMS file is opened with the reader its content selects; absent streams skipped."""
+    import types
+
+    import dems.io
+    from dems.errors import MissingStreamError
+
+    ms, ec = ms_and_ec()
+    raw = tmp_path / "run.tsv"
+    raw.write_text("fake\n")
+
+    def read_ec_missing(path):
+        raise MissingStreamError(path, "no EC block")
+
+    both = types.SimpleNamespace(read_ms=lambda path: ms, read_ec=lambda path: ec)
+    monkeypatch.setattr(dems.io, "detect_format", lambda path: both)
+    assert [(e.name, e.kind) for e in open_entries([raw])] == [
+        ("run.tsv [MS] — ms", "ms"),
+        ("run.tsv [EC] — ec", "ec"),
+    ]
+    only_ms = types.SimpleNamespace(read_ms=lambda path: ms, read_ec=read_ec_missing)
+    monkeypatch.setattr(dems.io, "detect_format", lambda path: only_ms)
+    assert [e.kind for e in open_entries([raw])] == ["ms"]
+
+
+def test_raw_tofsims_file_is_tried_after_dems(tmp_path, monkeypatch):
+    import types
+
+    import tofsims.io
+
+    raw = tmp_path / "profile.txt"
+    raw.write_text("fake\n")
+    reader = types.SimpleNamespace(read=lambda path: profile())
+    monkeypatch.setattr(tofsims.io, "detect_format", lambda path: reader)
+    assert [(e.name, e.kind) for e in open_entries([raw])] == [("profile.txt — profile", "profile")]
