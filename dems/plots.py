@@ -287,7 +287,12 @@ def flux_vs_potential(
         "Overlay": {"width": WIDTH, "height": HEIGHT, "legend_position": "right", "title": title},
     }
     matplotlib = {
-        "Overlay": {"fig_inches": (8, 4), "aspect": 2, "legend_position": "top_left", "title": title}
+        "Overlay": {
+            "fig_inches": (8, 4),
+            "aspect": 2,
+            "legend_position": "top_left",
+            "title": title,
+        }
     }
     holomap = hv.HoloMap(frames, kdims=[hv.Dimension("cycle", label="Cycle")])
     return holomap.opts(bokeh, backend="bokeh").opts(matplotlib, backend="matplotlib")
