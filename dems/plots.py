@@ -48,6 +48,7 @@ __all__ = [
     "flux_vs_time",
     "ion_currents",
     "potentiostat",
+    "running_amount",
 ]
 
 WIDTH = 800
@@ -347,17 +348,40 @@ def amount_per_cycle(flux: xr.DataArray) -> xr.DataArray:
         ``(gas, cycle)`` in mol. Lazy when ``flux`` is dask-backed (only a dask-backed
         ``cycle`` coordinate is read, to know the groups).
     """
+    amount = _with_cycles(flux).groupby("cycle").map(lambda part: part.integrate("time"))
+    return amount.assign_attrs(units="mol", long_name="gas evolved per cycle")
+
+
+def running_amount(flux: xr.DataArray) -> xr.DataArray:
+    """Amount of each gas evolved since the start of the current cycle (cumulative trapezoid).
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s, optionally with a ``cycle`` coordinate along ``time``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(gas, time)`` in mol, restarting at 0 at the first sample of every cycle.
+    """
+    grouped = _with_cycles(flux).groupby("cycle")
+    running = grouped.map(lambda part: part.cumulative_integrate("time"))
+    return running.transpose(*flux.dims).assign_attrs(units="mol", long_name="gas evolved in cycle")
+
+
+def _with_cycles(flux: xr.DataArray) -> xr.DataArray:
+    """NaN fluxes as 0 and a ``cycle`` coordinate known in memory (needed to group)."""
     if "cycle" not in flux.coords:
         flux = flux.assign_coords(cycle=("time", np.zeros(flux.sizes["time"], dtype=int)))
     elif flux["cycle"].chunks is not None:
         # The groups must be known to build the graph: read the (small, 1-D) cycle numbers.
         flux = flux.assign_coords(cycle=("time", np.asarray(flux["cycle"])))
-    amount = flux.fillna(0).groupby("cycle").map(lambda part: part.integrate("time"))
-    return amount.assign_attrs(units="mol", long_name="gas evolved per cycle")
+    return flux.fillna(0)
 
 
-def cumulative_gas(flux: xr.DataArray) -> hv.Bars:
-    """Bar chart of the amount of each gas evolved per cycle.
+def cumulative_gas(flux: xr.DataArray) -> hv.Layout:
+    """Gas evolved: running total within each cycle, and the total per cycle as bars.
 
     Parameters
     ----------
@@ -366,8 +390,9 @@ def cumulative_gas(flux: xr.DataArray) -> hv.Bars:
 
     Returns
     -------
-    holoviews.Bars
-        Grouped by cycle and gas, amounts in µmol (hover shows the value).
+    holoviews.Layout
+        ``[running total against time (µmol, restarting every cycle), bars per cycle and gas
+        (µmol)]``, with hover values.
     """
     amount = amount_per_cycle(flux).transpose("cycle", "gas")
     rows = [
@@ -375,12 +400,46 @@ def cumulative_gas(flux: xr.DataArray) -> hv.Bars:
         for cycle in amount["cycle"].values
         for gas in amount["gas"].values
     ]
-    bars = hv.Bars(rows, kdims=["cycle", "gas"], vdims=[hv.Dimension("amount", unit="µmol")])
-    return bars.opts(
+    micromol = hv.Dimension("amount", label="Gas evolved", unit="µmol")
+    bars = hv.Bars(rows, kdims=["cycle", "gas"], vdims=[micromol])
+    bars = bars.opts(
         tools=["hover"],
-        width=WIDTH,
+        width=WIDTH // 2,
         height=HEIGHT,
-        title="Gas evolved per cycle",
+        title="Per cycle",
         xlabel="Cycle, gas",
         backend="bokeh",
-    ).opts(fig_inches=(8, 4), title="Gas evolved per cycle", backend="matplotlib")
+    ).opts(title="Per cycle", backend="matplotlib")
+    running = running_amount(flux)
+    time = hv.Dimension("time", label="Time", unit="s")
+    t = np.asarray(flux["time"])
+    curves = (
+        hv.Overlay(
+            [
+                hv.Curve(
+                    (t, np.asarray(running.sel(gas=gas)) * 1e6),
+                    kdims=[time],
+                    vdims=[micromol],
+                    label=str(gas),
+                )
+                for gas in running["gas"].values
+            ]
+        )
+        .opts(
+            {
+                "Curve": {"tools": ["hover"], "hover_mode": "vline"},
+                "Overlay": {
+                    "width": WIDTH // 2 + 100,
+                    "height": HEIGHT,
+                    "title": "Running total",
+                    "legend_position": "top_left",
+                },
+            },
+            backend="bokeh",
+        )
+        .opts(
+            {"Overlay": {"title": "Running total", "legend_position": "top_left"}},
+            backend="matplotlib",
+        )
+    )
+    return (curves + bars).opts(fig_inches=(10, 4), backend="matplotlib")

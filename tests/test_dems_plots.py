@@ -103,12 +103,24 @@ def _refuse(*args, **kwargs):
 
 
 def test_cumulative_gas_bars_in_micromol():
-    bars = plots.cumulative_gas(flux(constant=1e-9))
+    running, bars = plots.cumulative_gas(flux(constant=1e-9))
     table = {
         (c, g): v for c, g, v in zip(*(bars.dimension_values(i) for i in range(3)), strict=True)
     }
     assert table[("1", "O2")] == pytest.approx(0.099)
     assert table[("2", "CO2")] == pytest.approx(0.198)
+    o2 = curves(running)["O2"].dimension_values("amount")
+    # 1 nmol/s: 0 at each cycle start, +1e-3 µmol per second, 0.099 µmol at its end
+    assert o2[0] == 0 and o2[100] == 0
+    np.testing.assert_allclose(o2[:100], np.arange(100) * 1e-3, atol=1e-12)
+
+
+def test_running_amount_restarts_every_cycle_and_matches_the_total():
+    data = flux(constant=2e-9)
+    running = plots.running_amount(data)
+    assert running.dims == ("gas", "time")
+    per_cycle = plots.amount_per_cycle(data)
+    np.testing.assert_allclose(running.sel(gas="O2").values[[99, 199]], per_cycle.sel(gas="O2"))
 
 
 def test_calibration_fit_line_matches_sensitivity():
