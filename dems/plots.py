@@ -44,6 +44,7 @@ __all__ = [
     "amount_per_cycle",
     "calibration_fit",
     "cumulative_gas",
+    "display_scale",
     "flux_vs_potential",
     "flux_vs_time",
     "ion_currents",
@@ -58,6 +59,35 @@ Onsets = Mapping[str, Mapping[str, Any]]
 
 def _units(obj: xr.DataArray | xr.Dataset, default: str = "") -> str:
     return str(obj.attrs.get("units", default))
+
+
+#: SI prefixes tried for display, and the units they apply to (others are shown as stored).
+PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""))
+SCALABLE_UNITS = ("A", "mol/s", "mol")
+
+
+def display_scale(values: np.ndarray, unit: str) -> tuple[float, str]:
+    """Choose the display unit that puts the largest magnitude between 1 and 1000.
+
+    Parameters
+    ----------
+    values
+        Data in ``unit`` (NaN ignored).
+    unit
+        Stored unit; only ``A``, ``mol/s`` and ``mol`` are rescaled (e.g. to ``pA``, ``nmol/s``).
+
+    Returns
+    -------
+    factor, unit
+        Multiply the data by ``factor`` to express it in the returned unit.
+    """
+    finite = np.abs(np.asarray(values, dtype=float))
+    finite = finite[np.isfinite(finite)]
+    if unit not in SCALABLE_UNITS or finite.size == 0 or finite.max() == 0:
+        return 1.0, unit
+    peak = finite.max()
+    size, prefix = max(((f, p) for f, p in PREFIXES if f <= peak), default=PREFIXES[0])
+    return 1.0 / size, prefix + unit
 
 
 def _potential_curve(ec: xr.Dataset) -> hv.Curve:
@@ -127,14 +157,14 @@ def ion_currents(
         Curves with hover values; with ``ec`` a second y axis (``multi_y``) for the potential.
     """
     names = list(ms["channel"].values) if channels is None else list(channels)
-    signal = hv.Dimension(
-        "signal", label=ms.attrs.get("quantity", "signal"), unit=_units(ms["signal"], "A")
-    )
+    shown = ms.sel(channel=names)
+    factor, unit = display_scale(np.asarray(shown["signal"]), _units(ms["signal"], "A"))
+    signal = hv.Dimension("signal", label=ms.attrs.get("quantity", "signal"), unit=unit)
     time = hv.Dimension("time", label="Time", unit="s")
     curves = []
     for name in names:
-        one = ms.sel(channel=name)
-        t, y = np.asarray(one["time"]), np.asarray(one["signal"])
+        one = shown.sel(channel=name)
+        t, y = np.asarray(one["time"]), np.asarray(one["signal"]) * factor
         keep = np.isfinite(t) & np.isfinite(y) & ((y > 0) if logy else True)
         curves.append(hv.Curve((t[keep], y[keep]), kdims=[time], vdims=[signal], label=str(name)))
     overlay = (
@@ -192,10 +222,13 @@ def flux_vs_time(
     holoviews.Overlay or holoviews.Layout
     """
     time = hv.Dimension("time", label="Time", unit="s")
-    rate = hv.Dimension("flux", label="Gas flux", unit=_units(flux, "mol/s"))
+    factor, unit = display_scale(np.asarray(flux), _units(flux, "mol/s"))
+    rate = hv.Dimension("flux", label="Gas flux", unit=unit)
     t = np.asarray(flux["time"])
     curves = [
-        hv.Curve((t, np.asarray(flux.sel(gas=gas))), kdims=[time], vdims=[rate], label=str(gas))
+        hv.Curve(
+            (t, np.asarray(flux.sel(gas=gas)) * factor), kdims=[time], vdims=[rate], label=str(gas)
+        )
         for gas in flux["gas"].values
     ]
     overlay = hv.Overlay(curves).opts(
@@ -268,8 +301,9 @@ def flux_vs_potential(
     cycles = np.asarray(flux["cycle"]) if "cycle" in flux.coords else np.zeros(flux.sizes["time"])
     keep = _charging(flux) if charge_only else np.ones(flux.sizes["time"], bool)
     potential = hv.Dimension("potential", label="Potential", unit="V")
-    rate = hv.Dimension("flux", label="Gas flux", unit=_units(flux, "mol/s"))
-    values = {gas: np.asarray(flux.sel(gas=gas)) for gas in gases}
+    factor, unit = display_scale(np.asarray(flux), _units(flux, "mol/s"))
+    rate = hv.Dimension("flux", label="Gas flux", unit=unit)
+    values = {gas: np.asarray(flux.sel(gas=gas)) * factor for gas in gases}
     x = np.asarray(flux["potential"])
     finite = [v[np.isfinite(v)] for v in values.values()]
     top = max((float(v.max()) for v in finite if v.size), default=1.0)
@@ -314,8 +348,14 @@ def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
         One panel per gas: calibration points (hover values) and the line
         ``signal = sensitivity·flux + intercept``, titled with the sensitivity.
     """
-    flux_dim = hv.Dimension("flux", label="Flux", unit=_units(calibration["flux"], "mol/s"))
-    signal_dim = hv.Dimension("signal", label="Signal", unit=_units(calibration["signal"], "A"))
+    fx, x_unit = display_scale(
+        np.asarray(calibration["flux"]), _units(calibration["flux"], "mol/s")
+    )
+    fy, y_unit = display_scale(
+        np.asarray(calibration["signal"]), _units(calibration["signal"], "A")
+    )
+    flux_dim = hv.Dimension("flux", label="Flux", unit=x_unit)
+    signal_dim = hv.Dimension("signal", label="Signal", unit=y_unit)
     panels = []
     for gas in calibration["gas"].values:
         one = calibration.sel(gas=gas)
@@ -324,9 +364,12 @@ def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
         offset = float(one["intercept"]) if "intercept" in one else 0.0
         finite = x[np.isfinite(x)]
         line_x = np.linspace(min(0.0, finite.min()), finite.max(), 50)
-        points = hv.Scatter((x, y), kdims=[flux_dim], vdims=[signal_dim], label="steps")
+        points = hv.Scatter((x * fx, y * fy), kdims=[flux_dim], vdims=[signal_dim], label="steps")
         line = hv.Curve(
-            (line_x, slope * line_x + offset), kdims=[flux_dim], vdims=[signal_dim], label="fit"
+            (line_x * fx, (slope * line_x + offset) * fy),
+            kdims=[flux_dim],
+            vdims=[signal_dim],
+            label="fit",
         )
         title = f"{gas}: {slope:.4g} C/mol"
         panels.append((points * line).opts(title=title))

@@ -16,9 +16,36 @@ def test_ion_currents_one_curve_per_channel_on_its_own_clock():
     found = curves(view)
     assert set(found) == {"M32", "M44", "Ewe"}
     np.testing.assert_allclose(found["M44"].dimension_values("time"), ms["time"].values[1])
-    np.testing.assert_allclose(found["M32"].dimension_values("signal"), ms["signal"].values[0])
+    # shown in pA (largest current 3e-10 A), hover and axis say so
+    assert found["M32"].vdims[0].unit == "pA"
+    np.testing.assert_allclose(
+        found["M32"].dimension_values("signal"), ms["signal"].values[0] * 1e12
+    )
     np.testing.assert_allclose(found["Ewe"].dimension_values("potential"), ec["potential"].values)
     assert hv.Store.lookup_options("bokeh", view, "plot").kwargs["multi_y"] is True
+
+
+@pytest.mark.parametrize(
+    ("peak", "unit", "expected"),
+    [
+        (3e-10, "A", (1e12, "pA")),
+        (2.5e-9, "mol/s", (1e9, "nmol/s")),
+        (999e-9, "mol/s", (1e9, "nmol/s")),
+        (1e-6, "mol", (1e6, "µmol")),
+        (5.0, "A", (1.0, "A")),
+        (1e-18, "A", (1e15, "fA")),
+        (3e-10, "mbar", (1.0, "mbar")),  # partial pressures are shown as stored
+    ],
+)
+def test_display_scale_picks_the_prefix(peak, unit, expected):
+    factor, shown = plots.display_scale(np.array([np.nan, -peak / 2, peak]), unit)
+    assert shown == expected[1]
+    assert factor == pytest.approx(expected[0])
+
+
+def test_display_scale_of_all_nan_or_zero():
+    assert plots.display_scale(np.array([np.nan]), "A") == (1.0, "A")
+    assert plots.display_scale(np.zeros(3), "mol/s") == (1.0, "mol/s")
 
 
 def test_ion_currents_log_axis_drops_non_positive_and_nan_samples():
@@ -137,10 +164,12 @@ def test_calibration_fit_line_matches_sensitivity():
     )
     layout = plots.calibration_fit(calibration)
     line = layout.traverse(lambda x: x, [hv.Curve])[0]
-    x, y = line.dimension_values("flux"), line.dimension_values("signal")
+    # shown in nmol/s and pA
+    assert (line.kdims[0].unit, line.vdims[0].unit) == ("nmol/s", "pA")
+    x, y = line.dimension_values("flux") * 1e-9, line.dimension_values("signal") * 1e-12
     np.testing.assert_allclose(y, 0.1 * x + 5e-12)
     points = layout.traverse(lambda x: x, [hv.Scatter])[0]
-    np.testing.assert_allclose(points.dimension_values("signal"), [1.1e-10, 2.0e-10, 3.05e-10])
+    np.testing.assert_allclose(points.dimension_values("signal"), [110.0, 200.0, 305.0])
     assert (
         "0.1 C/mol"
         in layout.traverse(lambda x: x.opts.get().kwargs.get("title", ""), [hv.Overlay])[0]
