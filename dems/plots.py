@@ -124,7 +124,15 @@ def _with_potential(
             .cols(1)
             .opts(sublabel_format="", fig_inches=(9, 6), backend="matplotlib")
         )
-    return (overlay * potential).opts(multi_y=True, backend="bokeh")
+    twin = overlay * potential  # a new Overlay: the size and title options are set again
+    return twin.opts(
+        multi_y=True,
+        width=WIDTH,
+        height=HEIGHT,
+        legend_position="right",
+        title=title,
+        backend="bokeh",
+    )
 
 
 def ion_currents(

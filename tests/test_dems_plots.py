@@ -22,7 +22,9 @@ def test_ion_currents_one_curve_per_channel_on_its_own_clock():
         found["M32"].dimension_values("signal"), ms["signal"].values[0] * 1e12
     )
     np.testing.assert_allclose(found["Ewe"].dimension_values("potential"), ec["potential"].values)
-    assert hv.Store.lookup_options("bokeh", view, "plot").kwargs["multi_y"] is True
+    options = hv.Store.lookup_options("bokeh", view, "plot").kwargs
+    assert options["multi_y"] is True
+    assert (options["width"], options["title"]) == (plots.WIDTH, "Ion currents")
 
 
 @pytest.mark.parametrize(
