@@ -83,6 +83,7 @@ def test_slice_viewer_shows_the_requested_scan_of_the_fragment():
     expected = volume_values()[1, 7]
     np.testing.assert_array_equal(image.dimension_values("counts", flat=False), expected)
     assert image[3, 2] == expected[2, 3]
+    assert image.opts.get().kwargs["title"] == "LiF2-, scan 7 (12 s)"  # sputter time (7 + 1)·1.5 s
 
 
 def test_slice_viewer_sections_follow_the_tap():

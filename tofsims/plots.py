@@ -224,6 +224,17 @@ def _image_opts(image: hv.Image, *, invert_y: bool, title: str) -> hv.Image:
     ).opts(cmap="viridis", colorbar=True, invert_yaxis=invert_y, title=title, backend="matplotlib")
 
 
+def _scan_label(plane: xr.DataArray) -> str:
+    """``"scan 12 (25.5 s, 31.0 nm)"`` from the scalar coordinates of one x–y plane."""
+    parts = [
+        f"{float(plane[name]):.4g} {unit}"
+        for name, unit in (("sputter_time", "s"), ("depth", "nm"))
+        if name in plane.coords
+    ]
+    scan = int(plane["scan"])
+    return f"scan {scan}" + (f" ({', '.join(parts)})" if parts else "")
+
+
 def slice_viewer(
     counts: xr.DataArray | xr.Dataset,
     fragment: str,
@@ -258,8 +269,9 @@ def slice_viewer(
     y0 = float(cube["y"].values[cube.sizes["y"] // 2])
 
     def xy_slice(scan: int) -> hv.Image:
-        image = _image(cube.sel(scan=scan), "x", "y", max_pixels)
-        return _image_opts(image, invert_y=True, title=f"{fragment}, scan {scan}")
+        plane = cube.sel(scan=scan)
+        image = _image(plane, "x", "y", max_pixels)
+        return _image_opts(image, invert_y=True, title=f"{fragment}, {_scan_label(plane)}")
 
     xy = hv.DynamicMap(xy_slice, kdims=[scan_dim])
     tap = hv.streams.Tap(source=xy, x=x0, y=y0)
