@@ -38,7 +38,15 @@ import holoviews as hv
 import panel as pn
 import xarray as xr
 
-__all__ = ["Entry", "NothingToShowError", "build_app", "classify", "open_entries", "serve"]
+__all__ = [
+    "Entry",
+    "NothingToShowError",
+    "build_app",
+    "classify",
+    "open_entries",
+    "serve",
+    "websocket_origins",
+]
 
 NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n")
 
@@ -290,12 +298,11 @@ def serve(
     bokeh.server.server.Server or panel.io.threads.StoppableThread
     """
     entries = open_entries(paths)
-    hosts = {address, "localhost", "127.0.0.1"}
     server = pn.serve(
         {"/": lambda: build_app(entries)},
         port=port,
         address=address,
-        websocket_origin=[f"{host}:{port}" for host in sorted(hosts)],
+        websocket_origin=websocket_origins(address, port),
         show=show,
         threaded=threaded,
         title="operando",
@@ -304,6 +311,25 @@ def serve(
     if threaded:
         _wait_until_listening(address, port)
     return server
+
+
+def websocket_origins(address: str, port: int) -> list[str]:
+    """Browser origins allowed to open the app's websocket.
+
+    Loopback names always; the bound address; and, when bound to every interface
+    (``0.0.0.0``), this machine's host names and addresses, so colleagues can open
+    ``http://<this-host>:<port>/``.
+    """
+    hosts = {"localhost", "127.0.0.1", address}
+    if address in ("0.0.0.0", ""):
+        hosts.discard(address)
+        name = socket.gethostname()
+        hosts.update({name, socket.getfqdn()})
+        try:
+            hosts.update(socket.gethostbyname_ex(name)[2])
+        except OSError:
+            pass
+    return [f"{host}:{port}" for host in sorted(hosts)]
 
 
 def _wait_until_listening(address: str, port: int, timeout_s: float = 30.0) -> None:

@@ -202,3 +202,13 @@ def test_raw_tofsims_file_is_tried_after_dems(tmp_path, monkeypatch):
     reader = types.SimpleNamespace(read=lambda path: profile())
     monkeypatch.setattr(tofsims.io, "detect_format", lambda path: reader)
     assert [(e.name, e.kind) for e in open_entries([raw])] == [("profile.txt — profile", "profile")]
+
+
+def test_websocket_origins_follow_the_bound_address():
+    from pipelines.server import websocket_origins
+
+    assert websocket_origins("127.0.0.1", 5006) == ["127.0.0.1:5006", "localhost:5006"]
+    everywhere = websocket_origins("0.0.0.0", 5007)
+    assert f"{socket.gethostname()}:5007" in everywhere and "localhost:5007" in everywhere
+    assert "0.0.0.0:5007" not in everywhere
+    assert "10.1.2.3:80" in websocket_origins("10.1.2.3", 80)
