@@ -30,6 +30,7 @@ Inputs
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,7 @@ __all__ = [
     "calibration_fit",
     "cumulative_gas",
     "display_scale",
+    "envelope",
     "flux_vs_potential",
     "flux_vs_time",
     "ion_currents",
@@ -88,6 +90,35 @@ def display_scale(values: np.ndarray, unit: str) -> tuple[float, str]:
     peak = finite.max()
     size, prefix = max(((f, p) for f, p in PREFIXES if f <= peak), default=PREFIXES[0])
     return 1.0 / size, prefix + unit
+
+
+def envelope(t: np.ndarray, y: np.ndarray, max_points: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Thin a long curve to at most ``max_points`` samples, keeping every peak and dip.
+
+    The samples are cut into ``max_points // 2`` consecutive buckets and each bucket keeps its
+    minimum and its maximum (in time order), so spikes survive, unlike plain striding.
+
+    Parameters
+    ----------
+    t, y
+        Times (s) and values, same length, NaN-free.
+    max_points
+        Largest number of samples to keep; ``None`` keeps all.
+
+    Returns
+    -------
+    t, y
+        The kept samples.
+    """
+    if max_points is None or t.size <= max_points:
+        return t, y
+    edges = np.linspace(0, t.size, max(max_points // 2, 1) + 1).astype(int)
+    keep = []
+    for start, stop in itertools.pairwise(edges):
+        bucket = y[start:stop]
+        keep += [start + int(np.argmin(bucket)), start + int(np.argmax(bucket))]
+    kept = np.unique(keep)
+    return t[kept], y[kept]
 
 
 def _potential_curve(ec: xr.Dataset) -> hv.Curve:
@@ -142,6 +173,7 @@ def ion_currents(
     *,
     logy: bool = True,
     stacked: bool = False,
+    max_points: int | None = 20_000,
 ) -> hv.Overlay | hv.Layout:
     """Ion currents against time, one curve per channel, with the potential on a twin axis.
 
@@ -158,6 +190,9 @@ def ion_currents(
     stacked
         Draw the potential in a panel below (shared time axis) instead of on a twin axis; use
         it for PNG figures, as the matplotlib backend has no twin axes.
+    max_points
+        Longest curve drawn per channel; longer ones keep the minimum and maximum of each of
+        ``max_points / 2`` time buckets (:func:`envelope`). ``None`` draws every sample.
 
     Returns
     -------
@@ -174,7 +209,8 @@ def ion_currents(
         one = shown.sel(channel=name)
         t, y = np.asarray(one["time"]), np.asarray(one["signal"]) * factor
         keep = np.isfinite(t) & np.isfinite(y) & ((y > 0) if logy else True)
-        curves.append(hv.Curve((t[keep], y[keep]), kdims=[time], vdims=[signal], label=str(name)))
+        thinned = envelope(t[keep], y[keep], max_points)
+        curves.append(hv.Curve(thinned, kdims=[time], vdims=[signal], label=str(name)))
     overlay = (
         hv.Overlay(curves)
         .opts({"Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy}}, backend="bokeh")
@@ -212,7 +248,11 @@ def potentiostat(ec: xr.Dataset) -> hv.Overlay:
 
 
 def flux_vs_time(
-    flux: xr.DataArray, *, logy: bool = False, stacked: bool = False
+    flux: xr.DataArray,
+    *,
+    logy: bool = False,
+    stacked: bool = False,
+    max_points: int | None = 20_000,
 ) -> hv.Overlay | hv.Layout:
     """Calibrated gas fluxes against time with the potential on a twin axis.
 
@@ -224,6 +264,8 @@ def flux_vs_time(
         Logarithmic flux axis.
     stacked
         Potential in a panel below instead of on a twin axis (for PNG figures).
+    max_points
+        Longest curve drawn per gas (see :func:`ion_currents`).
 
     Returns
     -------
@@ -233,12 +275,12 @@ def flux_vs_time(
     factor, unit = display_scale(np.asarray(flux), _units(flux, "mol/s"))
     rate = hv.Dimension("flux", label="Gas flux", unit=unit)
     t = np.asarray(flux["time"])
-    curves = [
-        hv.Curve(
-            (t, np.asarray(flux.sel(gas=gas)) * factor), kdims=[time], vdims=[rate], label=str(gas)
-        )
-        for gas in flux["gas"].values
-    ]
+    curves = []
+    for gas in flux["gas"].values:
+        y = np.asarray(flux.sel(gas=gas)) * factor
+        keep = np.isfinite(y) & ((y > 0) if logy else True)
+        thinned = envelope(t[keep], y[keep], max_points)
+        curves.append(hv.Curve(thinned, kdims=[time], vdims=[rate], label=str(gas)))
     overlay = hv.Overlay(curves).opts(
         {"Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy}}, backend="bokeh"
     )

@@ -193,3 +193,31 @@ def test_views_render_with_bokeh_and_matplotlib():
     ):
         hv.renderer("bokeh").get_plot(view)
     hv.renderer("matplotlib").get_plot(plots.ion_currents(ms, ec, stacked=True))
+
+
+def test_envelope_thins_long_curves_but_keeps_spikes():
+    t = np.arange(100_000, dtype=float)
+    y = np.sin(t / 5000.0)
+    y[12_345] = 50.0  # a single-sample spike
+    y[67_890] = -50.0
+    kept_t, kept_y = plots.envelope(t, y, 1000)
+    assert kept_t.size <= 1000
+    assert np.all(np.diff(kept_t) > 0)  # time order kept
+    assert 50.0 in kept_y and -50.0 in kept_y
+    assert kept_t[kept_y == 50.0] == 12_345
+    np.testing.assert_array_equal(kept_y, y[kept_t.astype(int)])  # only real samples
+    assert plots.envelope(t[:10], y[:10], 1000)[0].size == 10
+    assert plots.envelope(t, y, None)[0].size == t.size
+
+
+def test_ion_currents_thin_long_channels():
+    import xarray as xr
+
+    n = 50_000
+    t = np.arange(n, dtype=float)
+    ms = xr.Dataset(
+        {"signal": (("channel", "sample"), [1e-10 + 1e-12 * np.sin(t)], {"units": "A"})},
+        coords={"channel": ["M32"], "time": (("channel", "sample"), [t])},
+    )
+    assert len(curves(plots.ion_currents(ms, max_points=2000))["M32"]) <= 2000
+    assert len(curves(plots.ion_currents(ms, max_points=None))["M32"]) == n
