@@ -265,3 +265,22 @@ def test_served_scan_slider_changes_the_slice(page, served):
         shown.wait_for_timeout(100)
     assert slider_label(shown) == "Scan: 5"
     assert wait_for_change(shown, before)
+
+
+def test_served_slice_hover_and_fragment_picker(page, served):
+    shown = page(offline=False).open(served)
+    shown.wait_for_selector(".noUi-handle", timeout=30_000)
+    shown.wait_for_timeout(1000)
+    box = shown.locator("canvas").first.bounding_box()
+    shown.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.45)
+    shown.wait_for_timeout(300)
+    text = tooltip_text(shown)
+    match = re.search(r"x: ([\d.]+)\s*y: ([\d.]+)\s*Counts: ([\d.]+)", text)
+    assert match, text
+    x, y, value = (float(v) for v in match.groups())
+    expected = particle_volume()["counts"].sel(fragment="C2HO-", scan=0, x=round(x), y=round(y))
+    assert value == pytest.approx(float(expected), rel=1e-5)
+
+    before = canvas_hash(shown)
+    shown.locator("select").nth(1).select_option(label="PO2-")
+    assert wait_for_change(shown, before)
