@@ -54,6 +54,7 @@ def static_views() -> dict[str, object]:
     volume = particle_volume()
     return {
         "dems_ion_currents": dems_plots.ion_currents(ms, ec, logy=False),
+        "dems_flux_vs_time": dems_plots.flux_vs_time(_ramp_flux(flux())),
         "dems_flux_vs_potential": dems_plots.flux_vs_potential(_ramp_flux(flux()), ONSETS),
         "dems_calibration_fit": dems_plots.calibration_fit(calibration),
         "dems_gas_per_cycle": dems_plots.cumulative_gas(_ramp_flux(flux())),
