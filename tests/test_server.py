@@ -212,3 +212,17 @@ def test_websocket_origins_follow_the_bound_address():
     assert f"{socket.gethostname()}:5007" in everywhere and "localhost:5007" in everywhere
     assert "0.0.0.0:5007" not in everywhere
     assert "10.1.2.3:80" in websocket_origins("10.1.2.3", 80)
+
+
+def test_cli_serve_passes_paths_port_and_address(tmp_path, monkeypatch):
+    import pipelines.server
+
+    calls = []
+    monkeypatch.setattr(pipelines.server, "serve", lambda paths, **kw: calls.append((paths, kw)))
+    store = tmp_path / "cei.nc"
+    thickness().to_dataset(name="thickness").to_netcdf(store)
+    result = CliRunner().invoke(cli, ["serve", str(store), "--port", "5123"])
+    assert result.exit_code == 0, result.output
+    assert calls == [([store], {"port": 5123, "address": "127.0.0.1", "show": False})]
+    CliRunner().invoke(cli, ["serve", str(store), "--address", "0.0.0.0", "--show"])
+    assert calls[-1][1] == {"port": 5006, "address": "0.0.0.0", "show": True}
