@@ -191,3 +191,13 @@ def test_views_render_with_bokeh_and_matplotlib():
         hv.renderer("bokeh").get_plot(view)
         hv.renderer("matplotlib").get_plot(view)
     hv.renderer("bokeh").get_plot(plots.slice_viewer(volume(), "C2HO-"))
+
+
+def test_slider_step_in_a_rendered_viewer_reads_one_block():
+    counter = BlockCounter()
+    layout = plots.slice_viewer(volume(scans=12, scan_chunk=4, counter=counter), "PO2-")
+    plot = hv.renderer("bokeh").get_plot(layout)  # first view: slice + both sections
+    assert {block[0] for block in counter.blocks} == {2}  # only this fragment's blocks
+    counter.blocks.clear()
+    plot.update((6,))  # a slider step: the sections are memoised, only the slice is read
+    assert counter.blocks == [(2, 1, 0, 0)]
