@@ -7,7 +7,15 @@ import time
 from pathlib import Path
 
 import pytest
-from plot_data import ONSETS, flux, flux_dataset, particle_volume, profile, thickness
+from plot_data import (
+    ONSETS,
+    flux,
+    flux_dataset,
+    ms_and_ec,
+    particle_volume,
+    profile,
+    thickness,
+)
 
 pytestmark = [
     pytest.mark.browser,
@@ -130,11 +138,14 @@ def tooltip_text(page):
 
 
 def exported_views():
-    from dems.plots import cumulative_gas, flux_vs_potential
+    from dems.plots import cumulative_gas, flux_vs_potential, flux_vs_time, ion_currents
     from tofsims.plots import depth_profile, rgb_overlay, slice_holomap, thickness_map
 
     volume = particle_volume()
+    ms, ec = ms_and_ec()
     return {
+        "ion_currents": ion_currents(ms, ec),
+        "flux_vs_time": flux_vs_time(flux()),
         "flux_vs_potential": flux_vs_potential(flux(), ONSETS),
         "cumulative_gas": cumulative_gas(flux()),
         "depth_profile": depth_profile(profile(), interfaces={"CEI/NMC": 40.0}),
@@ -155,7 +166,17 @@ def exported(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    "name", ["flux_vs_potential", "cumulative_gas", "depth_profile", "slices", "rgb", "thickness"]
+    "name",
+    [
+        "ion_currents",
+        "flux_vs_time",
+        "flux_vs_potential",
+        "cumulative_gas",
+        "depth_profile",
+        "slices",
+        "rgb",
+        "thickness",
+    ],
 )
 def test_exported_html_renders_offline_without_console_errors(page, exported, name):
     browser_page = page(offline=True)
