@@ -192,7 +192,29 @@ def test_views_render_with_bokeh_and_matplotlib():
         plots.cumulative_gas(flux()),
     ):
         hv.renderer("bokeh").get_plot(view)
-    hv.renderer("matplotlib").get_plot(plots.ion_currents(ms, ec, stacked=True))
+    for view in (
+        plots.ion_currents(ms, ec, stacked=True),
+        plots.flux_vs_time(flux(), stacked=True),
+        plots.flux_vs_potential(flux(), ONSETS).last,
+        plots.cumulative_gas(flux()),
+        plots.calibration_fit(_calibration()),
+    ):
+        hv.renderer("matplotlib").get_plot(view)
+    hv.renderer("bokeh").get_plot(plots.calibration_fit(_calibration()))
+    hv.renderer("bokeh").get_plot(plots.potentiostat(ec))
+
+
+def _calibration():
+    import xarray as xr
+
+    return xr.Dataset(
+        {
+            "flux": (("gas", "point"), [[1e-9, 2e-9], [1e-9, 3e-9]], {"units": "mol/s"}),
+            "signal": (("gas", "point"), [[1e-10, 2e-10], [2e-10, 6e-10]], {"units": "A"}),
+            "sensitivity": ("gas", [0.1, 0.2]),
+        },
+        coords={"gas": ["O2", "CO2"]},
+    )
 
 
 def test_envelope_thins_long_curves_but_keeps_spikes():
