@@ -305,3 +305,39 @@ def test_served_slice_hover_and_fragment_picker(page, served):
     before = canvas_hash(shown)
     shown.locator("select").nth(1).select_option(label="PO2-")
     assert wait_for_change(shown, before)
+
+
+def test_served_3d_view_draws_the_volume(served):
+    """The VTK volume needs WebGL: a separate browser with software GL (SwiftShader)."""
+    args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--enable-unsafe-swiftshader"]
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=args
+        )
+        try:
+            shown = chromium.new_page(viewport={"width": 1300, "height": 1000})
+            shown.goto(served)
+            shown.wait_for_selector(".noUi-handle", timeout=60_000)
+            shown.get_by_text("3D", exact=True).click()
+            deadline = time.monotonic() + 60
+            colours = 0
+            while colours < 20 and time.monotonic() < deadline:
+                shown.wait_for_timeout(500)
+                colours = _colours_in_largest_canvas(shown)
+            assert colours >= 20  # a rendered volume, not an empty or uniform canvas
+        finally:
+            chromium.close()
+
+
+def _colours_in_largest_canvas(shown):
+    from io import BytesIO
+
+    import matplotlib.image
+
+    boxes = [c.bounding_box() for c in shown.locator("canvas").all()]
+    boxes = [b for b in boxes if b and b["width"] > 100]
+    if not boxes:
+        return 0
+    box = max(boxes, key=lambda b: b["width"] * b["height"])
+    pixels = matplotlib.image.imread(BytesIO(shown.screenshot(clip=box)), format="png")
+    return len({tuple(p) for p in (pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3)})
