@@ -37,13 +37,18 @@ IGNORED_CONSOLE = re.compile(r"GL Driver Message|GPU stall")
 
 
 @pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        yield chromium
-        chromium.close()
+def playwright():
+    with sync_api.sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+    )
+    yield chromium
+    chromium.close()
 
 
 class Page:
@@ -307,26 +312,27 @@ def test_served_slice_hover_and_fragment_picker(page, served):
     assert wait_for_change(shown, before)
 
 
-def test_served_3d_view_draws_the_volume(served):
+def test_served_3d_view_draws_the_volume(playwright, served):
     """The VTK volume needs WebGL: a separate browser with software GL (SwiftShader)."""
     args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--enable-unsafe-swiftshader"]
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=args
-        )
-        try:
-            shown = chromium.new_page(viewport={"width": 1300, "height": 1000})
-            shown.goto(served)
-            shown.wait_for_selector(".noUi-handle", timeout=60_000)
-            shown.get_by_text("3D", exact=True).click()
-            deadline = time.monotonic() + 60
-            colours = 0
-            while colours < 20 and time.monotonic() < deadline:
-                shown.wait_for_timeout(500)
-                colours = _colours_in_largest_canvas(shown)
-            assert colours >= 20  # a rendered volume, not an empty or uniform canvas
-        finally:
-            chromium.close()
+    chromium = playwright.chromium.launch(
+        executable_path="/usr/bin/chromium", headless=True, args=args
+    )
+    try:
+        shown = chromium.new_page(viewport={"width": 1300, "height": 1000})
+        shown.goto(served)
+        shown.wait_for_selector(".noUi-handle", timeout=60_000)
+        shown.get_by_text("3D", exact=True).click()
+        # the slice tab (slider + Bokeh canvases) is gone: any canvas left is the 3D view's
+        shown.wait_for_selector(".noUi-handle", state="detached", timeout=30_000)
+        deadline = time.monotonic() + 60
+        colours = 0
+        while colours < 20 and time.monotonic() < deadline:
+            shown.wait_for_timeout(500)
+            colours = _colours_in_largest_canvas(shown)
+        assert colours >= 20  # a rendered volume, not an empty or uniform canvas
+    finally:
+        chromium.close()
 
 
 def _colours_in_largest_canvas(shown):
