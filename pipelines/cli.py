@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "dems": "pipelines.commands.dems:dems",
     "tofsims": "pipelines.commands.tofsims:tofsims",
     "batch": "pipelines.commands.batch:batch",
+    "serve": "pipelines.commands.serve:serve",
 }
 
 

@@ -185,5 +185,5 @@ def test_atomic_directory_keeps_old_version_on_failure(tmp_path):
 
 def test_unknown_parameter_is_rejected_with_the_known_ones(study):
     study.write_text(study.read_text().replace('marker = "LiF2-"', 'markr = "LiF2-"'))
-    with pytest.raises(ManifestError, match="unknown parameter.*markr.*marker"):
+    with pytest.raises(ManifestError, match=r"unknown parameter.*markr.*marker"):
         load_manifest(study)

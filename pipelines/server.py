@@ -1,0 +1,345 @@
+"""The ``operando serve`` Panel app: browse result stores and raw files in the browser.
+
+Each path given on the command line is opened once, lazily, when the server starts:
+
+- Zarr stores (directories) with :func:`xarray.open_zarr`, netCDF files with
+  :func:`xarray.open_dataset` (``chunks={}``, so nothing is read until shown);
+- raw DEMS files with :func:`dems.open_ms` / :func:`dems.open_ec` (every stream they hold);
+- raw TOF-SIMS files with :func:`tofsims.io.open_tofsims`.
+
+Every dataset is recognised by its structure (``docs/conventions.md``) and shown with the
+matching views of :mod:`dems.plots` / :mod:`tofsims.plots` (kind: recognised by → views):
+
+- ``ms``: ``signal(channel, sample)`` → ion currents;
+- ``ec``: ``potential(time)`` → potential and current;
+- ``flux``: ``flux(gas, time)`` with a ``potential`` coordinate → flux against time and
+  potential, gas per cycle; onsets from the JSON attribute ``onsets_json`` (of ``flux`` or of
+  the dataset), ``{gas: {"potential_V", "uncertainty_V", "method"}}``;
+- ``calibration``: ``flux(gas, point)``, ``signal(gas, point)``, ``sensitivity(gas)`` →
+  calibration fit;
+- ``volume``: ``counts(fragment, scan, y, x)`` → slice viewer, RGB overlay, 3D;
+- ``profile``: ``intensity(scan, peak)`` → depth profile (axis, normalisation, log scale);
+- ``thickness``: ``thickness(y, x)`` in nm → CEI thickness map and histogram.
+
+The app serves only these datasets: it has no file browser and no static routes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import holoviews as hv
+import panel as pn
+import xarray as xr
+
+__all__ = [
+    "Entry",
+    "NothingToShowError",
+    "build_app",
+    "classify",
+    "open_entries",
+    "serve",
+    "websocket_origins",
+]
+
+NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"\x89HDF\r\n\x1a\n")
+
+
+class NothingToShowError(ValueError):
+    """None of the given paths holds a dataset the app knows how to show."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One dataset offered by the app."""
+
+    name: str
+    kind: str
+    dataset: xr.Dataset
+
+
+def classify(dataset: xr.Dataset) -> str:
+    """Say which kind of data a Dataset holds (see the module docstring); ``"unknown"`` else."""
+    dims = {name: dataset[name].dims for name in dataset.data_vars}
+    if dims.get("counts") == ("fragment", "scan", "y", "x"):
+        return "volume"
+    if dims.get("intensity") == ("scan", "peak"):
+        return "profile"
+    if "thickness" in dims and set(dims["thickness"]) == {"y", "x"}:
+        return "thickness"
+    if set(dims.get("flux", ())) == {"gas", "point"} and "sensitivity" in dims:
+        return "calibration"
+    if set(dims.get("flux", ())) == {"gas", "time"} and "potential" in dataset.coords:
+        return "flux"
+    if dims.get("signal") == ("channel", "sample"):
+        return "ms"
+    if dims.get("potential") == ("time",):
+        return "ec"
+    return "unknown"
+
+
+def _is_zarr(path: Path) -> bool:
+    return path.is_dir() and any((path / name).exists() for name in ("zarr.json", ".zgroup"))
+
+
+def _is_netcdf(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(8).startswith(NETCDF_MAGIC)
+
+
+def _open_store(path: Path) -> list[tuple[str, xr.Dataset]]:
+    """Open a Zarr store or netCDF file lazily (dask-backed, nothing read yet)."""
+    try:
+        if path.is_dir():
+            return [("", xr.open_zarr(path))]
+        return [("", xr.open_dataset(path, chunks={}))]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise NothingToShowError(f"{os.fspath(path)}: damaged result store ({err})") from err
+
+
+def _open_raw(path: Path) -> list[tuple[str, xr.Dataset]]:
+    """Open a raw instrument file with the DEMS readers, else the TOF-SIMS readers."""
+    from dems.errors import DemsReadError, MissingStreamError
+    from dems.io import detect_format
+    from tofsims.errors import TofsimsReadError
+    from tofsims.io import detect_format as detect_tofsims_format
+
+    try:
+        module = detect_format(path)
+    except DemsReadError as dems_error:
+        try:
+            reader = detect_tofsims_format(path)
+        except TofsimsReadError as tofsims_error:
+            raise NothingToShowError(
+                f"{os.fspath(path)}: neither a result store (Zarr, netCDF) nor a known raw file "
+                f"(DEMS: {dems_error.problem}; TOF-SIMS: {tofsims_error.problem})"
+            ) from tofsims_error
+        return [("", reader.read(path))]
+    streams = []
+    for kind, reader_name in (("MS", "read_ms"), ("EC", "read_ec")):
+        if not hasattr(module, reader_name):
+            continue
+        try:
+            streams.append((kind, getattr(module, reader_name)(path)))
+        except MissingStreamError:
+            continue
+    return streams
+
+
+def open_entries(paths: list[str | os.PathLike[str]]) -> list[Entry]:
+    """Open every path lazily and name each dataset it holds.
+
+    Raises
+    ------
+    FileNotFoundError
+        A path does not exist.
+    dems.errors.DemsReadError, tofsims.errors.TofsimsReadError
+        A raw file of a known format is malformed.
+    NothingToShowError
+        A path is of no known kind, or no path holds a dataset the app can show.
+    """
+    entries: list[Entry] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise FileNotFoundError(2, "no such file or directory", os.fspath(path))
+        opened = _open_store(path) if _is_zarr(path) or _is_netcdf(path) else _open_raw(path)
+        for stream, dataset in opened:
+            kind = classify(dataset)
+            name = path.name + (f" [{stream}]" if stream else "")
+            entries.append(Entry(name=f"{name} — {kind}", kind=kind, dataset=dataset))
+    if not any(entry.kind != "unknown" for entry in entries):
+        names = ", ".join(os.fspath(p) for p in paths)
+        raise NothingToShowError(f"{names}: no dataset that operando serve can show")
+    return entries
+
+
+def _onsets(dataset: xr.Dataset) -> dict[str, Any]:
+    text = dataset["flux"].attrs.get("onsets_json") or dataset.attrs.get("onsets_json")
+    return json.loads(text) if text else {}
+
+
+def _volume_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
+    from tofsims import plots
+
+    fragments = [str(f) for f in dataset["fragment"].values]
+    fragment = pn.widgets.Select(label="Fragment", options=fragments, value=fragments[0])
+    slices = pn.bind(
+        lambda f: pn.panel(plots.slice_viewer(dataset, f), widget_location="top_left"), fragment
+    )
+    rgb_choice = [fragments[i % len(fragments)] for i in range(3)]
+    colours = [
+        pn.widgets.Select(label=colour, options=fragments, value=value)
+        for colour, value in zip(("Red", "Green", "Blue"), rgb_choice, strict=True)
+    ]
+    rgb = pn.bind(lambda r, g, b: plots.rgb_overlay(dataset, [r, g, b]), *colours)
+    volume = pn.bind(lambda f: plots.volume_3d(dataset, f), fragment)
+    return pn.Column(
+        fragment,
+        pn.Tabs(
+            ("Slices", pn.panel(slices)),
+            ("RGB overlay", pn.Column(pn.Row(*colours), pn.panel(rgb))),
+            ("3D", pn.panel(volume)),
+            dynamic=True,
+        ),
+    )
+
+
+def _profile_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
+    from tofsims import plots
+
+    axes = [a for a in ("sputter_time", "depth", "scan") if a in dataset.coords or a == "scan"]
+    log = pn.widgets.Checkbox(label="Logarithmic intensity", value=True)
+    normalise = pn.widgets.Select(
+        label="Normalise", options={"raw counts": None, "to total": "total", "to maximum": "max"}
+    )
+    axis = pn.widgets.Select(label="Axis", options=axes)
+    view = pn.bind(
+        lambda logy, norm, ax: plots.depth_profile(dataset, logy=logy, normalise=norm, axis=ax),
+        log,
+        normalise,
+        axis,
+    )
+    return pn.Column(pn.Row(axis, normalise, log), pn.panel(view))
+
+
+def _flux_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
+    from dems import plots
+
+    flux = dataset["flux"]
+    tabs = [
+        ("Flux vs time", plots.flux_vs_time(flux)),
+        ("Flux vs potential", plots.flux_vs_potential(flux, _onsets(dataset))),
+    ]
+    if "cycle" in flux.coords:
+        tabs.append(("Gas per cycle", plots.cumulative_gas(flux)))
+    return pn.Tabs(*tabs, dynamic=True)
+
+
+def view_for(entry: Entry) -> pn.viewable.Viewable:
+    """Build the interactive view of one dataset (widgets + HoloViews panes)."""
+    from dems import plots as dems_plots
+    from tofsims import plots as tofsims_plots
+
+    dataset = entry.dataset
+    if entry.kind == "volume":
+        return _volume_view(dataset)
+    if entry.kind == "profile":
+        return _profile_view(dataset)
+    if entry.kind == "flux":
+        return _flux_view(dataset)
+    if entry.kind == "ms":
+        return pn.panel(dems_plots.ion_currents(dataset))
+    if entry.kind == "ec":
+        return pn.panel(dems_plots.potentiostat(dataset))
+    if entry.kind == "calibration":
+        return pn.panel(dems_plots.calibration_fit(dataset))
+    if entry.kind == "thickness":
+        return pn.panel(tofsims_plots.thickness_map(dataset["thickness"]))
+    return pn.pane.Str(repr(dataset))
+
+
+def build_app(entries: list[Entry]) -> pn.viewable.Viewable:
+    """Build the page: a dataset picker and the views of the chosen dataset."""
+    pn.extension("vtk")
+    hv.extension("bokeh", logo=False)
+    picker = pn.widgets.Select(
+        label="Dataset", options={entry.name: index for index, entry in enumerate(entries)}
+    )
+
+    def shown(index: int) -> pn.viewable.Viewable:
+        entry = entries[index]
+        source = entry.dataset.attrs.get("source_file", "")
+        header = pn.pane.Markdown(f"### {entry.name}\n{source}")
+        return pn.Column(header, view_for(entry))
+
+    return pn.Column(
+        pn.pane.Markdown("## operando"),
+        picker,
+        pn.panel(pn.bind(shown, picker)),
+        sizing_mode="fixed",
+    )
+
+
+def serve(
+    paths: list[str | os.PathLike[str]],
+    *,
+    port: int = 5006,
+    address: str = "127.0.0.1",
+    show: bool = False,
+    threaded: bool = False,
+) -> Any:
+    """Open ``paths`` and serve the app on ``address:port``.
+
+    Parameters
+    ----------
+    paths
+        Result stores (Zarr directories, netCDF files) and raw instrument files.
+    port
+        TCP port.
+    address
+        Interface to bind; ``127.0.0.1`` keeps the app private to this machine.
+    show
+        Open a web browser on the app.
+    threaded
+        Run the server in a background thread and return it (call ``.stop()``); otherwise block
+        until interrupted.
+
+    Returns
+    -------
+    bokeh.server.server.Server or panel.io.threads.StoppableThread
+    """
+    entries = open_entries(paths)
+    server = pn.serve(
+        {"/": lambda: build_app(entries)},
+        port=port,
+        address=address,
+        websocket_origin=websocket_origins(address, port),
+        show=show,
+        threaded=threaded,
+        title="operando",
+        print_url=not threaded,
+    )
+    if threaded:
+        _wait_until_listening(address, port)
+    return server
+
+
+def websocket_origins(address: str, port: int) -> list[str]:
+    """Browser origins allowed to open the app's websocket.
+
+    Loopback names always; the bound address; and, when bound to every interface
+    (``0.0.0.0``), this machine's host names and addresses, so colleagues can open
+    ``http://<this-host>:<port>/``.
+    """
+    hosts = {"localhost", "127.0.0.1", address}
+    if address in ("0.0.0.0", ""):
+        hosts.discard(address)
+        name = socket.gethostname()
+        hosts.update({name, socket.getfqdn()})
+        try:
+            hosts.update(socket.gethostbyname_ex(name)[2])
+        except OSError:
+            pass
+    return [f"{host}:{port}" for host in sorted(hosts)]
+
+
+def _wait_until_listening(address: str, port: int, timeout_s: float = 30.0) -> None:
+    """Return once the threaded server accepts connections (it starts asynchronously)."""
+    host = "127.0.0.1" if address in ("0.0.0.0", "") else address
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"operando serve did not start listening on {host}:{port}")
