@@ -59,15 +59,22 @@ def load_runner(kind: str) -> Callable[[Experiment, Path], dict[str, Any]]:
     return getattr(importlib.import_module(module), function)
 
 
-def execute_experiment(experiment: Experiment, outdir: str, fingerprint: str) -> dict[str, Any]:
+def execute_experiment(
+    experiment: Experiment,
+    outdir: str,
+    fingerprint: str,
+    runner: Callable[[Experiment, Path], dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """Run one experiment and publish its outputs atomically as ``OUTDIR/<name>``.
+
+    ``runner`` replaces the registered runner of the experiment's kind (benchmarks, tests).
 
     Returns
     -------
     dict
         The ``done.json`` record: fingerprint, name, kind, labels, elapsed time, outputs.
     """
-    runner = load_runner(experiment.kind)
+    runner = runner or load_runner(experiment.kind)
     started = time.time()
     with atomic_directory(Path(outdir) / experiment.name) as work:
         summary = runner(experiment, work)
@@ -101,6 +108,7 @@ def run_batch(
     *,
     force: bool = False,
     on_progress: Callable[[str, str], None] | None = None,
+    runners: dict[str, Callable[[Experiment, Path], dict[str, Any]]] | None = None,
 ) -> BatchOutcome:
     """Run (or skip) every experiment on ``client``; return what happened.
 
@@ -117,6 +125,8 @@ def run_batch(
     on_progress
         Called as ``on_progress(name, status)`` when an experiment ends
         (status ``"computed"``, ``"skipped"`` or ``"failed"``).
+    runners
+        Per-kind replacements of the registered runners, shipped to the workers with the tasks.
     """
     from distributed import as_completed
 
@@ -138,6 +148,7 @@ def run_batch(
             experiment,
             str(outdir),
             fingerprint,
+            (runners or {}).get(experiment.kind),
             key=f"experiment-{experiment.name}-{fingerprint[:12]}",
             pure=False,
         )

@@ -14,7 +14,10 @@ of being processed by one.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,14 +103,59 @@ def _invoke(command_path: str, args: list[str]) -> None:
     command.main(args=[str(a) for a in args], prog_name=name, standalone_mode=False)
 
 
+class _ThreadRoutedStream(io.TextIOBase):
+    """``sys.stdout``/``sys.stderr`` stand-in writing to a per-thread target when one is set.
+
+    Several experiments can run at once in one worker process (an experiment waiting on the
+    cluster secedes from the thread pool), so the process-wide ``contextlib.redirect_stdout``
+    would mix their logs or close one under another.
+    """
+
+    def __init__(self, fallback: Any):
+        self.fallback = fallback
+        self.local = threading.local()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def _target(self) -> Any:
+        return getattr(self.local, "target", None) or self.fallback
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+_ROUTE_LOCK = threading.Lock()
+
+
+def _routed(name: str) -> _ThreadRoutedStream:
+    with _ROUTE_LOCK:
+        stream = getattr(sys, name)
+        if not isinstance(stream, _ThreadRoutedStream):
+            stream = _ThreadRoutedStream(stream)
+            setattr(sys, name, stream)
+        return stream
+
+
 @contextlib.contextmanager
 def _logged(workdir: Path) -> Iterator[None]:
-    with (
-        open(workdir / "log.txt", "a", encoding="utf-8") as log,
-        contextlib.redirect_stdout(log),
-        contextlib.redirect_stderr(log),
-    ):
-        yield
+    """Send this thread's console output to ``workdir/log.txt``."""
+    streams = [_routed("stdout"), _routed("stderr")]
+    with open(workdir / "log.txt", "a", encoding="utf-8") as log:
+        for stream in streams:
+            stream.local.target = log
+        try:
+            yield
+        finally:
+            for stream in streams:
+                stream.local.target = None
 
 
 @contextlib.contextmanager
@@ -191,4 +239,3 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
             "pipelines.commands.tofsims_cei:cei", args + _arguments(params, TOFSIMS_CEI_OPTIONS)
         )
     return json.loads((workdir / "summary.json").read_text())
-
