@@ -1,4 +1,4 @@
-"""Charge and discharge half-cycles of a potentiostat dataset.
+"""Charge and discharge half-cycles of a potentiostat dataset, and gas amounts per cycle.
 
 A sample is *charging* when the current exceeds ``+threshold`` (oxidation of the
 cathode), *discharging* below ``−threshold``, *resting* otherwise. A half-cycle is
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-__all__ = ["half_cycle_kernel", "label_half_cycles"]
+__all__ = ["amount_per_cycle", "half_cycle_kernel", "label_half_cycles", "running_amount"]
 
 
 def half_cycle_kernel(current: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -76,3 +76,49 @@ def label_half_cycles(ec: xr.Dataset, threshold_mA: float | None = None) -> xr.D
     out["half_cycle"] = index.assign_attrs(long_name="half-cycle index (0-based, −1 before)")
     out["direction"] = direction.assign_attrs(long_name="+1 charge, −1 discharge")
     return out
+
+
+def amount_per_cycle(flux: xr.DataArray) -> xr.DataArray:
+    """Amount of each gas evolved in each cycle (trapezoidal integral of flux over time).
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s with a ``cycle`` coordinate along ``time``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(gas, cycle)`` in mol. Lazy when ``flux`` is dask-backed (only a dask-backed
+        ``cycle`` coordinate is read, to know the groups).
+    """
+    amount = _with_cycles(flux).groupby("cycle").map(lambda part: part.integrate("time"))
+    return amount.assign_attrs(units="mol", long_name="gas evolved per cycle")
+
+
+def running_amount(flux: xr.DataArray) -> xr.DataArray:
+    """Amount of each gas evolved since the start of the current cycle (cumulative trapezoid).
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s, optionally with a ``cycle`` coordinate along ``time``.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``(gas, time)`` in mol, restarting at 0 at the first sample of every cycle.
+    """
+    grouped = _with_cycles(flux).groupby("cycle")
+    running = grouped.map(lambda part: part.cumulative_integrate("time"))
+    return running.transpose(*flux.dims).assign_attrs(units="mol", long_name="gas evolved in cycle")
+
+
+def _with_cycles(flux: xr.DataArray) -> xr.DataArray:
+    """NaN fluxes as 0 and a ``cycle`` coordinate known in memory (needed to group)."""
+    if "cycle" not in flux.coords:
+        flux = flux.assign_coords(cycle=("time", np.zeros(flux.sizes["time"], dtype=int)))
+    elif flux["cycle"].chunks is not None:
+        # The groups must be known to build the graph: read the (small, 1-D) cycle numbers.
+        flux = flux.assign_coords(cycle=("time", np.asarray(flux["cycle"])))
+    return flux.fillna(0)

@@ -38,6 +38,8 @@ import holoviews as hv
 import numpy as np
 import xarray as xr
 
+from dems.cycles import amount_per_cycle, running_amount
+
 import holoviews.plotting.bokeh  # isort: skip - registers the bokeh options
 import holoviews.plotting.mpl  # isort: skip - registers the matplotlib options
 
@@ -50,7 +52,10 @@ __all__ = [
     "flux_vs_potential",
     "flux_vs_time",
     "ion_currents",
+    "onsets_from_summary",
     "potentiostat",
+    "process_report",
+    "result_flux",
     "running_amount",
 ]
 
@@ -328,6 +333,7 @@ def flux_vs_potential(
     onsets: Onsets | None = None,
     *,
     charge_only: bool = True,
+    cycle_onsets: Mapping[int, Onsets] | None = None,
 ) -> hv.HoloMap:
     """Gas flux against potential, one frame per cycle, with onset markers.
 
@@ -341,6 +347,9 @@ def flux_vs_potential(
         vertical line with a shaded ±uncertainty band.
     charge_only
         Keep only charging samples (``charge`` coordinate, else rising potential).
+    cycle_onsets
+        ``{cycle: onsets}``: the onsets found in each cycle's charge, drawn in that cycle's
+        frame instead of ``onsets`` (cycles missing here fall back to ``onsets``).
 
     Returns
     -------
@@ -357,7 +366,6 @@ def flux_vs_potential(
     x = np.asarray(flux["potential"])
     finite = [v[np.isfinite(v)] for v in values.values()]
     top = max((float(v.max()) for v in finite if v.size), default=1.0)
-    markers = _onset_markers(onsets or {}, gases, top)
     frames = {}
     for cycle in np.unique(cycles[np.isfinite(cycles)]):
         mask = keep & (cycles == cycle)
@@ -365,7 +373,8 @@ def flux_vs_potential(
             hv.Curve((x[mask], values[gas][mask]), kdims=[potential], vdims=[rate], label=gas)
             for gas in gases
         ]
-        frames[int(cycle)] = hv.Overlay([*curves, *markers])
+        shown = (cycle_onsets or {}).get(int(cycle), onsets or {})
+        frames[int(cycle)] = hv.Overlay([*curves, *_onset_markers(shown, gases, top)])
     title = "Gas flux during charge" if charge_only else "Gas flux"
     bokeh = {
         "Curve": {"tools": ["hover"], "hover_mode": "vline"},
@@ -425,52 +434,6 @@ def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
         panels.append((points * line).opts(title=title))
     bokeh = {"Scatter": {"size": 8, "tools": ["hover"]}, "Overlay": {"width": 400, "height": 320}}
     return hv.Layout(panels).cols(2).opts(bokeh, backend="bokeh")
-
-
-def amount_per_cycle(flux: xr.DataArray) -> xr.DataArray:
-    """Amount of each gas evolved in each cycle (trapezoidal integral of flux over time).
-
-    Parameters
-    ----------
-    flux
-        ``DataArray(gas, time)`` in mol/s with a ``cycle`` coordinate along ``time``.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``(gas, cycle)`` in mol. Lazy when ``flux`` is dask-backed (only a dask-backed
-        ``cycle`` coordinate is read, to know the groups).
-    """
-    amount = _with_cycles(flux).groupby("cycle").map(lambda part: part.integrate("time"))
-    return amount.assign_attrs(units="mol", long_name="gas evolved per cycle")
-
-
-def running_amount(flux: xr.DataArray) -> xr.DataArray:
-    """Amount of each gas evolved since the start of the current cycle (cumulative trapezoid).
-
-    Parameters
-    ----------
-    flux
-        ``DataArray(gas, time)`` in mol/s, optionally with a ``cycle`` coordinate along ``time``.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``(gas, time)`` in mol, restarting at 0 at the first sample of every cycle.
-    """
-    grouped = _with_cycles(flux).groupby("cycle")
-    running = grouped.map(lambda part: part.cumulative_integrate("time"))
-    return running.transpose(*flux.dims).assign_attrs(units="mol", long_name="gas evolved in cycle")
-
-
-def _with_cycles(flux: xr.DataArray) -> xr.DataArray:
-    """NaN fluxes as 0 and a ``cycle`` coordinate known in memory (needed to group)."""
-    if "cycle" not in flux.coords:
-        flux = flux.assign_coords(cycle=("time", np.zeros(flux.sizes["time"], dtype=int)))
-    elif flux["cycle"].chunks is not None:
-        # The groups must be known to build the graph: read the (small, 1-D) cycle numbers.
-        flux = flux.assign_coords(cycle=("time", np.asarray(flux["cycle"])))
-    return flux.fillna(0)
 
 
 def cumulative_gas(flux: xr.DataArray) -> hv.Layout:
@@ -536,3 +499,113 @@ def cumulative_gas(flux: xr.DataArray) -> hv.Layout:
         )
     )
     return (curves + bars).opts(fig_inches=(10, 4), backend="matplotlib")
+
+
+def result_flux(result: xr.Dataset) -> xr.DataArray:
+    """Return the ``flux`` of a DEMS result store with the coordinates the flux views use.
+
+    Parameters
+    ----------
+    result
+        Result of ``operando dems process`` (``docs/conventions.md``): ``flux(gas, time)`` in
+        mol/s and ``potential``, ``cycle``, ``direction`` along ``time`` (lazy or in memory).
+
+    Returns
+    -------
+    xarray.DataArray
+        ``flux(gas, time)`` with the coordinates ``potential`` (V), ``cycle`` (samples before
+        the first cycle dropped) and ``charge`` (``direction == +1``), as expected by
+        :func:`flux_vs_time`, :func:`flux_vs_potential` and :func:`cumulative_gas`. Only the
+        1-D variables along ``time`` are read; ``flux`` stays lazy.
+
+    Raises
+    ------
+    KeyError
+        ``result`` has no ``flux`` (processed without a calibration).
+    """
+    if "flux" not in result:
+        raise KeyError("the result has no 'flux' (processed without --calibration)")
+    flux = result["flux"]
+    coords = {"potential": ("time", np.asarray(result["potential"]), {"units": "V"})}
+    if "direction" in result:
+        coords["charge"] = ("time", np.asarray(result["direction"]) > 0)
+    flux = flux.assign_coords(coords)
+    if "cycle" in result:
+        cycle = np.asarray(result["cycle"], dtype=float)
+        flux = flux.assign_coords(cycle=("time", cycle)).isel(time=np.isfinite(cycle))
+        flux = flux.assign_coords(cycle=flux["cycle"].astype(int))
+    return flux
+
+
+def onsets_from_summary(summary: Mapping[str, Any]) -> tuple[Onsets, dict[int, Onsets]]:
+    """Onsets of a DEMS ``summary.json`` in the form :func:`flux_vs_potential` takes.
+
+    Parameters
+    ----------
+    summary
+        Summary written by ``operando dems process`` (``onsets`` of the first charge and,
+        under ``cycles``, ``{"cycle": n, "onsets": {...}}`` per cycle).
+
+    Returns
+    -------
+    onsets, cycle_onsets
+        ``{gas: {"potential_V", "uncertainty_V", "method"}}`` (V; ``None`` when no onset) and
+        the same per cycle number.
+    """
+
+    def simple(entries: Mapping[str, Any]) -> Onsets:
+        return {
+            str(gas): {
+                "potential_V": entry.get("potential_V"),
+                "uncertainty_V": entry.get("uncertainty_V"),
+                "method": entry.get("method", ""),
+            }
+            for gas, entry in entries.items()
+            if isinstance(entry, Mapping)
+        }
+
+    per_cycle = {
+        int(item["cycle"]): simple(item.get("onsets", {}))
+        for item in summary.get("cycles", [])
+        if isinstance(item, Mapping) and item.get("cycle") is not None
+    }
+    return simple(summary.get("onsets", {})), per_cycle
+
+
+def process_report(
+    result: xr.Dataset, summary: Mapping[str, Any] | None = None, *, static: bool = False
+) -> hv.Layout:
+    """Every view of a ``dems process`` result on one page.
+
+    Parameters
+    ----------
+    result
+        DEMS result (see :func:`result_flux`). Without ``flux`` (no calibration) the page shows
+        the background-corrected ion currents on the grid instead.
+    summary
+        Its ``summary.json`` (onsets per charge); ``None`` draws no onset markers.
+    static
+        Layout for a PNG figure (matplotlib): last cycle only, potential in a panel below.
+
+    Returns
+    -------
+    holoviews.Layout
+        One column: flux against potential per charge (cycle slider) with the onsets and their
+        uncertainty bands, fluxes and potential against time, gas evolved per cycle.
+    """
+    onsets, cycle_onsets = onsets_from_summary(summary or {})
+    if "flux" not in result:
+        grid = result["signal_grid"]
+        ms = xr.Dataset(
+            {"signal": grid.rename(mass="channel")},
+            coords={"time": grid["time"].broadcast_like(grid).rename(mass="channel")},
+        )
+        ms = ms.assign_coords(channel=[f"M{m:g}" for m in grid["mass"].values])
+        ec = xr.Dataset({"potential": result["potential"]})
+        return hv.Layout([ion_currents(ms, ec, logy=False, stacked=static)]).cols(1)
+    flux = result_flux(result)
+    against_potential = flux_vs_potential(flux, onsets, cycle_onsets=cycle_onsets)
+    if static:
+        against_potential = against_potential.last
+    panels = [against_potential, flux_vs_time(flux, stacked=static), cumulative_gas(flux)]
+    return hv.Layout(panels).cols(1 if not static else 2)
