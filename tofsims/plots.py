@@ -34,6 +34,8 @@ import holoviews.plotting.bokeh  # isort: skip - registers the bokeh options
 import holoviews.plotting.mpl  # isort: skip - registers the matplotlib options
 
 __all__ = [
+    "cei_interfaces",
+    "cei_report",
     "depth_profile",
     "normalise_profile",
     "rgb_overlay",
@@ -111,11 +113,21 @@ def _select_peaks(profile: xr.Dataset, peaks: Sequence[str] | None) -> list[int]
     return chosen
 
 
-def _interface_markers(interfaces: Mapping[str, float] | None, top: float) -> list[hv.Element]:
+def _interface_markers(
+    interfaces: Mapping[str, float] | None, top: float, logy: bool
+) -> list[hv.Element]:
     markers: list[hv.Element] = []
-    for label, position in (interfaces or {}).items():
-        markers.append(hv.VLine(position).opts(color="grey", line_dash="dotted", backend="bokeh"))
-        markers.append(hv.Text(position, top, f" {label}", halign="left", valign="top", fontsize=9))
+    for index, (label, position) in enumerate((interfaces or {}).items()):
+        markers.append(
+            hv.VLine(position)
+            .opts(color="grey", line_dash="dotted", backend="bokeh")
+            .opts(color="grey", linestyle=":", backend="matplotlib")
+        )
+        # one text line per interface, so labels of close interfaces never overlap
+        height = top * (0.5**index if logy else 1 - 0.08 * index)
+        markers.append(
+            hv.Text(position, height, f" {label}", halign="left", valign="top", fontsize=9)
+        )
     return markers
 
 
@@ -168,7 +180,7 @@ def depth_profile(
         keep = np.isfinite(y) & ((y > 0) if logy else True)
         top = max(top, float(y[keep].max())) if keep.any() else top
         curves.append(hv.Curve((x[keep], y[keep]), kdims=[xdim], vdims=[ydim], label=names[index]))
-    overlay = hv.Overlay([*curves, *_interface_markers(interfaces, top)])
+    overlay = hv.Overlay([*curves, *_interface_markers(interfaces, top, logy)])
     title = "Depth profile" + ("" if normalise is None else f" (normalised: {normalise})")
     return overlay.opts(
         {
@@ -494,3 +506,72 @@ def volume_3d(
         display_slices=False,
         render_background="#ffffff",
     )
+
+
+def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
+    """Interface depths of a CEI ``summary.json``, as ``interfaces`` for :func:`depth_profile`.
+
+    Parameters
+    ----------
+    summary
+        Summary written by ``operando tofsims cei`` (``cei_thickness_nm``,
+        ``two_marker_crossing_nm``, ``coating_thickness_nm``, ``input``).
+
+    Returns
+    -------
+    dict
+        ``{label: depth in nm}`` for every interface that was determined (``null`` values are
+        left out), e.g. ``{"CEI (LiF2-) 10.1 nm": 10.08, "LiF2-/NiO2- 10.2 nm": 10.20}``.
+    """
+    given = summary.get("input", {})
+    marker, bulk = given.get("marker", "marker"), given.get("bulk", "bulk")
+    found = {
+        f"CEI ({marker})": (summary.get("cei_thickness_nm") or {}).get("mean"),
+        f"{marker}/{bulk}": (summary.get("two_marker_crossing_nm") or {}).get("value"),
+        "coating": summary.get("coating_thickness_nm"),
+    }
+    return {
+        f"{label} {float(depth):.3g} nm": float(depth)
+        for label, depth in found.items()
+        if isinstance(depth, int | float) and np.isfinite(depth)
+    }
+
+
+def cei_report(
+    profile: xr.Dataset,
+    summary: Mapping[str, Any] | None = None,
+    thickness: xr.DataArray | None = None,
+    *,
+    static: bool = False,
+) -> hv.Layout:
+    """Every view of a ``tofsims cei`` result on one page.
+
+    Parameters
+    ----------
+    profile
+        Depth profile ``Dataset(scan, peak)`` with a ``depth`` coordinate (nm) — a SurfaceLab
+        export or a volume summed over pixels.
+    summary
+        The command's ``summary.json``; its interfaces are drawn on the profiles.
+    thickness
+        CEI thickness map ``DataArray(y, x)`` in nm, or ``None`` (a depth profile has no map).
+    static
+        Layout for a PNG figure (matplotlib): the log profile only, above the map and histogram.
+
+    Returns
+    -------
+    holoviews.Layout
+        Depth profiles (log, and normalised to their maximum) with the interfaces, and the
+        thickness map with its colour bar and histogram when ``thickness`` is given.
+    """
+    axis = "depth" if "depth" in profile.coords else "sputter_time"
+    interfaces = cei_interfaces(summary or {}) if axis == "depth" else None
+    panels: list[Any] = [depth_profile(profile, axis=axis, interfaces=interfaces)]
+    if not static:
+        panels.append(
+            depth_profile(profile, axis=axis, logy=False, normalise="max", interfaces=interfaces)
+        )
+    if thickness is not None:
+        panels += list(thickness_map(thickness))
+    layout = hv.Layout(panels).cols(1)
+    return layout.opts(fig_inches=(8, 10), sublabel_format="", backend="matplotlib")
