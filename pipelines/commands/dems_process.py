@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from pipelines.report import export_options, write_exports
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
     import xarray as xr
@@ -135,7 +139,11 @@ def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
     if path.suffix == ".zarr":
         temporary = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=".zarr", dir=folder))
         try:
-            result.to_zarr(temporary, mode="w", consolidated=False)
+            with warnings.catch_warnings():
+                # consolidated metadata is what xr.open_zarr reads first (no warning on
+                # opening); zarr 3 warns that it is not (yet) in the v3 specification
+                warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+                result.to_zarr(temporary, mode="w", consolidated=True)
             if path.exists():
                 shutil.rmtree(path)
             os.replace(temporary, path)
@@ -153,6 +161,7 @@ def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
 
 
 @click.command(epilog=EPILOG)
+@export_options
 @click.argument("ms_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--ec",
@@ -265,6 +274,8 @@ def process(
     k_sigma: float,
     persistence: int,
     z_values: tuple[str, ...],
+    html: Path | None,
+    png: Path | None,
 ) -> None:
     """Turn an MS run and its EC file into gas fluxes, amounts and onset potentials.
 
@@ -284,12 +295,12 @@ def process(
             param_hint="--gas",
         )
     import dask
-    from dask.diagnostics import ProgressBar
 
     import dems
     from dems.calibration_file import read_calibration, write_json
     from dems.summary import summarize
     from pipelines import __version__
+    from pipelines.progress import progress_bar
 
     reader_options = {"timezone": timezone} if timezone else {}
     cal = read_calibration(calibration) if calibration else None
@@ -307,7 +318,7 @@ def process(
     }
     result, delay, used_windows = process_datasets(ms, ec, cal, options)
     click.echo(f"transit delay {delay:.2f} s, {len(used_windows)} background window(s)", err=True)
-    with ProgressBar(), dask.config.set(scheduler="threads"):
+    with progress_bar(), dask.config.set(scheduler="threads"):
         result = result.compute()
     summary = summarize(
         result,
@@ -334,6 +345,7 @@ def process(
     )
     if cal is None:
         summary["evolved_reason"] = "no calibration: fluxes and amounts need --calibration"
+    result.attrs["onsets_json"] = json.dumps(summary["onsets"])  # read by 'operando serve'
     write_dataset_atomically(result, output)
     write_json(summary_path, summary)
     for gas, onset in summary["onsets"].items():
@@ -341,3 +353,22 @@ def process(
         text = f"{value:.3f} ± {onset['uncertainty_V']:.3f} V" if value is not None else "no onset"
         click.echo(f"{gas:<5} onset {text}")
     click.echo(f"wrote {output} and {summary_path}")
+    _export_views(result, summary, html=html, png=png, title=ms_file.stem)
+
+
+def _export_views(
+    result: xr.Dataset, summary: dict, *, html: Path | None, png: Path | None, title: str
+) -> None:
+    """Save the report views (``--html``/``--png``) of a computed result."""
+    if html is None and png is None:
+        return
+    from dems.plots import process_report
+
+    write_exports(
+        process_report(result, summary),
+        html=html,
+        png=png,
+        title=title,
+        png_view=process_report(result, summary, static=True),
+    )
+    click.echo(f"wrote {', '.join(str(p) for p in (html, png) if p is not None)}")

@@ -63,15 +63,14 @@ def profile(input_path: Path, output: Path) -> None:
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".nc"):
         raise click.BadParameter("the output must end in .csv or .nc", param_hint="-o/--output")
-    from dask.diagnostics import ProgressBar
-
     from pipelines.atomic_files import write_atomically
+    from pipelines.progress import progress_bar
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.profiles import depth_profile
 
     data = open_tofsims_input(input_path)
     result = data if is_profile(data) else depth_profile(data)
-    with ProgressBar(minimum=1.0):
+    with progress_bar(minimum=1.0):
         result = result.compute()
     if suffix == ".csv":
         write_atomically(output, lambda tmp: write_profile_csv(result, tmp))

@@ -158,8 +158,8 @@ def reconstruct(
     as the variable `spectrum`.
     """
     import dask
-    from dask.diagnostics import ProgressBar
 
+    from pipelines.progress import progress_bar
     from tofsims.io import grd
     from tofsims.io.volume_store import write_volume
     from tofsims.masscal import calibrate
@@ -192,7 +192,7 @@ def reconstruct(
         if recalibrate:
             click.echo("pass 1/2: summed spectrum")
             spectrum = reconstruct_volume(events, names, **options)["spectrum"]
-            with ProgressBar():
+            with progress_bar():
                 fit = calibrate(spectrum, sf, k0, polarity=events.attrs["polarity"]).compute()
             _echo_calibration(fit)
             sf, k0, record = float(fit.sf), float(fit.k0), _fit_record(fit)
@@ -212,7 +212,7 @@ def reconstruct(
             k0_properties=events.attrs["k0"],
             mass_calibration_json=record or "null",
         )
-        with ProgressBar():
+        with progress_bar():
             write_volume(volume, output, overwrite=overwrite)
     click.echo(
         f"wrote {output}: {len(names)} fragments × {volume.sizes['scan']} scans × "
