@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from pipelines.report import export_options, write_exports
+
 EPILOG = """\b
 Examples:
   operando tofsims cei volume.zarr --sputter-rate 0.05 --summary summary.json
@@ -201,6 +203,7 @@ def _crossing(profile: Any, marker: str, bulk: str, summary: Summary) -> None:
 
 
 @click.command(epilog=EPILOG)
+@export_options
 @click.argument("input_path", metavar="INPUT", type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--sputter-rate",
@@ -252,14 +255,16 @@ def cei(
     bulk: str,
     map_path: Path | None,
     summary_path: Path,
+    html: Path | None,
+    png: Path | None,
 ) -> None:
     """CEI thickness of INPUT: per-pixel map, statistics, coating and fragment timings."""
     if not (math.isfinite(sputter_rate) and sputter_rate > 0):
         raise click.BadParameter("must be a positive number of nm/s", param_hint="--sputter-rate")
     import dask
-    from dask.diagnostics import ProgressBar
 
     from pipelines.atomic_files import write_atomically
+    from pipelines.progress import progress_bar
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.depth import depth_constant_rate
     from tofsims.profiles import depth_profile, select_fragment
@@ -284,7 +289,7 @@ def cei(
             min_counts=MAP_MIN_COUNTS,
             n_boot=N_BOOT,
         )
-        with ProgressBar(minimum=1.0):
+        with progress_bar(minimum=1.0):
             profile, thickness_map = dask.compute(profile, thickness_map)
     else:
         profile = profile.compute()
@@ -322,3 +327,29 @@ def cei(
         f"CEI thickness ({marker}): "
         f"{'n/a' if mean is None else f'{mean:.2f} nm'}; wrote {summary_path}"
     )
+    thickness = thickness_map["thickness"] if volume_input else None
+    _export_views(profile, summary.data, thickness, html=html, png=png, title=input_path.name)
+
+
+def _export_views(
+    profile: Any,
+    summary: dict[str, Any],
+    thickness: Any,
+    *,
+    html: Path | None,
+    png: Path | None,
+    title: str,
+) -> None:
+    """Save the report views (``--html``/``--png``): profiles, and the map of a volume."""
+    if html is None and png is None:
+        return
+    from tofsims.plots import cei_report
+
+    write_exports(
+        cei_report(profile, summary, thickness),
+        html=html,
+        png=png,
+        title=title,
+        png_view=cei_report(profile, summary, thickness, static=True),
+    )
+    click.echo(f"wrote {', '.join(str(p) for p in (html, png) if p is not None)}")
