@@ -543,6 +543,7 @@ def cei_report(
     thickness: xr.DataArray | None = None,
     *,
     static: bool = False,
+    max_peaks: int = 8,
 ) -> hv.Layout:
     """Every view of a ``tofsims cei`` result on one page.
 
@@ -557,6 +558,9 @@ def cei_report(
         CEI thickness map ``DataArray(y, x)`` in nm, or ``None`` (a depth profile has no map).
     static
         Layout for a PNG figure (matplotlib): the log profile only, above the map and histogram.
+    max_peaks
+        Most curves per profile: the marker and bulk fragments of the summary first, then the
+        single peaks with the most counts (SurfaceLab exports hold a hundred or more).
 
     Returns
     -------
@@ -566,12 +570,27 @@ def cei_report(
     """
     axis = "depth" if "depth" in profile.coords else "sputter_time"
     interfaces = cei_interfaces(summary or {}) if axis == "depth" else None
-    panels: list[Any] = [depth_profile(profile, axis=axis, interfaces=interfaces)]
+    peaks = _report_peaks(profile, (summary or {}).get("input", {}), max_peaks)
+    panels: list[Any] = [depth_profile(profile, peaks, axis=axis, interfaces=interfaces)]
     if not static:
         panels.append(
-            depth_profile(profile, axis=axis, logy=False, normalise="max", interfaces=interfaces)
+            depth_profile(
+                profile, peaks, axis=axis, logy=False, normalise="max", interfaces=interfaces
+            )
         )
     if thickness is not None:
         panels += list(thickness_map(thickness))
     layout = hv.Layout(panels).cols(1)
     return layout.opts(fig_inches=(8, 10), sublabel_format="", backend="matplotlib")
+
+
+def _report_peaks(profile: xr.Dataset, given: Mapping[str, Any], max_peaks: int) -> list[str]:
+    """Peak labels for a report: marker and bulk first, then the most intense single peaks."""
+    names = _peak_names(profile)
+    singles = _select_peaks(profile, None)
+    totals = np.asarray(profile["intensity"].isel(peak=singles).sum("scan"), dtype=float)
+    by_counts = [singles[i] for i in np.argsort(-np.nan_to_num(totals), kind="stable")]
+    fragments = [str(f) for f in profile["fragment"].values] if "fragment" in profile.coords else []
+    first = [fragments.index(f) for f in (given.get("marker"), given.get("bulk")) if f in fragments]
+    chosen = list(dict.fromkeys([*first, *by_counts]))[:max_peaks]
+    return [names[i] for i in sorted(chosen)]
