@@ -4,7 +4,8 @@
 ``operando dems process``; ``run_tofsims`` reconstructs a GRD event list into a volume store
 (``operando tofsims reconstruct``) and runs ``operando tofsims cei``. Each writes into the
 experiment's (temporary) work folder and returns the summary. Console output of the commands goes
-to ``log.txt`` in that folder.
+to ``log.txt`` in that folder, progress bars are off (:mod:`pipelines.progress`), and each
+experiment gets a ``report.html`` (the commands' ``--html``), linked from the batch index.
 
 Inside a dask.distributed worker, the TOF-SIMS steps compute on the same cluster (the worker
 secedes while it waits), so the blocks of a large GRD file are spread over all workers instead
@@ -23,8 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.manifest import Experiment
+from pipelines.progress import quiet
 
-__all__ = ["PARAMETERS", "run_dems", "run_tofsims", "unknown_parameters"]
+__all__ = ["PARAMETERS", "REPORT_NAME", "run_dems", "run_tofsims", "unknown_parameters"]
+
+#: Offline HTML report written into every experiment's folder.
+REPORT_NAME = "report.html"
 
 #: Manifest parameter -> (command option, how to render the value). ``None`` = one flag per item.
 DEMS_PROCESS_OPTIONS: dict[str, str] = {
@@ -146,9 +151,9 @@ def _routed(name: str) -> _ThreadRoutedStream:
 
 @contextlib.contextmanager
 def _logged(workdir: Path) -> Iterator[None]:
-    """Send this thread's console output to ``workdir/log.txt``."""
+    """Send this thread's console output to ``workdir/log.txt``; no progress bars."""
     streams = [_routed("stdout"), _routed("stderr")]
-    with open(workdir / "log.txt", "a", encoding="utf-8") as log:
+    with open(workdir / "log.txt", "a", encoding="utf-8") as log, quiet():
         for stream in streams:
             stream.local.target = log
         try:
@@ -201,6 +206,8 @@ def run_dems(experiment: Experiment, workdir: Path) -> dict[str, Any]:
             workdir / "result.zarr",
             "--summary",
             workdir / "summary.json",
+            "--html",
+            workdir / REPORT_NAME,
         ]
         if calibration is not None:
             args += ["--calibration", calibration]
@@ -232,7 +239,7 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
                 "pipelines.commands.tofsims_reconstruct:reconstruct",
                 args + _arguments(params, TOFSIMS_RECONSTRUCT_OPTIONS),
             )
-        args = [volume, "--summary", workdir / "summary.json"]
+        args = [volume, "--summary", workdir / "summary.json", "--html", workdir / REPORT_NAME]
         if not _is_profile(Path(volume)):
             args += ["--map", workdir / "cei_map.nc"]
         _invoke(
