@@ -51,6 +51,7 @@ __all__ = [
     "envelope",
     "flux_vs_potential",
     "flux_vs_time",
+    "grid_currents",
     "ion_currents",
     "onsets_from_summary",
     "potentiostat",
@@ -572,6 +573,33 @@ def onsets_from_summary(summary: Mapping[str, Any]) -> tuple[Onsets, dict[int, O
     return simple(summary.get("onsets", {})), per_cycle
 
 
+def grid_currents(result: xr.Dataset, *, stacked: bool = False) -> hv.Overlay | hv.Layout:
+    """Background-corrected ion currents of a DEMS result against electrode time.
+
+    Parameters
+    ----------
+    result
+        DEMS result with ``signal_grid(mass, time)`` (A) and ``potential(time)`` (V).
+    stacked
+        Potential in a panel below instead of on a twin axis (for PNG figures).
+
+    Returns
+    -------
+    holoviews.Overlay or holoviews.Layout
+        One curve per m/z (``M32`` …, linear axis: corrected currents can be negative).
+    """
+    grid = result["signal_grid"]
+    ms = xr.Dataset(
+        {"signal": grid.rename(mass="channel")},
+        coords={"time": grid["time"].broadcast_like(grid).rename(mass="channel")},
+    )
+    ms = ms.assign_coords(channel=[f"M{m:g}" for m in grid["mass"].values])
+    ms["signal"].attrs["units"] = grid.attrs.get("units", "A")
+    ms.attrs["quantity"] = "corrected ion current"
+    ec = xr.Dataset({"potential": result["potential"]})
+    return ion_currents(ms, ec, logy=False, stacked=stacked)
+
+
 def process_report(
     result: xr.Dataset, summary: Mapping[str, Any] | None = None, *, static: bool = False
 ) -> hv.Layout:
@@ -595,14 +623,7 @@ def process_report(
     """
     onsets, cycle_onsets = onsets_from_summary(summary or {})
     if "flux" not in result:
-        grid = result["signal_grid"]
-        ms = xr.Dataset(
-            {"signal": grid.rename(mass="channel")},
-            coords={"time": grid["time"].broadcast_like(grid).rename(mass="channel")},
-        )
-        ms = ms.assign_coords(channel=[f"M{m:g}" for m in grid["mass"].values])
-        ec = xr.Dataset({"potential": result["potential"]})
-        return hv.Layout([ion_currents(ms, ec, logy=False, stacked=static)]).cols(1)
+        return hv.Layout([grid_currents(result, stacked=static)]).cols(1)
     flux = result_flux(result)
     against_potential = flux_vs_potential(flux, onsets, cycle_onsets=cycle_onsets)
     if static:

@@ -10,6 +10,10 @@ Each path given on the command line is opened once, lazily, when the server star
 Every dataset is recognised by its structure (``docs/conventions.md``) and shown with the
 matching views of :mod:`dems.plots` / :mod:`tofsims.plots` (kind: recognised by → views):
 
+- ``result``: a DEMS result store of ``operando dems process`` (``signal_grid(mass, time)``
+  and ``potential(time)``) → flux against potential per charge with the onsets of the
+  ``summary.json`` beside the store (else of its ``onsets_json`` attribute), flux against time,
+  gas per cycle, corrected ion currents;
 - ``ms``: ``signal(channel, sample)`` → ion currents;
 - ``ec``: ``potential(time)`` → potential and current;
 - ``flux``: ``flux(gas, time)`` with a ``potential`` coordinate → flux against time and
@@ -17,11 +21,14 @@ matching views of :mod:`dems.plots` / :mod:`tofsims.plots` (kind: recognised by 
   the dataset), ``{gas: {"potential_V", "uncertainty_V", "method"}}``;
 - ``calibration``: ``flux(gas, point)``, ``signal(gas, point)``, ``sensitivity(gas)`` →
   calibration fit;
-- ``volume``: ``counts(fragment, scan, y, x)`` → slice viewer, RGB overlay, 3D;
+- ``volume``: ``counts(fragment, scan, y, x)`` → slice viewer, RGB overlay, 3D, depth profile
+  (summed over pixels when the tab is opened; on a depth axis with the interfaces when a CEI
+  ``summary.json`` lies beside the store);
 - ``profile``: ``intensity(scan, peak)`` → depth profile (axis, normalisation, log scale);
 - ``thickness``: ``thickness(y, x)`` in nm → CEI thickness map and histogram.
 
-The app serves only these datasets: it has no file browser and no static routes.
+A ``summary.json`` in the folder of a store (as ``operando batch`` writes them) is read with
+it. The app serves only these datasets: it has no file browser and no static routes.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +70,15 @@ class Entry:
     name: str
     kind: str
     dataset: xr.Dataset
+    #: the ``summary.json`` found beside a result store, if any
+    summary: Mapping[str, Any] | None = None
 
 
 def classify(dataset: xr.Dataset) -> str:
     """Say which kind of data a Dataset holds (see the module docstring); ``"unknown"`` else."""
     dims = {name: dataset[name].dims for name in dataset.data_vars}
+    if dims.get("signal_grid") == ("mass", "time") and dims.get("potential") == ("time",):
+        return "result"
     if dims.get("counts") == ("fragment", "scan", "y", "x"):
         return "volume"
     if dims.get("intensity") == ("scan", "peak"):
@@ -151,23 +163,68 @@ def open_entries(paths: list[str | os.PathLike[str]]) -> list[Entry]:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(2, "no such file or directory", os.fspath(path))
-        opened = _open_store(path) if _is_zarr(path) or _is_netcdf(path) else _open_raw(path)
+        store = _is_zarr(path) or _is_netcdf(path)
+        opened = _open_store(path) if store else _open_raw(path)
+        summary = _summary_beside(path) if store else None
         for stream, dataset in opened:
             kind = classify(dataset)
             name = path.name + (f" [{stream}]" if stream else "")
-            entries.append(Entry(name=f"{name} — {kind}", kind=kind, dataset=dataset))
+            entries.append(Entry(f"{name} — {kind}", kind, dataset, summary))
     if not any(entry.kind != "unknown" for entry in entries):
         names = ", ".join(os.fspath(p) for p in paths)
         raise NothingToShowError(f"{names}: no dataset that operando serve can show")
     return entries
 
 
+def _summary_beside(path: Path) -> dict[str, Any] | None:
+    """Read the ``summary.json`` in the folder of a store; ``None`` if absent or not JSON."""
+    candidate = path.resolve().parent / "summary.json"
+    try:
+        summary = json.loads(candidate.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
 def _onsets(dataset: xr.Dataset) -> dict[str, Any]:
-    text = dataset["flux"].attrs.get("onsets_json") or dataset.attrs.get("onsets_json")
+    flux_attrs = dataset["flux"].attrs if "flux" in dataset else {}
+    text = flux_attrs.get("onsets_json") or dataset.attrs.get("onsets_json")
     return json.loads(text) if text else {}
 
 
-def _volume_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
+def _result_view(entry: Entry) -> pn.viewable.Viewable:
+    """Build the views of a DEMS result store (onsets per charge from its summary)."""
+    from dems import plots
+
+    dataset, summary = entry.dataset, entry.summary
+    if not (summary and "onsets" in summary):
+        summary = {"onsets": _onsets(dataset)}
+    onsets, cycle_onsets = plots.onsets_from_summary(summary)
+    tabs: list[tuple[str, Any]] = []
+    if "flux" in dataset:
+        flux = plots.result_flux(dataset)
+        tabs += [
+            ("Flux vs potential", plots.flux_vs_potential(flux, onsets, cycle_onsets=cycle_onsets)),
+            ("Flux vs time", plots.flux_vs_time(flux)),
+            ("Gas per cycle", plots.cumulative_gas(flux)),
+        ]
+    tabs.append(("Ion currents", plots.grid_currents(dataset)))
+    return pn.Tabs(*tabs, dynamic=True)
+
+
+def _volume_profile(dataset: xr.Dataset, summary: Mapping[str, Any] | None) -> xr.Dataset:
+    """Depth profile of a volume (reads every block once), on a depth axis when known."""
+    from tofsims.depth import depth_constant_rate
+    from tofsims.profiles import depth_profile
+
+    profile = depth_profile(dataset).compute()
+    rate = ((summary or {}).get("input") or {}).get("sputter_rate_nm_per_s")
+    if "depth" not in profile.coords and isinstance(rate, int | float) and rate > 0:
+        profile = depth_constant_rate(profile, float(rate))
+    return profile
+
+
+def _volume_view(dataset: xr.Dataset, summary: Mapping[str, Any] | None) -> pn.viewable.Viewable:
     from tofsims import plots
 
     fragments = [str(f) for f in dataset["fragment"].values]
@@ -188,22 +245,37 @@ def _volume_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
             ("Slices", pn.panel(slices)),
             ("RGB overlay", pn.Column(pn.Row(*colours), pn.panel(rgb))),
             ("3D", pn.panel(volume)),
+            (
+                "Depth profile",
+                pn.param.ParamFunction(
+                    lambda: _profile_view(_volume_profile(dataset, summary), summary), lazy=True
+                ),
+            ),
             dynamic=True,
         ),
     )
 
 
-def _profile_view(dataset: xr.Dataset) -> pn.viewable.Viewable:
+def _profile_view(
+    dataset: xr.Dataset, summary: Mapping[str, Any] | None = None
+) -> pn.viewable.Viewable:
     from tofsims import plots
 
-    axes = [a for a in ("sputter_time", "depth", "scan") if a in dataset.coords or a == "scan"]
+    interfaces = plots.cei_interfaces(summary or {})
+    axes = [a for a in ("depth", "sputter_time", "scan") if a in dataset.coords or a == "scan"]
     log = pn.widgets.Checkbox(label="Logarithmic intensity", value=True)
     normalise = pn.widgets.Select(
         label="Normalise", options={"raw counts": None, "to total": "total", "to maximum": "max"}
     )
     axis = pn.widgets.Select(label="Axis", options=axes)
     view = pn.bind(
-        lambda logy, norm, ax: plots.depth_profile(dataset, logy=logy, normalise=norm, axis=ax),
+        lambda logy, norm, ax: plots.depth_profile(
+            dataset,
+            logy=logy,
+            normalise=norm,
+            axis=ax,
+            interfaces=interfaces if ax == "depth" else None,
+        ),
         log,
         normalise,
         axis,
@@ -230,10 +302,12 @@ def view_for(entry: Entry) -> pn.viewable.Viewable:
     from tofsims import plots as tofsims_plots
 
     dataset = entry.dataset
+    if entry.kind == "result":
+        return _result_view(entry)
     if entry.kind == "volume":
-        return _volume_view(dataset)
+        return _volume_view(dataset, entry.summary)
     if entry.kind == "profile":
-        return _profile_view(dataset)
+        return _profile_view(dataset, entry.summary)
     if entry.kind == "flux":
         return _flux_view(dataset)
     if entry.kind == "ms":
