@@ -1,0 +1,321 @@
+"""Views wired to the real results: adapters, --html/--png of the commands, batch reports."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import struct
+import threading
+import warnings
+from pathlib import Path
+
+import holoviews as hv
+import numpy as np
+import pytest
+import xarray as xr
+from click.testing import CliRunner
+from example_results import example_batch
+from plot_data import flux
+
+from dems import plots as dems_plots
+from pipelines.cli import cli
+from pipelines.progress import QUIET_KEY, progress_bar, quiet
+from tofsims import plots as tofsims_plots
+
+pytestmark = pytest.mark.timeout(900)
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SURFACELAB = (
+    Path(__file__).parent
+    / "data/tofsims/uhasselt_surfacelab73_depth_profiles/I241213h_M_PCBM-ref_2D_neg-B1 - NF.txt"
+)
+PROGRESS_TEXT = re.compile(r"\d+% Completed")
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    run = example_batch(tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    return run
+
+
+@pytest.fixture(scope="module")
+def dems_result(batch):
+    folder = batch.outdir / "pristine-dems"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a consolidated store opens without a warning
+        result = xr.open_zarr(folder / "result.zarr")
+    return result, json.loads((folder / "summary.json").read_text())
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def assert_offline_html(path: Path) -> str:
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]*\ssrc=", text)
+    assert not re.search(r"<link[^>]*href=\"https?:", text)
+    assert "cdn.bokeh.org" not in text and "cdn.holoviz.org" not in text
+    assert len(text) > 1_000_000  # BokehJS inlined
+    return text
+
+
+# --- adapters ------------------------------------------------------------------------------------
+
+
+def test_result_flux_carries_potential_cycle_and_charge(dems_result):
+    result, _ = dems_result
+    flux_view = dems_plots.result_flux(result)
+    assert flux_view.dims == ("gas", "time")
+    assert flux_view.chunks is not None  # the flux itself is not read
+    cycle = result["cycle"].values
+    kept = np.isfinite(cycle)
+    assert flux_view.sizes["time"] == kept.sum() > 0
+    np.testing.assert_array_equal(flux_view["potential"], result["potential"].values[kept])
+    np.testing.assert_array_equal(flux_view["charge"], result["direction"].values[kept] > 0)
+    assert flux_view["cycle"].dtype.kind == "i"
+    np.testing.assert_array_equal(flux_view.values, result["flux"].values[:, kept])
+
+
+def test_result_flux_needs_a_calibrated_result(dems_result):
+    result, _ = dems_result
+    with pytest.raises(KeyError, match="without --calibration"):
+        dems_plots.result_flux(result.drop_vars("flux"))
+
+
+def test_onsets_from_summary_match_the_summary(dems_result):
+    _, summary = dems_result
+    onsets, per_cycle = dems_plots.onsets_from_summary(summary)
+    for gas, entry in summary["onsets"].items():
+        assert onsets[gas]["potential_V"] == entry["potential_V"]
+        assert onsets[gas]["uncertainty_V"] == entry["uncertainty_V"]
+    first = summary["cycles"][0]
+    assert per_cycle[first["cycle"]]["O2"]["potential_V"] == first["onsets"]["O2"]["potential_V"]
+
+
+def _vlines(overlay):
+    return sorted(round(e.data, 6) for e in overlay if isinstance(e, hv.VLine))
+
+
+def test_each_cycle_frame_draws_its_own_onsets():
+    one = {"O2": {"potential_V": 4.1, "uncertainty_V": 0.01}}
+    two = {"O2": {"potential_V": 4.3, "uncertainty_V": 0.02}}
+    view = dems_plots.flux_vs_potential(flux(), {}, cycle_onsets={1: one, 2: two})
+    assert _vlines(view[1]) == [4.1]
+    assert _vlines(view[2]) == [4.3]
+    fallback = dems_plots.flux_vs_potential(flux(), one, cycle_onsets={2: two})
+    assert _vlines(fallback[1]) == [4.1]
+
+
+def test_process_report_shows_onsets_of_the_summary(dems_result):
+    result, summary = dems_result
+    layout = dems_plots.process_report(result, summary)
+    against_potential = layout[0]
+    assert isinstance(against_potential, hv.HoloMap)
+    found = {
+        round(summary["onsets"][g]["potential_V"], 6)
+        for g in summary["onsets"]
+        if summary["onsets"][g]["potential_V"] is not None
+    }
+    assert found and found <= set(_vlines(against_potential.last))
+    static = dems_plots.process_report(result, summary, static=True)
+    assert not any(isinstance(panel, hv.HoloMap) for panel in static)
+
+
+def test_process_report_without_calibration_shows_the_corrected_currents(dems_result):
+    result, _ = dems_result
+    layout = dems_plots.process_report(result.drop_vars("flux"), None)
+    curves = layout[0].traverse(lambda c: c, [hv.Curve])
+    labels = {c.label for c in curves}
+    assert {f"M{m:g}" for m in result["mass"].values} <= labels
+
+
+def test_cei_interfaces_from_a_real_summary(batch):
+    summary = json.loads((batch.outdir / "pristine-sims" / "summary.json").read_text())
+    interfaces = tofsims_plots.cei_interfaces(summary)
+    mean = summary["cei_thickness_nm"]["mean"]
+    crossing = summary["two_marker_crossing_nm"]["value"]
+    assert sorted(interfaces.values()) == sorted([mean, crossing])
+    assert any(label.startswith("CEI (LiF2-)") for label in interfaces)
+    assert summary["coating_thickness_nm"] is None
+    assert not any("coating" in label for label in interfaces)
+
+
+def test_cei_report_of_a_volume_has_the_map_and_histogram(batch):
+    from tofsims.depth import depth_constant_rate
+    from tofsims.profiles import depth_profile
+
+    folder = batch.outdir / "pristine-sims"
+    volume = depth_constant_rate(xr.open_zarr(folder / "volume.zarr"), 0.05)
+    summary = json.loads((folder / "summary.json").read_text())
+    thickness = xr.open_dataset(folder / "cei_map.nc")["thickness"]
+    layout = tofsims_plots.cei_report(depth_profile(volume).compute(), summary, thickness)
+    assert [type(p).__name__ for p in layout] == ["Overlay", "Overlay", "Image", "Histogram"]
+    assert int(layout[3].data["pixels"].sum()) == int(np.isfinite(thickness.values).sum())
+
+
+def test_cei_report_of_a_surfacelab_profile_limits_the_curves():
+    from tofsims.depth import depth_constant_rate
+    from tofsims.io import open_tofsims
+
+    profile = depth_constant_rate(open_tofsims(SURFACELAB), 0.05)
+    summary = {"input": {"marker": "O2-", "bulk": "Au-"}, "cei_thickness_nm": {"mean": 0.3}}
+    layout = tofsims_plots.cei_report(profile, summary, max_peaks=5)
+    assert len(layout) == 2  # log and normalised profiles, no map
+    labels = [c.label for c in layout[0] if isinstance(c, hv.Curve)]
+    assert len(labels) == 5
+    fragments = dict(zip(profile["peak_label"].values, profile["fragment"].values, strict=True))
+    assert {"O2-", "Au-"} <= {fragments[label] for label in labels}
+    assert _vlines(layout[0]) == [0.3]
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def test_dems_process_writes_html_png_and_a_consolidated_store(batch, tmp_path):
+    raw = batch.manifest.parent / "raw" / "pristine-dems"
+    out = tmp_path / "run"
+    args = [
+        "dems",
+        "process",
+        raw / "operando.asc",
+        "--ec",
+        raw / "operando_01_GCPL_C01.mpt",
+        "--calibration",
+        batch.outdir / "pristine-dems" / "calibration.json",
+        "-o",
+        out / "r.zarr",
+        "--summary",
+        out / "s.json",
+        "--html",
+        out / "r.html",
+        "--png",
+        out / "r.png",
+    ]
+    out.mkdir()
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert PROGRESS_TEXT.search(result.output)  # outside a batch the progress bar is drawn
+    text = assert_offline_html(out / "r.html")
+    summary = json.loads((out / "s.json").read_text())
+    onset = summary["onsets"]["O2"]["potential_V"]
+    assert f"O2 onset {onset:.3f} V" in text
+    width, height = png_size(out / "r.png")
+    assert width > 1000 and height > 1000
+    zarr_json = json.loads((out / "r.zarr" / "zarr.json").read_text())
+    assert zarr_json.get("consolidated_metadata")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        stored = xr.open_zarr(out / "r.zarr")
+    assert json.loads(stored.attrs["onsets_json"]) == summary["onsets"]
+    assert sorted(p.name for p in out.iterdir()) == ["r.html", "r.png", "r.zarr", "s.json"]
+
+
+def test_tofsims_cei_of_a_volume_writes_map_views(batch, tmp_path):
+    volume = batch.outdir / "pristine-sims" / "volume.zarr"
+    args = ["tofsims", "cei", volume, "--sputter-rate", 0.05, "--marker", "LiF2-"]
+    args += ["--summary", tmp_path / "s.json", "--html", tmp_path / "c.html"]
+    result = CliRunner().invoke(cli, [*map(str, args), "--png", str(tmp_path / "c.png")])
+    assert result.exit_code == 0, result.output
+    text = assert_offline_html(tmp_path / "c.html")
+    assert "Thickness distribution" in text and "CEI thickness" in text
+    assert "CEI (LiF2-)" in text
+    width, height = png_size(tmp_path / "c.png")
+    assert width > 1000 and height > 1500  # profile above map and histogram
+
+
+def test_tofsims_cei_of_a_surfacelab_profile_shows_only_the_profile(tmp_path):
+    args = ["tofsims", "cei", SURFACELAB, "--sputter-rate", 0.05, "--marker", "O2-"]
+    args += ["--bulk", "Au-", "--summary", tmp_path / "s.json", "--html", tmp_path / "p.html"]
+    result = CliRunner().invoke(cli, [*map(str, args), "--png", str(tmp_path / "p.png")])
+    assert result.exit_code == 0, result.output
+    text = assert_offline_html(tmp_path / "p.html")
+    assert "Depth profile" in text and "Thickness distribution" not in text
+    width, height = png_size(tmp_path / "p.png")
+    assert width > 1000 and 400 < height < width
+
+
+def test_export_failure_leaves_no_html_file(tmp_path):
+    args = ["tofsims", "cei", SURFACELAB, "--sputter-rate", 0.05, "--marker", "O2-"]
+    args += ["--bulk", "Au-", "--summary", tmp_path / "s.json"]
+    args += ["--html", tmp_path / "missing" / "dir" / "p.html"]
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    assert result.exit_code == 0, result.output  # folders of the outputs are created
+    assert (tmp_path / "missing" / "dir" / "p.html").is_file()
+    assert not list((tmp_path / "missing" / "dir").glob(".*"))
+
+
+# --- batch ---------------------------------------------------------------------------------------
+
+
+def test_batch_writes_a_report_per_experiment_linked_from_the_index(batch):
+    index = (batch.outdir / "index.html").read_text()
+    for name in ("pristine-dems", "modified-dems", "pristine-sims", "modified-sims"):
+        report = batch.outdir / name / "report.html"
+        assert_offline_html(report)
+        assert f'href="{name}/report.html"' in index
+    assert "O2 onset" in (batch.outdir / "pristine-dems" / "report.html").read_text()
+    sims = (batch.outdir / "pristine-sims" / "report.html").read_text()
+    assert "Thickness distribution" in sims
+
+
+def test_batch_console_has_no_progress_bars(batch):
+    assert "4 computed" in batch.output
+    assert not PROGRESS_TEXT.search(batch.output)
+    assert not PROGRESS_TEXT.search(batch.worker_output)
+    assert "Completed" not in batch.output + batch.worker_output
+
+
+# --- progress switch -----------------------------------------------------------------------------
+
+
+def test_progress_bar_is_silenced_by_quiet_and_by_the_dask_key():
+    import dask
+    from dask.diagnostics import ProgressBar
+
+    assert isinstance(progress_bar(), ProgressBar)
+    with quiet():
+        assert not isinstance(progress_bar(), ProgressBar)
+    assert isinstance(progress_bar(minimum=1.0), ProgressBar)
+    with dask.config.set({QUIET_KEY: True}):
+        assert not isinstance(progress_bar(), ProgressBar)
+
+
+def test_quiet_holds_while_any_thread_is_inside():
+    from dask.diagnostics import ProgressBar
+
+    entered, release = threading.Event(), threading.Event()
+
+    def other_experiment():
+        with quiet():
+            entered.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=other_experiment)
+    thread.start()
+    entered.wait(10)
+    with quiet():
+        pass  # this experiment finishes first
+    assert not isinstance(progress_bar(), ProgressBar)  # the other one is still running
+    release.set()
+    thread.join()
+    assert isinstance(progress_bar(), ProgressBar)
+
+
+def test_served_result_store_without_summary_uses_its_onsets_attribute(batch, tmp_path):
+    from pipelines.server import open_entries, view_for
+
+    copy = tmp_path / "alone" / "result.zarr"
+    shutil.copytree(batch.outdir / "pristine-dems" / "result.zarr", copy)
+    (entry,) = open_entries([copy])
+    assert entry.kind == "result" and entry.summary is None
+    tabs = view_for(entry)
+    against_potential = tabs.objects[0].object
+    onsets = json.loads(entry.dataset.attrs["onsets_json"])
+    expected = {round(v["potential_V"], 6) for v in onsets.values() if v["potential_V"]}
+    assert expected and expected <= set(_vlines(against_potential.last))
