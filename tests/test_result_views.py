@@ -240,7 +240,7 @@ def test_tofsims_cei_of_a_surfacelab_profile_shows_only_the_profile(tmp_path):
     assert width > 1000 and 400 < height < width
 
 
-def test_export_failure_leaves_no_html_file(tmp_path):
+def test_html_output_folder_is_created_and_no_temporary_is_left(tmp_path):
     args = ["tofsims", "cei", SURFACELAB, "--sputter-rate", 0.05, "--marker", "O2-"]
     args += ["--bulk", "Au-", "--summary", tmp_path / "s.json"]
     args += ["--html", tmp_path / "missing" / "dir" / "p.html"]

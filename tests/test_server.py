@@ -1,7 +1,9 @@
 import socket
 import urllib.error
 import urllib.request
+from pathlib import Path
 
+import holoviews as hv
 import numpy as np
 import pytest
 import xarray as xr
@@ -226,3 +228,96 @@ def test_cli_serve_passes_paths_port_and_address(tmp_path, monkeypatch):
     assert calls == [([store], {"port": 5123, "address": "127.0.0.1", "show": False})]
     CliRunner().invoke(cli, ["serve", str(store), "--address", "0.0.0.0", "--show"])
     assert calls[-1][1] == {"port": 5006, "address": "0.0.0.0", "show": True}
+
+
+# --- real result stores and raw files (generated example study) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    from example_results import example_batch
+
+    run = example_batch(tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    return run
+
+
+def _vlines(overlay):
+    return sorted(round(e.data, 6) for e in overlay if isinstance(e, hv.VLine))
+
+
+def test_real_result_stores_are_recognised_with_their_summaries(real):
+    out = real.outdir
+    entries = open_entries(
+        [
+            out / "pristine-dems" / "result.zarr",
+            out / "pristine-sims" / "volume.zarr",
+            out / "pristine-sims" / "cei_map.nc",
+        ]
+    )
+    assert [(e.name, e.kind) for e in entries] == [
+        ("result.zarr — result", "result"),
+        ("volume.zarr — volume", "volume"),
+        ("cei_map.nc — thickness", "thickness"),
+    ]
+    assert "onsets" in entries[0].summary  # the DEMS summary.json beside the store
+    assert "cei_thickness_nm" in entries[1].summary
+    assert all(e.dataset["counts"].chunks for e in entries[1:2])  # lazy
+
+
+def test_real_dems_result_view_draws_the_summary_onsets(real):
+    import json
+
+    import panel as pn
+
+    from pipelines.server import view_for
+
+    (entry,) = open_entries([real.outdir / "pristine-dems" / "result.zarr"])
+    tabs = view_for(entry)
+    assert isinstance(tabs, pn.Tabs)
+    names = ["Flux vs potential", "Flux vs time", "Gas per cycle", "Ion currents"]
+    assert list(tabs._names) == names
+    summary = json.loads((real.outdir / "pristine-dems" / "summary.json").read_text())
+    frames = tabs.objects[0].object
+    for item in summary["cycles"]:
+        expected = {round(v["potential_V"], 6) for v in item["onsets"].values() if v["potential_V"]}
+        assert expected and expected <= set(_vlines(frames[item["cycle"]]))
+    tabs.get_root()
+
+
+def test_real_volume_depth_profile_tab_uses_depth_and_interfaces(real):
+    import json
+
+    from pipelines.server import _volume_profile, view_for
+
+    folder = real.outdir / "pristine-sims"
+    (entry,) = open_entries([folder / "volume.zarr"])
+    view = view_for(entry)
+    tabs = view.objects[1]
+    assert list(tabs._names) == ["Slices", "RGB overlay", "3D", "Depth profile"]
+    profile_data = _volume_profile(entry.dataset, entry.summary)
+    summary = json.loads((folder / "summary.json").read_text())
+    rate = summary["input"]["sputter_rate_nm_per_s"]
+    np.testing.assert_allclose(profile_data["depth"], rate * profile_data["sputter_time"])
+    summed = entry.dataset["counts"].sel(fragment="LiF2-").sum(("y", "x")).values
+    column = list(profile_data["fragment"].values).index("LiF2-")
+    np.testing.assert_array_equal(profile_data["intensity"].isel(peak=column), summed)
+    tabs.active = 3
+    tabs.get_root()  # the lazy tab renders (profile computed once)
+
+
+def test_real_raw_files_open_with_the_readers(real):
+    raw = real.manifest.parent / "raw" / "pristine-dems"
+    surfacelab = (
+        Path(__file__).parent / "data/tofsims/uhasselt_surfacelab73_depth_profiles"
+        "/I241213h_M_PCBM-ref_2D_neg-B1 - NF.txt"
+    )
+    entries = open_entries([raw / "operando.asc", raw / "operando_01_GCPL_C01.mpt", surfacelab])
+    assert [e.kind for e in entries] == ["ms", "ec", "profile"]
+    assert entries[0].name == "operando.asc [MS] — ms"
+    assert entries[1].name == "operando_01_GCPL_C01.mpt [EC] — ec"
+    assert entries[2].dataset.sizes == {"scan": 47, "peak": 132}
+    from pipelines.server import view_for
+
+    for entry in entries:
+        view_for(entry).get_root()
