@@ -347,3 +347,57 @@ def _colours_in_largest_canvas(shown):
     box = max(boxes, key=lambda b: b["width"] * b["height"])
     pixels = matplotlib.image.imread(BytesIO(shown.screenshot(clip=box)), format="png")
     return len({tuple(p) for p in (pixels[::7, ::7, :3] * 255).astype(int).reshape(-1, 3)})
+
+
+# --- the served app on real results (generated example study) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def served_real(tmp_path_factory):
+    from example_results import example_batch
+
+    from pipelines.server import serve
+
+    run = example_batch(tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    port = free_port()
+    server = serve(
+        [
+            run.outdir / "pristine-dems" / "result.zarr",
+            run.outdir / "pristine-sims" / "cei_map.nc",
+        ],
+        port=port,
+        threaded=True,
+    )
+    yield f"http://127.0.0.1:{port}/", run
+    server.stop()
+
+
+def test_served_real_dems_result_and_cei_map_switch(page, served_real):
+    import xarray as xr
+
+    url, run = served_real
+    browser_page = page(offline=False)
+    shown = browser_page.open(url)
+    assert dataset_title(shown) == "result.zarr — result"
+    text = page_text(shown)
+    for tab in ("Flux vs potential", "Flux vs time", "Gas per cycle", "Ion currents"):
+        assert tab in text
+    shown.locator("select").first.select_option(label="cei_map.nc — thickness")
+    shown.locator("h3", has_text="cei_map.nc — thickness").wait_for(timeout=30_000)
+    shown.wait_for_selector("canvas", timeout=30_000)
+    shown.wait_for_timeout(1000)
+    box = shown.locator("canvas").first.bounding_box()
+    shown.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
+    shown.wait_for_timeout(300)
+    match = re.search(
+        r"x: ([\d.]+)\s*y: ([\d.]+)\s*CEI thickness \(nm\): ([\d.]+)", tooltip_text(shown)
+    )
+    assert match, tooltip_text(shown)
+    x, y, value = (float(v) for v in match.groups())
+    stored = xr.open_dataset(run.outdir / "pristine-sims" / "cei_map.nc")["thickness"]
+    assert value == pytest.approx(float(stored.sel(x=round(x), y=round(y))), rel=1e-3)
+    shown.locator("select").first.select_option(label="result.zarr — result")
+    shown.locator("h3", has_text="result.zarr — result").wait_for(timeout=30_000)
+    shown.wait_for_selector("canvas", timeout=30_000)
+    assert browser_page.errors == []
