@@ -4,7 +4,13 @@ Renders every view on the small synthetic datasets of ``tests/plot_data.py`` in 
 chromium (Playwright, headless): static views from their offline HTML export, the slice viewer
 and the 3D view from a live ``operando serve`` app, plus one matplotlib PNG (paper figure).
 
-Run:  .venv/bin/python docs/make_screenshots.py
+The views of real results (``report_*.png``, ``serve_dems_result.png``, ``serve_cei_map.png``)
+come from ``operando batch`` on the generated example study (16 x 16 pixels): the
+``report.html`` pages and PNG figures the commands write, and ``operando serve`` on a result
+store and a CEI map.
+
+Run:  .venv/bin/python docs/make_screenshots.py            (everything)
+      .venv/bin/python docs/make_screenshots.py --real-only  (views of real results only)
 """
 
 from __future__ import annotations
@@ -94,8 +100,68 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def real_result_screenshots(browser, tmp: Path) -> None:
+    """Screenshots of the reports, figures and served views of the example study's results."""
+    import shutil
+
+    from pipelines.cli import cli
+    from pipelines.example_study import StudySize, write_example_study
+    from pipelines.server import serve
+
+    manifest = write_example_study(tmp / "study", size=StudySize(pixels=16), seed=3)
+    out = tmp / "out"
+    cli.main(["batch", str(manifest), "-o", str(out), "--workers", "2"], standalone_mode=False)
+    raw = manifest.parent / "raw" / "pristine-dems"
+    cli.main(
+        [
+            "dems", "process", str(raw / "operando.asc"),
+            "--ec", str(raw / "operando_01_GCPL_C01.mpt"),
+            "--calibration", str(out / "pristine-dems" / "calibration.json"),
+            "-o", str(tmp / "run.zarr"), "--summary", str(tmp / "run.json"),
+            "--png", str(IMAGES / "report_dems_process_figure.png"),
+        ],
+        standalone_mode=False,
+    )  # fmt: skip
+    cli.main(
+        [
+            "tofsims", "cei", str(out / "modified-sims" / "volume.zarr"),
+            "--sputter-rate", "0.05", "--marker", "LiF2-",
+            "--summary", str(tmp / "cei.json"),
+            "--png", str(IMAGES / "report_tofsims_cei_figure.png"),
+        ],
+        standalone_mode=False,
+    )  # fmt: skip
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    for experiment, name in (("pristine-dems", "dems_process"), ("modified-sims", "tofsims_cei")):
+        page.goto((out / experiment / "report.html").as_uri())
+        page.wait_for_selector("canvas")
+        page.wait_for_timeout(1500)
+        target = IMAGES / f"report_{name}.png"
+        page.screenshot(path=target, full_page=True)
+        print("wrote", target)
+    port = free_port()
+    shutil.copy(out / "modified-sims" / "cei_map.nc", tmp / "cei_map.nc")
+    stores = [out / "pristine-dems" / "result.zarr", tmp / "cei_map.nc"]
+    server = serve(stores, port=port, threaded=True)
+    try:
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector("canvas", timeout=60_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=IMAGES / "serve_dems_result.png")
+        print("wrote", IMAGES / "serve_dems_result.png")
+        page.locator("select").first.select_option(label="cei_map.nc — thickness")
+        page.locator("h3", has_text="cei_map.nc").wait_for(timeout=30_000)
+        page.wait_for_timeout(2000)
+        page.screenshot(path=IMAGES / "serve_cei_map.png")
+        print("wrote", IMAGES / "serve_cei_map.png")
+    finally:
+        server.stop()
+    page.close()
+
+
 def main() -> None:
     """Write every screenshot into docs/images/."""
+    real_only = "--real-only" in sys.argv[1:]
     from playwright.sync_api import sync_playwright
     from plot_data import flux_dataset, particle_volume
 
@@ -108,6 +174,10 @@ def main() -> None:
         browser = playwright.chromium.launch(
             executable_path="/usr/bin/chromium", headless=True, args=ARGS
         )
+        real_result_screenshots(browser, Path(tmp))
+        if real_only:
+            browser.close()
+            return
         page = browser.new_page(viewport={"width": 1300, "height": 900})
         for name, view in static_views().items():
             html = save_html(view, Path(tmp) / f"{name}.html")
