@@ -515,7 +515,8 @@ def result_flux(result: xr.Dataset) -> xr.DataArray:
     -------
     xarray.DataArray
         ``flux(gas, time)`` with the coordinates ``potential`` (V), ``cycle`` (samples before
-        the first cycle dropped) and ``charge`` (``direction == +1``), as expected by
+        the first cycle dropped; no ``cycle`` when the EC file has no cycle numbers) and
+        ``charge`` (``direction == +1``), as expected by
         :func:`flux_vs_time`, :func:`flux_vs_potential` and :func:`cumulative_gas`. Only the
         1-D variables along ``time`` are read; ``flux`` stays lazy.
 
@@ -531,8 +532,8 @@ def result_flux(result: xr.Dataset) -> xr.DataArray:
     if "direction" in result:
         coords["charge"] = ("time", np.asarray(result["direction"]) > 0)
     flux = flux.assign_coords(coords)
-    if "cycle" in result:
-        cycle = np.asarray(result["cycle"], dtype=float)
+    cycle = np.asarray(result["cycle"], dtype=float) if "cycle" in result else np.array([])
+    if np.isfinite(cycle).any():  # an EC file without cycle numbers: no cycle coordinate
         flux = flux.assign_coords(cycle=("time", cycle)).isel(time=np.isfinite(cycle))
         flux = flux.assign_coords(cycle=flux["cycle"].astype(int))
     return flux

@@ -331,7 +331,8 @@ def build_app(entries: list[Entry]) -> pn.viewable.Viewable:
 
     def shown(index: int) -> pn.viewable.Viewable:
         entry = entries[index]
-        source = entry.dataset.attrs.get("source_file", "")
+        attrs = entry.dataset.attrs
+        source = attrs.get("source_file") or attrs.get("ms_source_file", "")
         header = pn.pane.Markdown(f"### {entry.name}\n{source}")
         return pn.Column(header, view_for(entry))
 

@@ -319,3 +319,14 @@ def test_served_result_store_without_summary_uses_its_onsets_attribute(batch, tm
     onsets = json.loads(entry.dataset.attrs["onsets_json"])
     expected = {round(v["potential_V"], 6) for v in onsets.values() if v["potential_V"]}
     assert expected and expected <= set(_vlines(against_potential.last))
+
+
+def test_result_without_cycle_numbers_keeps_every_sample(dems_result):
+    result, summary = dems_result
+    no_cycles = result.assign(cycle=result["cycle"] * np.nan)
+    flux_view = dems_plots.result_flux(no_cycles)
+    assert "cycle" not in flux_view.coords
+    assert flux_view.sizes["time"] == result.sizes["time"]
+    layout = dems_plots.process_report(no_cycles, summary)
+    assert list(layout[0].keys()) == [0]  # one frame, still with the onsets
+    assert set(_vlines(layout[0].last))
