@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "tofsims": "pipelines.commands.tofsims:tofsims",
     "batch": "pipelines.commands.batch:batch",
     "serve": "pipelines.commands.serve:serve",
+    "demo": "pipelines.commands.demo:demo",
 }
 
 
