@@ -149,3 +149,24 @@ def test_comparison_never_invents_numbers():
     measured, true = format_comparison([entry]).splitlines()[2:]
     assert measured.split() == ["a", "—", "4.200", "±", "0.010", "0.0", "/", "12.3", "5.00", "none"]
     assert true.split() == ["truth", "—", "4.200", "—", "/", "12.0", "5.10", "none"]
+
+
+def test_help_is_fast_and_root_help_points_to_the_demo():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pipelines.cli import main\n"
+        "try:\n"
+        "    main(['demo', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "for name in ('xarray', 'dask', 'holoviews', 'pandas', 'numpy', 'distributed'):\n"
+        "    assert name not in sys.modules, name\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Examples:" in done.stdout and "--serve" in done.stdout
+    root = CliRunner().invoke(cli, ["--help"]).output
+    assert "operando demo " in root and "\\b" not in root  # examples laid out, not rewrapped

@@ -45,7 +45,7 @@ def _default_workers() -> int:
     "--workers",
     type=click.IntRange(min=1),
     default=_default_workers,
-    show_default="2 (or 1 on a single core)",
+    show_default="min(2, cores)",
     help="Worker processes of the local dask cluster.",
 )
 @click.option(
