@@ -234,8 +234,10 @@ def view_ready_flux(result: xr.Dataset) -> xr.DataArray:
 
     :func:`dems.plots.flux_vs_potential` and ``operando serve`` look for ``potential`` (V),
     ``cycle`` (int) and ``charge`` (bool) as coordinates along ``time``; ``operando dems
-    process`` stores them as data variables. Times without potentiostat data (the MS
-    recording before the EC file starts or after it ends) are left out.
+    process`` stores them as data variables. ``charge`` is true in charge half-cycles while a
+    positive (anodic) current flows, so the open-circuit rest after a potential hold is not
+    drawn as charge. Times without potentiostat data (the MS recording before the EC file
+    starts or after it ends) are left out.
     """
     import numpy as np
 
@@ -246,7 +248,10 @@ def view_ready_flux(result: xr.Dataset) -> xr.DataArray:
     coords: dict[str, Any] = {"potential": result["potential"]}
     if "cycle" in result:
         coords["cycle"] = result["cycle"].astype(int)
-    if "direction" in result:
+    if "direction" in result and "current" in result:
+        # charging = a charge half-cycle while current flows (the rest after it is left out)
+        coords["charge"] = (result["direction"] > 0) & (result["current"] > 0)
+    elif "direction" in result:
         coords["charge"] = result["direction"] > 0
     return result["flux"].assign_coords(coords)
 
