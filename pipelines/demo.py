@@ -34,6 +34,7 @@ __all__ = [
     "comparison_rows",
     "format_comparison",
     "prepare_output",
+    "serve_paths",
     "view_ready_flux",
     "write_flux_views",
 ]
@@ -286,6 +287,37 @@ def write_flux_views(outdir: Path, experiments: list[str]) -> list[Path]:
             dataset.to_netcdf(temporary)
         written.append(target)
     return written
+
+
+def serve_paths(outdir: Path, table: list[Mapping[str, Any]]) -> list[Path]:
+    """Paths for ``operando serve``: flux views, fragment volumes and CEI maps, uniquely named.
+
+    The app names each dataset after its file, and every TOF-SIMS experiment writes
+    ``volume.zarr`` and ``cei_map.nc``; ``DIR/views/<experiment>-volume.zarr`` (a symbolic link,
+    or the original path where links are not allowed) and ``DIR/views/<experiment>-cei_map.nc``
+    (a link or copy, small) keep the samples apart in the dataset picker.
+    """
+    import shutil
+
+    paths = sorted((outdir / "views").glob("*-flux.nc"))
+    for row in table:
+        name = str(row["experiment"])
+        for output in ("volume.zarr", "cei_map.nc"):
+            source = outdir / name / output
+            if not source.exists():
+                continue
+            alias = outdir / "views" / f"{name}-{output}"
+            if alias.is_symlink() or alias.is_file():
+                alias.unlink()
+            try:
+                alias.symlink_to(Path("..") / name / output, target_is_directory=source.is_dir())
+            except OSError:  # no symbolic links (e.g. Windows without the privilege)
+                if source.is_dir():
+                    alias = source
+                else:
+                    shutil.copyfile(source, alias)
+            paths.append(alias)
+    return paths
 
 
 def _flux_panels(outdir: Path, experiments: Mapping[str, str]) -> list[Any]:

@@ -101,8 +101,13 @@ def test_rerun_reuses_results_and_serves_them(demo_run, monkeypatch):
 
     from pipelines.server import open_entries
 
-    kinds = sorted(entry.kind for entry in open_entries(served["paths"]))
-    assert kinds == ["flux", "flux", "thickness", "thickness", "volume", "volume"]
+    entries = open_entries(served["paths"])
+    assert sorted(e.kind for e in entries) == ["flux"] * 2 + ["thickness"] * 2 + ["volume"] * 2
+    names = {e.name for e in entries}  # the app's dataset picker needs distinct names
+    assert len(names) == 6
+    assert {"pristine-sims-volume.zarr — volume", "modified-sims-cei_map.nc — thickness"} <= names
+    volume = next(e for e in entries if e.name.startswith("pristine-sims-volume"))
+    assert volume.dataset.attrs["source_file"].endswith("pristine.itm.grd")  # not the other
 
 
 def test_refuses_a_folder_that_is_not_a_demo_output(tmp_path):

@@ -88,6 +88,7 @@ def demo(
         comparison_rows,
         format_comparison,
         prepare_output,
+        serve_paths,
         write_flux_views,
     )
     from pipelines.example_study import StudySize, write_example_study
@@ -110,7 +111,7 @@ def demo(
     click.echo("")
     click.echo(format_comparison(rows))
     click.echo("")
-    views = write_flux_views(outdir, [str(r["experiment"]) for r in table if r["kind"] == "dems"])
+    write_flux_views(outdir, [str(r["experiment"]) for r in table if r["kind"] == "dems"])
     report = build_report(outdir, rows, table)
     click.echo(f"raw files:   {outdir / 'study' / 'raw'}")
     click.echo(f"table:       {outdir / 'summary.csv'}")
@@ -121,9 +122,6 @@ def demo(
         return
     from pipelines.server import serve
 
-    paths = [*views]
-    for row in table:
-        folder = outdir / str(row["experiment"])
-        paths += [p for p in (folder / "volume.zarr", folder / "cei_map.nc") if p.exists()]
+    paths = serve_paths(outdir, table)
     click.echo(f"serving on http://127.0.0.1:{port} (Ctrl-C to stop)")
     serve(paths, port=port, address="127.0.0.1")
