@@ -37,6 +37,9 @@ def test_summary_csv_shows_the_known_truths(demo_run):
     table = pd.read_csv(out / "summary.csv")
     assert {"experiment", "kind", "sample"} <= set(table.columns)
     assert len(table) == 4  # one row per experiment
+    lines = (out / "summary.csv").read_text().splitlines()
+    assert lines[1].startswith("pristine-dems,dems,pristine,1,computed,")  # cycle stays an int
+    assert lines[3].startswith("pristine-sims,tofsims,pristine,,computed,")  # no cycle label
     table = table.set_index("experiment")
     assert table.loc["pristine-dems", "sample"] == "pristine"
     assert table.loc["modified-sims", "kind"] == "tofsims"
