@@ -79,6 +79,8 @@ def demo(
     onset detection, reconstruction and CEI thickness, exactly as for your own data. The
     comparison table shows each measured number beside the truth it was generated from.
     """
+    import json
+
     import pandas as pd
 
     from pipelines.commands.batch import batch
@@ -102,8 +104,6 @@ def demo(
     click.echo(f"generating the example study in {outdir / 'study'} …")
     manifest = write_example_study(outdir / "study", size=StudySize(pixels=pixels), seed=seed)
     ctx.invoke(batch, manifest=manifest, outdir=outdir, workers=workers)
-
-    import json
 
     table = pd.read_csv(outdir / "summary.csv").to_dict("records")
     truth = json.loads((outdir / "study" / "truth.json").read_text())
