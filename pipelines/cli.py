@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "tofsims": "pipelines.commands.tofsims:tofsims",
     "batch": "pipelines.commands.batch:batch",
     "serve": "pipelines.commands.serve:serve",
+    "demo": "pipelines.commands.demo:demo",
 }
 
 
@@ -62,19 +63,19 @@ def _as_click_exception(err: Exception) -> click.ClickException:
     cls=OperandoGroup,
     lazy_subcommands=COMMANDS,
     context_settings=CONTEXT_SETTINGS,
-    epilog="Run 'operando COMMAND --help' for the options of a command.",
+    epilog=(
+        "\b\nExamples:\n"
+        "  operando demo                      # the whole tool on generated example data\n"
+        "  operando dems inspect run.asc cell_C01.mpt\n"
+        "  operando tofsims inspect profile.txt\n\n"
+        "Run 'operando COMMAND --help' for the options of a command."
+    ),
 )
 @click.version_option(__version__, "--version", prog_name="operando")
 @click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
-    r"""Process operando DEMS and TOF-SIMS data from battery research.
-
-    \b
-    Examples:
-      operando dems inspect run.asc cell_C01.mpt
-      operando tofsims inspect profile.txt
-    """
+    """Process operando DEMS and TOF-SIMS data from battery research."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

@@ -64,11 +64,9 @@ def write_table(rows: list[dict[str, Any]], outdir: Path, stem: str = "summary")
 
     frame = pd.DataFrame(rows)
     for column in frame.columns:
-        values = frame[column].dropna()
-        if (
-            len(values)
-            and values.map(lambda v: isinstance(v, int) and not isinstance(v, bool)).all()
-        ):
+        # judged on the rows: pandas has already turned an int column with gaps into float
+        values = [row[column] for row in rows if row.get(column) is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
             frame[column] = frame[column].astype("Int64")  # labels like cycle = 1 stay integers
         if frame[column].map(lambda v: isinstance(v, dict | list)).any():
             frame[column] = frame[column].map(json.dumps)

@@ -354,7 +354,7 @@ def _fit_one_unguarded(counts: np.ndarray, z: np.ndarray, model: str) -> np.ndar
         edge = (_emg_edge(fine, p[0], p[1], p[2], p[3], 0) / p[0]).clip(0, 1)
         z50_fit, z84, z16 = (np.interp(-level, -edge, fine) for level in (0.5, 0.84, 0.16))
         return np.array([z50_fit, z16 - z84, z50_fit])
-    except (RuntimeError, ValueError, TypeError):
+    except (RuntimeError, ValueError, TypeError, IndexError):  # IndexError: no point >= max/2
         return nan
 
 
