@@ -49,6 +49,9 @@ def write_json(path: str | os.PathLike[str], document: Mapping[str, Any]) -> Non
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             json.dump(to_json_ready(document), out, indent=2, allow_nan=False)
             out.write("\n")
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)  # mkstemp creates 0600
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):

@@ -11,11 +11,24 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_file", "write_json_atomic", "write_text_atomic"]
+__all__ = [
+    "atomic_directory",
+    "atomic_file",
+    "write_atomically",
+    "write_json_atomic",
+    "write_text_atomic",
+]
+
+
+def _ordinary_permissions(path: Path, directory: bool = False) -> None:
+    """Give a temporary file/folder the permissions of a normally created one (umask)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~mask)  # mkstemp/mkdtemp: 0600/0700
 
 
 @contextlib.contextmanager
@@ -32,6 +45,7 @@ def atomic_file(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
     temporary = Path(name)
     try:
         yield temporary
+        _ordinary_permissions(temporary)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -53,6 +67,7 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
+    _ordinary_permissions(temporary, directory=True)
     old = None
     if target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=target.parent))
@@ -60,6 +75,17 @@ def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
     os.replace(temporary, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def write_atomically(target: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(temporary_path)`` and move the result onto ``target``; return ``target``.
+
+    The temporary path keeps the target's suffix, for writers that pick a format from it.
+    """
+    target = Path(target)
+    with atomic_file(target, suffix=target.suffix) as temporary:
+        write(temporary)
+    return target
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:

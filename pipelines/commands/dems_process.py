@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -130,34 +127,21 @@ def process_datasets(
 
 def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
     """Write ``result`` to ``.zarr`` or ``.nc`` via a temporary sibling, then ``os.replace``."""
-    folder = path.resolve().parent
     # fixed-width unicode has no Zarr v3 specification: store strings as variable length
     result = result.copy()
     for name, variable in result.variables.items():
         if variable.dtype.kind == "U":
             result[name] = variable.astype(object)
+    from pipelines.atomic import atomic_directory, write_atomically
+
     if path.suffix == ".zarr":
-        temporary = Path(tempfile.mkdtemp(prefix=".tmp-", suffix=".zarr", dir=folder))
-        try:
-            with warnings.catch_warnings():
-                # consolidated metadata is what xr.open_zarr reads first (no warning on
-                # opening); zarr 3 warns that it is not (yet) in the v3 specification
-                warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
-                result.to_zarr(temporary, mode="w", consolidated=True)
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(temporary, path)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
+        with atomic_directory(path) as temporary, warnings.catch_warnings():
+            # consolidated metadata is what xr.open_zarr reads first (no warning on
+            # opening); zarr 3 warns that it is not (yet) in the v3 specification
+            warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+            result.to_zarr(temporary, mode="w", consolidated=True)
         return
-    handle, name = tempfile.mkstemp(prefix=".tmp-", suffix=".nc", dir=folder)
-    os.close(handle)
-    try:
-        result.to_netcdf(name)
-        os.replace(name, path)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
+    write_atomically(path, result.to_netcdf)
 
 
 @click.command(epilog=EPILOG)

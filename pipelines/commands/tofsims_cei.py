@@ -263,7 +263,7 @@ def cei(
         raise click.BadParameter("must be a positive number of nm/s", param_hint="--sputter-rate")
     import dask
 
-    from pipelines.atomic_files import write_atomically
+    from pipelines.atomic import write_atomically
     from pipelines.progress import progress_bar
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.depth import depth_constant_rate

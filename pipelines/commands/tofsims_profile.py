@@ -63,7 +63,7 @@ def profile(input_path: Path, output: Path) -> None:
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".nc"):
         raise click.BadParameter("the output must end in .csv or .nc", param_hint="-o/--output")
-    from pipelines.atomic_files import write_atomically
+    from pipelines.atomic import write_atomically
     from pipelines.progress import progress_bar
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.profiles import depth_profile

@@ -1,6 +1,8 @@
+import os
+
 import pytest
 
-from pipelines.atomic_files import atomic_path, write_atomically
+from pipelines.atomic import atomic_directory, atomic_file, write_atomically
 
 
 def test_success_replaces_the_target(tmp_path):
@@ -26,7 +28,19 @@ def test_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
 
 
 def test_temporary_keeps_the_suffix_and_folder(tmp_path):
-    with atomic_path(tmp_path / "map.nc") as tmp:
+    with atomic_file(tmp_path / "map.nc", suffix=".nc") as tmp:
         assert tmp.suffix == ".nc" and tmp.parent == tmp_path
         tmp.write_text("x")
     assert (tmp_path / "map.nc").read_text() == "x"
+
+
+def test_outputs_get_ordinary_permissions(tmp_path):
+    mask = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "summary.json", lambda tmp: tmp.write_text("{}"))
+        with atomic_directory(tmp_path / "store") as work:
+            (work / "a").write_text("x")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "summary.json").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "store").stat().st_mode & 0o777 == 0o755
