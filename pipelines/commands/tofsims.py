@@ -7,10 +7,7 @@ import click
 from pipelines.lazy import LazyGroup
 
 #: ``operando tofsims`` subcommands: name -> "module:attribute" (imported on first use).
-TOFSIMS_COMMANDS: dict[str, str] = {
-    "profile": "pipelines.commands.tofsims_profile:profile",
-    "cei": "pipelines.commands.tofsims_cei:cei",
-}
+TOFSIMS_COMMANDS: dict[str, str] = {}
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=TOFSIMS_COMMANDS)
