@@ -7,7 +7,9 @@ import click
 from pipelines.lazy import LazyGroup
 
 #: ``operando tofsims`` subcommands: name -> "module:attribute" (imported on first use).
-TOFSIMS_COMMANDS: dict[str, str] = {}
+TOFSIMS_COMMANDS: dict[str, str] = {
+    "inspect": "pipelines.commands.tofsims_inspect:inspect",
+}
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=TOFSIMS_COMMANDS)
