@@ -9,6 +9,8 @@ from pipelines.lazy import LazyGroup
 #: ``operando tofsims`` subcommands: name -> "module:attribute" (imported on first use).
 TOFSIMS_COMMANDS: dict[str, str] = {
     "inspect": "pipelines.commands.tofsims_inspect:inspect",
+    "profile": "pipelines.commands.tofsims_profile:profile",
+    "cei": "pipelines.commands.tofsims_cei:cei",
 }
 
 
