@@ -63,13 +63,15 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
         else:
             times = seconds * np.arange(1, n + 1)
         source = "option --seconds-per-scan"
-    elif "sputter_time" in data.coords:
+    elif "sputter_time" in data.coords and np.isfinite(data["sputter_time"].values).all():
         return data.assign_attrs(sputter_time_source="file")
     elif "seconds_per_scan" in data.attrs and float(data.attrs["seconds_per_scan"]) > 0:
         times = float(data.attrs["seconds_per_scan"]) * np.arange(1, n + 1)
         source = "file attribute seconds_per_scan"
     else:
-        raise TofsimsReadError(path, "has no sputter time; give --seconds-per-scan")
+        raise TofsimsReadError(
+            path, "has no sputter time (3D ASCII exports do not store it); give --seconds-per-scan"
+        )
     data = data.assign_coords(sputter_time=("scan", times, {"units": "s"}))
     return data.assign_attrs(sputter_time_source=source)
 

@@ -186,3 +186,59 @@ def test_non_monotonic_time_in_store(tmp_path):
     result = _run("cei", store, "--sputter-rate", 0.05, "--summary", tmp_path / "s.json")
     assert result.exit_code == 1
     assert "not increasing at scan 5" in result.output
+
+
+def _write_ascii3d(volume, folder):
+    """Write per-peak 3D ASCII exports (x fastest, then y, then scan) from a volume."""
+    labels = {
+        "C2HO-": "C_2HO-",
+        "PO3-": "PO_3-",
+        "LiF2-": "LiF_2-",
+        "BO2-": "BO_2-",
+        "NiO2-": "NiO_2-",
+        "CeO2-": "CeO_2-",
+    }
+    nz, ny, nx = (volume.sizes[d] for d in ("scan", "y", "x"))
+    z, y, x = np.meshgrid(np.arange(nz), np.arange(ny), np.arange(nx), indexing="ij")
+    for number, fragment in enumerate(volume.fragment.values, start=1):
+        values = volume.counts.sel(fragment=fragment).values
+        table = np.column_stack([x.ravel(), y.ravel(), z.ravel(), values.ravel()])
+        path = folder / f"sample ({number}) - {labels[str(fragment)]}.txt"
+        np.savetxt(path, table, fmt="%d", header="3D export test", comments="# ")
+
+
+def test_cei_on_3d_ascii_exports(tmp_path):
+    volume, truth = layered_sample("modified", ny=16, nx=16, n_scans=150, seed=3)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    _write_ascii3d(volume, folder)
+    summary = tmp_path / "s.json"
+    no_time = _run("cei", folder, "--sputter-rate", 0.05, "--summary", summary)
+    assert no_time.exit_code == 1 and "--seconds-per-scan" in no_time.output
+    result = _run(
+        "cei",
+        folder,
+        "--sputter-rate",
+        0.05,
+        "--seconds-per-scan",
+        2,
+        "--summary",
+        summary,
+        "--map",
+        tmp_path / "map.nc",
+    )
+    assert result.exit_code == 0, result.output
+    from_ascii = json.loads(summary.read_text())
+    mean = float(truth.cei_thickness_nm.mean())
+    assert from_ascii["cei_thickness_nm"]["mean"] == pytest.approx(mean, abs=max(0.05 * mean, 0.3))
+    assert from_ascii["coating_thickness_nm"] == pytest.approx(3.0, abs=0.5)
+    # the same numbers as from the in-memory volume
+    store = tmp_path / "same.zarr"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        volume.to_zarr(store)
+    from_store = _cei(store, tmp_path)
+    assert from_ascii["cei_thickness_nm"]["mean"] == pytest.approx(
+        from_store["cei_thickness_nm"]["mean"]
+    )
+    assert from_ascii["fragments"] == from_store["fragments"]

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy.special import erfc
-from tofsims_helpers import raise_if_dask_computes, read_surfacelab
+from tofsims_helpers import raise_if_dask_computes
 
 from tofsims.depth import depth_constant_rate
 from tofsims.errors import AnalysisError
 from tofsims.interfaces import fit_layer, layer_marker, two_marker_crossing
+from tofsims.io import open_tofsims
 from tofsims.profiles import depth_profile, select_fragment
 from tofsims.synthetic import layered_sample
 
@@ -144,7 +145,9 @@ def test_bad_input():
 # ---------------------------------------------------------------- real SurfaceLab export
 @pytest.fixture(scope="module")
 def real_profile(data_dir):
-    return depth_constant_rate(read_surfacelab(Path(data_dir) / NEGATIVE), 0.05)
+    with pytest.warns(UserWarning, match="dropped 1 final data point"):
+        profile = open_tofsims(Path(data_dir) / NEGATIVE)
+    return depth_constant_rate(profile, 0.05)
 
 
 def _reference_fall(values, times, level):

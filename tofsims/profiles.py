@@ -152,6 +152,13 @@ def roi_threshold(
     )
 
 
+def _per_fragment(volume: xr.Dataset, name: str, default: list[str]) -> list[str]:
+    """Return a string coordinate along ``fragment`` (from the reader), or ``default``."""
+    if name in volume.coords and volume[name].dims == ("fragment",):
+        return [str(v) for v in volume[name].values]
+    return default
+
+
 def depth_profile(volume: xr.Dataset, mask: xr.DataArray | None = None) -> xr.Dataset:
     """Sum a volume over pixels (optionally inside ``mask``) into a depth profile.
 
@@ -183,17 +190,19 @@ def depth_profile(volume: xr.Dataset, mask: xr.DataArray | None = None) -> xr.Da
         center = ((volume["mass_low"] + volume["mass_high"]) / 2).values
     else:
         center = np.full(len(fragments), np.nan)
+    kinds = _per_fragment(volume, "kind", ["single"] * len(fragments))
+    labels = _per_fragment(volume, "peak_label", fragments)
     intensity = summed.drop_vars(
-        [c for c in ("fragment", "mass_low", "mass_high") if c in summed.coords]
+        [name for name in summed.coords if "fragment" in summed[name].dims]
     ).rename(fragment="peak")
     profile = xr.Dataset(
         {"intensity": intensity.assign_attrs(units="counts"), "pixels": pixels},
         coords={
             "peak": np.arange(len(fragments), dtype=np.int64),
-            "peak_label": ("peak", fragments),
+            "peak_label": ("peak", labels),
             "fragment": ("peak", fragments),
             "mass_center": ("peak", center, {"units": "u"}),
-            "kind": ("peak", ["single"] * len(fragments)),
+            "kind": ("peak", kinds),
         },
         attrs=dict(volume.attrs),
     )

@@ -188,6 +188,15 @@ def _coating(profile: Any, summary: Summary) -> None:
     summary.data["coating_method"] = json.loads(coating.attrs["method"])["criterion"]
 
 
+def _has_fragment(profile: Any, fragment: str) -> bool:
+    return fragment in {str(v) for v in profile["fragment"].values}
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Tell an option given on the command line from its default."""
+    return ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+
+
 def _crossing(profile: Any, marker: str, bulk: str, summary: Summary) -> None:
     from tofsims.interfaces import two_marker_crossing
 
@@ -278,7 +287,9 @@ def cei(
         raise click.UsageError("--map needs a volume; INPUT is a depth profile")
     profile = depth_profile(data) if volume_input else data
     _marker_counts(profile, marker, "marker")  # fail fast, before any computation
-    _marker_counts(profile, bulk, "bulk")
+    bulk_present = _has_fragment(profile, bulk)
+    if not bulk_present and _given(click.get_current_context(), "bulk"):
+        _marker_counts(profile, bulk, "bulk")  # an explicit --bulk must exist: usage error
     if volume_input:
         select_fragment(data["counts"], marker)
         thickness_map = cei_thickness_map(
@@ -302,7 +313,10 @@ def cei(
     _estimator_spread(profile, marker, summary)
     _coating(profile, summary)
     _fragment_entries(profile, summary)
-    _crossing(profile, marker, bulk, summary)
+    if bulk_present:
+        _crossing(profile, marker, bulk, summary)
+    else:
+        summary.put(["two_marker_crossing_nm", "value"], None, f"no {bulk} signal in the data")
     summary.data["input"] = {
         "path": str(input_path.resolve()),
         "kind": "volume" if volume_input else "depth profile",
