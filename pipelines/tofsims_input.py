@@ -2,7 +2,10 @@
 
 Orchestration only: the Zarr store is opened lazily with :func:`xarray.open_zarr`; every other
 path goes to :func:`tofsims.io.open_tofsims` (GRD with properties, 3D ASCII, SurfaceLab profile,
-...), which recognises the format from the content.
+...), which recognises the format from the content. A GRD event list is binned lazily into a
+volume of the battery fragments (:data:`GRD_FRAGMENTS` plus the requested markers) with the
+calibration of its ``properties.txt`` and ±0.05 u windows; ``operando tofsims reconstruct``
+gives control over windows, recalibration, binning and dead-time correction.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 __all__ = ["is_profile", "open_tofsims_input"]
 
 VOLUME_DIMS = ("fragment", "scan", "y", "x")
+#: Fragments binned when a GRD event list is given directly.
+GRD_FRAGMENTS = ("C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-")
 
 
 def _is_zarr_store(path: Path) -> bool:
@@ -70,14 +75,26 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
         source = "file attribute seconds_per_scan"
     else:
         raise TofsimsReadError(
-            path, "has no sputter time (3D ASCII exports do not store it); give --seconds-per-scan"
+            path,
+            "has no sputter time (GRD and 3D ASCII exports do not store it); give --seconds-per-scan",
         )
     data = data.assign_coords(sputter_time=("scan", times, {"units": "s"}))
     return data.assign_attrs(sputter_time_source=source)
 
 
+def _volume_from_events(events: Any, fragments: tuple[str, ...], seconds: float | None) -> Any:
+    from tofsims.reconstruct import reconstruct
+
+    wanted = list(dict.fromkeys([*GRD_FRAGMENTS, *fragments]))
+    volume = reconstruct(events, wanted, seconds_per_scan=seconds)
+    return volume.drop_vars([v for v in volume.data_vars if v != "counts"])
+
+
 def open_tofsims_input(
-    path: str | os.PathLike[str], *, seconds_per_scan: float | None = None
+    path: str | os.PathLike[str],
+    *,
+    seconds_per_scan: float | None = None,
+    fragments: tuple[str, ...] = (),
 ) -> Any:
     """Open a volume store or a raw export and make sure it has ``sputter_time`` (s).
 
@@ -89,6 +106,9 @@ def open_tofsims_input(
     seconds_per_scan
         Overrides the file's time axis: a volume gets ``sputter_time = S·(scan + 1)`` (end of each
         scan); a profile keeps its first time and gets a step of S.
+    fragments
+        Fragments that must be in the volume when a GRD event list is binned (e.g. the CEI and
+        bulk markers), besides :data:`GRD_FRAGMENTS`.
 
     Returns
     -------
@@ -114,5 +134,7 @@ def open_tofsims_input(
         from tofsims.io import open_tofsims
 
         data = open_tofsims(path)
+        if "record" in data.data_vars and "tof" in data.data_vars:  # GRD event table
+            data = _volume_from_events(data, tuple(fragments), seconds_per_scan)
     _check(data, path)
     return _with_seconds_per_scan(data, seconds_per_scan, path)

@@ -280,7 +280,8 @@ def cei(
     from tofsims.thickness import cei_thickness_map
 
     data = depth_constant_rate(
-        open_tofsims_input(input_path, seconds_per_scan=seconds_per_scan), sputter_rate
+        open_tofsims_input(input_path, seconds_per_scan=seconds_per_scan, fragments=(marker, bulk)),
+        sputter_rate,
     )
     volume_input = not is_profile(data)
     if map_path is not None and not volume_input:

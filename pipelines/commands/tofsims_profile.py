@@ -58,7 +58,14 @@ def write_profile_csv(profile: Any, path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file: .csv (table) or .nc (netCDF, all coordinates).",
 )
-def profile(input_path: Path, output: Path) -> None:
+@click.option(
+    "--seconds-per-scan",
+    type=float,
+    default=None,
+    metavar="S",
+    help="Sputter time per scan (s) [default: what the file says; needed for GRD and 3D ASCII].",
+)
+def profile(input_path: Path, output: Path, seconds_per_scan: float | None) -> None:
     """Write the depth profile of INPUT (volume store or raw TOF-SIMS export)."""
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".nc"):
@@ -68,7 +75,7 @@ def profile(input_path: Path, output: Path) -> None:
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.profiles import depth_profile
 
-    data = open_tofsims_input(input_path)
+    data = open_tofsims_input(input_path, seconds_per_scan=seconds_per_scan)
     result = data if is_profile(data) else depth_profile(data)
     with progress_bar(minimum=1.0):
         result = result.compute()
