@@ -76,7 +76,8 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
     else:
         raise TofsimsReadError(
             path,
-            "has no sputter time (GRD and 3D ASCII exports do not store it); give --seconds-per-scan",
+            "has no sputter time (GRD and 3D ASCII exports do not store it); "
+            "give --seconds-per-scan",
         )
     data = data.assign_coords(sputter_time=("scan", times, {"units": "s"}))
     return data.assign_attrs(sputter_time_source=source)
