@@ -151,6 +151,9 @@ def run_batch(
             (runners or {}).get(experiment.kind),
             key=f"experiment-{experiment.name}-{fingerprint[:12]}",
             pure=False,
+            # one retry for transient failures (e.g. two fresh workers racing to fill numba's
+            # on-disk cache); an experiment that fails twice is reported as failed
+            retries=1,
         )
         futures[future] = experiment.name
     cache.save()

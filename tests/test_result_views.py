@@ -330,3 +330,14 @@ def test_result_without_cycle_numbers_keeps_every_sample(dems_result):
     layout = dems_plots.process_report(no_cycles, summary)
     assert list(layout[0].keys()) == [0]  # one frame, still with the onsets
     assert set(_vlines(layout[0].last))
+
+
+def test_coating_is_marked_at_its_lower_boundary():
+    summary = {
+        "input": {"marker": "LiF2-", "bulk": "NiO2-"},
+        "cei_thickness_nm": {"mean": 4.0},
+        "two_marker_crossing_nm": {"value": None},
+        "coating_thickness_nm": 3.0,
+    }
+    interfaces = tofsims_plots.cei_interfaces(summary)
+    assert interfaces == {"CEI (LiF2-) 4 nm": 4.0, "coating end (3 nm thick)": 7.0}

@@ -521,20 +521,30 @@ def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
     -------
     dict
         ``{label: depth in nm}`` for every interface that was determined (``null`` values are
-        left out), e.g. ``{"CEI (LiF2-) 10.1 nm": 10.08, "LiF2-/NiO2- 10.2 nm": 10.20}``.
+        left out), e.g. ``{"CEI (LiF2-) 10.1 nm": 10.08, "LiF2-/NiO2- 10.2 nm": 10.20}``; a
+        coating (which lies under the CEI) is marked at its lower boundary, CEI + coating.
     """
     given = summary.get("input", {})
     marker, bulk = given.get("marker", "marker"), given.get("bulk", "bulk")
+    cei = (summary.get("cei_thickness_nm") or {}).get("mean")
     found = {
-        f"CEI ({marker})": (summary.get("cei_thickness_nm") or {}).get("mean"),
+        f"CEI ({marker})": cei,
         f"{marker}/{bulk}": (summary.get("two_marker_crossing_nm") or {}).get("value"),
-        "coating": summary.get("coating_thickness_nm"),
     }
-    return {
+    interfaces = {
         f"{label} {float(depth):.3g} nm": float(depth)
         for label, depth in found.items()
-        if isinstance(depth, int | float) and np.isfinite(depth)
+        if _finite(depth)
     }
+    coating = summary.get("coating_thickness_nm")
+    if _finite(coating) and _finite(cei):
+        # the coating lies under the CEI: its lower boundary is at CEI + coating thickness
+        interfaces[f"coating end ({float(coating):.3g} nm thick)"] = float(cei) + float(coating)
+    return interfaces
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and bool(np.isfinite(value))
 
 
 def cei_report(
