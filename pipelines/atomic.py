@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ __all__ = [
     "atomic_file",
     "write_atomically",
     "write_json_atomic",
+    "write_netcdf_atomic",
     "write_text_atomic",
 ]
 
@@ -86,6 +88,18 @@ def write_atomically(target: str | os.PathLike[str], write: Callable[[Path], obj
     with atomic_file(target, suffix=target.suffix) as temporary:
         write(temporary)
     return target
+
+
+#: netCDF-C/HDF5 are not thread-safe: experiments of a batch run as threads of one worker
+#: process (a waiting experiment secedes), and two concurrent writes corrupted a file.
+_NETCDF_LOCK = threading.Lock()
+
+
+def write_netcdf_atomic(dataset: Any, target: str | os.PathLike[str]) -> Path:
+    """Compute ``dataset`` and write it as netCDF atomically, one netCDF write per process."""
+    loaded = dataset.load()
+    with _NETCDF_LOCK:
+        return write_atomically(target, loaded.to_netcdf)
 
 
 def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +33,7 @@ __all__ = [
     "ViewExportError",
     "export_options",
     "inline_panel_stylesheets",
+    "rendering",
     "save_html",
     "save_png",
     "write_exports",
@@ -40,6 +42,19 @@ __all__ = [
 
 class ViewExportError(ValueError):
     """A view cannot be exported in the requested form (e.g. a live-only DynamicMap)."""
+
+
+#: HoloViews, Bokeh and Panel keep global state (current backend, option trees, documents):
+#: views must be built and saved by one thread at a time. In a batch, several experiments run
+#: as threads of one worker process, and concurrent reports broke each other's plots.
+_RENDER_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def rendering() -> Iterator[None]:
+    """Hold the process-wide lock for building and saving views."""
+    with _RENDER_LOCK:
+        yield
 
 
 @contextlib.contextmanager
@@ -238,8 +253,9 @@ def write_exports(
         The files written.
     """
     written = []
-    if html is not None:
-        written.append(save_html(view, html, title=title))
-    if png is not None:
-        written.append(save_png(view if png_view is None else png_view, png))
+    with rendering():
+        if html is not None:
+            written.append(save_html(view, html, title=title))
+        if png is not None:
+            written.append(save_png(view if png_view is None else png_view, png))
     return written

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import math
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -329,6 +330,10 @@ def reconstruct(
     with_shadow = dead_time_s is not None
     flat = record.map_blocks(
         _bin_block,
+        # a fresh name per call: dask ships the lookup tables as `ndarray-<uuid>` keys, so two
+        # identical calls (the same file twice in a batch) would otherwise submit one key with
+        # two different specs to a shared distributed scheduler
+        name=f"bin-block-{uuid.uuid4().hex}",
         dtype=np.uint32,
         chunks=(tuple(math.prod(sh) * (2 if with_shadow else 1) + n_channels for sh in shapes),),
         drop_axis=1,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.report import export_options, write_exports
+from pipelines.report import export_options, rendering, write_exports
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
     import xarray as xr
@@ -132,7 +132,7 @@ def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
     for name, variable in result.variables.items():
         if variable.dtype.kind == "U":
             result[name] = variable.astype(object)
-    from pipelines.atomic import atomic_directory, write_atomically
+    from pipelines.atomic import atomic_directory, write_netcdf_atomic
 
     if path.suffix == ".zarr":
         with atomic_directory(path) as temporary, warnings.catch_warnings():
@@ -141,7 +141,7 @@ def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
             warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
             result.to_zarr(temporary, mode="w", consolidated=True)
         return
-    write_atomically(path, result.to_netcdf)
+    write_netcdf_atomic(result, path)
 
 
 @click.command(epilog=EPILOG)
@@ -348,11 +348,12 @@ def _export_views(
         return
     from dems.plots import process_report
 
-    write_exports(
-        process_report(result, summary),
-        html=html,
-        png=png,
-        title=title,
-        png_view=process_report(result, summary, static=True),
-    )
+    with rendering():  # views are built and saved by one thread at a time
+        write_exports(
+            process_report(result, summary),
+            html=html,
+            png=png,
+            title=title,
+            png_view=process_report(result, summary, static=True),
+        )
     click.echo(f"wrote {', '.join(str(p) for p in (html, png) if p is not None)}")

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from pipelines.report import export_options, write_exports
+from pipelines.report import export_options, rendering, write_exports
 
 EPILOG = """\b
 Examples:
@@ -272,7 +272,7 @@ def cei(
         raise click.BadParameter("must be a positive number of nm/s", param_hint="--sputter-rate")
     import dask
 
-    from pipelines.atomic import write_atomically
+    from pipelines.atomic import write_atomically, write_netcdf_atomic
     from pipelines.progress import progress_bar
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.depth import depth_constant_rate
@@ -334,7 +334,7 @@ def cei(
             "sputter_rate_nm_per_s": sputter_rate,
             "producer": f"operando {__version__} tofsims cei",
         }
-        write_atomically(map_path, lambda tmp: thickness_map.to_netcdf(tmp))
+        write_netcdf_atomic(thickness_map, map_path)
     text = summary.as_json()
     write_atomically(summary_path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
     mean = summary.data["cei_thickness_nm"]["mean"]
@@ -360,11 +360,12 @@ def _export_views(
         return
     from tofsims.plots import cei_report
 
-    write_exports(
-        cei_report(profile, summary, thickness),
-        html=html,
-        png=png,
-        title=title,
-        png_view=cei_report(profile, summary, thickness, static=True),
-    )
+    with rendering():  # views are built and saved by one thread at a time
+        write_exports(
+            cei_report(profile, summary, thickness),
+            html=html,
+            png=png,
+            title=title,
+            png_view=cei_report(profile, summary, thickness, static=True),
+        )
     click.echo(f"wrote {', '.join(str(p) for p in (html, png) if p is not None)}")

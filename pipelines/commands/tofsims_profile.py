@@ -70,7 +70,7 @@ def profile(input_path: Path, output: Path, seconds_per_scan: float | None) -> N
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".nc"):
         raise click.BadParameter("the output must end in .csv or .nc", param_hint="-o/--output")
-    from pipelines.atomic import write_atomically
+    from pipelines.atomic import write_atomically, write_netcdf_atomic
     from pipelines.progress import progress_bar
     from pipelines.tofsims_input import is_profile, open_tofsims_input
     from tofsims.profiles import depth_profile
@@ -82,5 +82,5 @@ def profile(input_path: Path, output: Path, seconds_per_scan: float | None) -> N
     if suffix == ".csv":
         write_atomically(output, lambda tmp: write_profile_csv(result, tmp))
     else:
-        write_atomically(output, lambda tmp: result.to_netcdf(tmp))
+        write_netcdf_atomic(result, output)
     click.echo(f"wrote {output} ({result.sizes['scan']} scans x {result.sizes['peak']} signals)")
