@@ -1,8 +1,10 @@
 """Run every experiment of a manifest on dask.distributed, resumably.
 
-Each experiment runs as one task; inside it, dask collections (for instance the
-reconstruction of a large GRD file) are computed on the same cluster, so a big experiment
-is split into chunks across workers rather than shipped whole to one. Outputs of an
+Each experiment runs as one task on one worker, computing its (small) dask collections
+in-task. An experiment with large inputs (``SPREAD_BYTES``, e.g. a GRD file of several GB)
+is instead driven from this process with the cluster as its scheduler, so its chunks are
+split across all workers rather than shipped whole to one; the task graphs hold paths,
+never open files. Outputs of an
 experiment are built in a temporary folder and renamed into ``OUTDIR/<name>`` only when
 complete; a ``done.json`` inside records the fingerprint, so an unchanged experiment is
 skipped next time. A failing experiment is reported and does not stop the others; work lost
@@ -16,6 +18,7 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = ["DONE_FILE", "RUNNERS", "BatchOutcome", "execute_experiment", "run_batch"]
 
 DONE_FILE = "done.json"
+#: Inputs at least this large (bytes) are split over all workers rather than run on one.
+SPREAD_BYTES = 256 * 1024**2
 SUMMARY_FILE = "summary.json"
 
 #: kind -> runner of one experiment, ``f(experiment, workdir) -> summary`` (or its
@@ -109,6 +114,7 @@ def run_batch(
     force: bool = False,
     on_progress: Callable[[str, str], None] | None = None,
     runners: dict[str, Callable[[Experiment, Path], dict[str, Any]]] | None = None,
+    spread_bytes: int = SPREAD_BYTES,
 ) -> BatchOutcome:
     """Run (or skip) every experiment on ``client``; return what happened.
 
@@ -127,6 +133,10 @@ def run_batch(
         (status ``"computed"``, ``"skipped"`` or ``"failed"``).
     runners
         Per-kind replacements of the registered runners, shipped to the workers with the tasks.
+    spread_bytes
+        Experiments whose inputs are at least this large run from this process with the
+        cluster as their scheduler, so their chunks spread over all workers; smaller ones run
+        whole on one worker each (one experiment per worker thread, computed in-task).
     """
     from distributed import as_completed
 
@@ -134,6 +144,7 @@ def run_batch(
     cache = DigestCache(outdir / ".operando" / "digests.json")
     outcome = BatchOutcome()
     futures = {}
+    large: list[tuple[Experiment, str, Any]] = []
     for experiment in experiments:
         fingerprint = experiment_fingerprint(experiment, cache)
         record = finished_record(outdir, experiment.name)
@@ -143,12 +154,16 @@ def run_batch(
             if on_progress:
                 on_progress(experiment.name, "skipped")
             continue
+        runner = (runners or {}).get(experiment.kind)
+        if _input_bytes(experiment) >= spread_bytes:
+            large.append((experiment, fingerprint, runner))
+            continue
         future = client.submit(
             execute_experiment,
             experiment,
             str(outdir),
             fingerprint,
-            (runners or {}).get(experiment.kind),
+            runner,
             key=f"experiment-{experiment.name}-{fingerprint[:12]}",
             pure=False,
             # one retry for transient failures (e.g. two fresh workers racing to fill numba's
@@ -157,20 +172,50 @@ def run_batch(
         )
         futures[future] = experiment.name
     cache.save()
-    for future in as_completed(futures):
-        name = futures[future]
-        try:
-            outcome.records[name] = future.result()
-            outcome.computed.append(name)
-            status = "computed"
-        except Exception as err:
-            outcome.failed[name] = _one_line(err)
-            status = "failed"
-            _write_failure(outdir, name, err)
-        if on_progress:
-            on_progress(name, status)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="operando-large") as driver:
+        spread = {
+            driver.submit(
+                _execute_on_cluster, client, experiment, str(outdir), fingerprint, runner
+            ): experiment.name
+            for experiment, fingerprint, runner in large
+        }
+        for future in as_completed(futures):
+            _collect(future, futures[future], outdir, outcome, on_progress)
+        for future in spread:
+            _collect(future, spread[future], outdir, outcome, on_progress)
     _remove_orphans(outdir)
     return outcome
+
+
+def _input_bytes(experiment: Experiment) -> int:
+    return sum(p.stat().st_size for p in experiment.inputs.values() if p.is_file())
+
+
+def _execute_on_cluster(client: Client, *args: Any) -> dict[str, Any]:
+    """Run a large experiment here, with its dask computations spread over the cluster."""
+    import dask
+
+    with dask.config.set(scheduler=client):
+        return execute_experiment(*args)
+
+
+def _collect(
+    future: Any,
+    name: str,
+    outdir: Path,
+    outcome: BatchOutcome,
+    on_progress: Callable[[str, str], None] | None,
+) -> None:
+    try:
+        outcome.records[name] = future.result()
+        outcome.computed.append(name)
+        status = "computed"
+    except Exception as err:
+        outcome.failed[name] = _one_line(err)
+        status = "failed"
+        _write_failure(outdir, name, err)
+    if on_progress:
+        on_progress(name, status)
 
 
 def _remove_orphans(outdir: Path) -> None:

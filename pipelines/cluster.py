@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["dask_client", "uses_distributed"]
+__all__ = ["dask_client"]
 
 
 @contextlib.contextmanager
@@ -72,11 +72,3 @@ def dask_client(
     finally:
         client.close()
         cluster.close()
-
-
-def uses_distributed() -> bool:
-    """Whether dask's configured scheduler is a distributed client (set by ``operando batch``)."""
-    import dask
-
-    scheduler = dask.config.get("scheduler", None)
-    return scheduler is not None and type(scheduler).__name__ == "Client"

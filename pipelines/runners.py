@@ -7,9 +7,8 @@ experiment's (temporary) work folder and returns the summary. Console output of 
 to ``log.txt`` in that folder, progress bars are off (:mod:`pipelines.progress`), and each
 experiment gets a ``report.html`` (the commands' ``--html``), linked from the batch index.
 
-Inside a dask.distributed worker, the TOF-SIMS steps compute on the same cluster (the worker
-secedes while it waits), so the blocks of a large GRD file are spread over all workers instead
-of being processed by one.
+On a dask.distributed worker an experiment computes in-task (synchronously); a large
+experiment driven by the batch process computes on the whole cluster instead.
 """
 
 from __future__ import annotations
@@ -164,18 +163,21 @@ def _logged(workdir: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _cluster_scheduler() -> Iterator[None]:
-    """Compute on the worker's cluster when running inside a distributed task."""
+def _experiment_scheduler() -> Iterator[None]:
+    """Compute in-task on a worker (one experiment per worker thread, no oversubscription).
+
+    Outside a worker — the command line, or a large experiment driven by ``operando batch``
+    with the cluster as scheduler — the scheduler already configured is kept.
+    """
     import dask
-    from distributed import worker_client
     from distributed.worker import get_worker
 
     try:
         get_worker()
     except ValueError:
-        yield  # not inside a worker: the commands use their local schedulers
+        yield
         return
-    with worker_client() as client, dask.config.set(scheduler=client):
+    with dask.config.set(scheduler="synchronous"):
         yield
 
 
@@ -191,7 +193,7 @@ def run_dems(experiment: Experiment, workdir: Path) -> dict[str, Any]:
     _check(experiment)
     inputs, params = experiment.inputs, experiment.params
     calibration = inputs.get("calibration")
-    with _logged(workdir):
+    with _logged(workdir), _experiment_scheduler():
         if calibration is None and "calibration_steps" in inputs:
             calibration = workdir / "calibration.json"
             args = [inputs["cal_ms"], "--steps", inputs["calibration_steps"], "-o", calibration]
@@ -228,7 +230,7 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
     """Reconstruct a GRD into a volume if needed, then ``operando tofsims cei``."""
     _check(experiment)
     source, params = experiment.inputs["input"], experiment.params
-    with _logged(workdir), _cluster_scheduler():
+    with _logged(workdir), _experiment_scheduler():
         volume = source
         if source.suffix.lower() == ".grd":
             volume = workdir / "volume.zarr"

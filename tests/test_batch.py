@@ -145,3 +145,28 @@ def test_batch_command_writes_table_and_index(study, tmp_path):
     assert 'href="pristine-sims/summary.json"' in index
     assert (out / "pristine-sims" / "volume.zarr").is_dir()
     assert (out / "pristine-dems" / "calibration.json").is_file()
+
+
+def test_large_experiment_is_split_across_workers(
+    study, cluster, tmp_path, single_process_table, monkeypatch
+):
+    from distributed import get_task_stream
+
+    from tofsims.io import grd
+
+    # the driven experiment runs in this process: small blocks give several binning tasks
+    monkeypatch.setitem(grd.read.__kwdefaults__, "block_events", 200_000)
+    _, client = cluster
+    sims = [e for e in load_manifest(study) if e.kind == "tofsims"]
+    with get_task_stream(client) as stream:
+        outcome = run_batch(sims, tmp_path / "out", client, spread_bytes=0)
+    assert sorted(outcome.computed) == sorted(e.name for e in sims) and not outcome.failed
+    binning_workers = {t["worker"] for t in stream.data if "bin-block" in str(t["key"])}
+    assert len(binning_workers) == 2
+    assert not any("experiment-" in str(t["key"]) for t in stream.data)  # driven from here
+    single = single_process_table.set_index("experiment")
+    for experiment in sims:
+        summary = json.loads((tmp_path / "out" / experiment.name / "summary.json").read_text())
+        assert summary["cei_thickness_nm"]["mean"] == pytest.approx(
+            single.loc[experiment.name, "cei_thickness_nm_mean"], rel=1e-9
+        )

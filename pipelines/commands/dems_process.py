@@ -302,7 +302,9 @@ def process(
     }
     result, delay, used_windows = process_datasets(ms, ec, cal, options)
     click.echo(f"transit delay {delay:.2f} s, {len(used_windows)} background window(s)", err=True)
-    with progress_bar(), dask.config.set(scheduler="threads"):
+    # keep a scheduler chosen by the caller (`operando batch`); else local threads
+    local = {} if dask.config.get("scheduler", None) is not None else {"scheduler": "threads"}
+    with progress_bar(), dask.config.set(local):
         result = result.compute()
     summary = summarize(
         result,

@@ -175,8 +175,6 @@ def reconstruct(
     names = [f.strip() for f in fragments.split(",") if f.strip()]
     if not names:
         raise click.UsageError("--fragments is empty")
-    from pipelines.cluster import uses_distributed
-
     events = grd.read(raw, properties=properties, validate=False)
     dead_time_s = None if dead_time_ns is None else dead_time_ns * 1e-9
     if poisson and dead_time_s is None:
@@ -184,9 +182,10 @@ def reconstruct(
         if not math.isfinite(dead_time_s):
             raise click.UsageError("properties.txt has no dead time: give --dead-time NS")
     options = {"window_u": window_u, "resolution": resolution}
-    # Inside `operando batch` the caller has set a distributed client as the scheduler, so the
-    # blocks of a large file spread over the cluster; on the command line, local threads.
-    scheduler = {} if uses_distributed() else {"scheduler": "threads", "num_workers": workers}
+    # `operando batch` sets the scheduler (the cluster for a large file, in-task on a worker);
+    # on the command line, local threads
+    caller_chose = dask.config.get("scheduler", None) is not None
+    scheduler = {} if caller_chose else {"scheduler": "threads", "num_workers": workers}
     sf, k0, record = events.attrs["sf"], events.attrs["k0"], None
     with dask.config.set(scheduler):
         if recalibrate:
