@@ -25,8 +25,14 @@ def calibration(experiment):
     return calibrate_gas_steps(experiment.calibration_ms, parse_steps(experiment.calibration_steps))
 
 
-def test_sccm_constant_matches_methods_reference():
-    assert SCCM_MOL_PER_S == pytest.approx(7.436e-7, rel=1e-3)
+def test_one_sccm_is_the_methods_reference_flux():
+    doc = _document()
+    del doc["total_flow_mol_per_s"]
+    doc["total_flow_sccm"] = 1.0
+    # methods.md §A1: 1 sccm = p0·1 cm³/(R·T0)/60 = 7.436e-7 mol/s (273.15 K, 101325 Pa)
+    assert parse_steps(doc).steps[1].flux_mol_per_s("CO2") == pytest.approx(
+        0.001 * 7.436e-7, rel=1e-3
+    )
 
 
 def test_sensitivity_factors_within_3_percent_of_truth(experiment, calibration):
@@ -109,7 +115,7 @@ def test_sccm_flow_and_all_zero_baseline_steps_are_valid():
     del doc["total_flow_mol_per_s"]
     doc["total_flow_sccm"] = 2.0
     steps = parse_steps(doc)
-    assert steps.steps[1].flux_mol_per_s("CO2") == pytest.approx(0.001 * 2 * SCCM_MOL_PER_S)
+    assert steps.steps[1].flux_mol_per_s("CO2") == pytest.approx(0.001 * 2 * 7.436e-7, rel=1e-3)
     assert steps.gases == ["CO2"]
 
 

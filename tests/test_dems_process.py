@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import dask
@@ -288,12 +287,6 @@ def test_default_windows_skip_the_rest_right_after_a_charge():
     assert all(not (start <= post_charge_rest + 100 <= end) for start, end in windows)
 
 
-READERS = all(
-    importlib.util.find_spec(name) is not None for name in ("dems.alignment", "dems.io.ixdat_csv")
-)
-
-
-@pytest.mark.skipif(not READERS, reason="the ixdat CSV reader and dems.align live on d1/d2")
 def test_real_spectroinlets_run_keeps_raw_values_through_the_pipeline(data_dir):
     import dems
 

@@ -5,15 +5,14 @@ from pathlib import Path
 
 import dask
 import numpy as np
+import pyimzml  # noqa: F401  (a test dependency: fail, do not skip, without it)
 import pytest
 import xarray as xr
+from pyimzml.ImzMLWriter import ImzMLWriter
 
 from tofsims.errors import TofsimsReadError
 from tofsims.io import detect_format, imzml, open_tofsims
 from tofsims.io.imzml import ImzmlBackend
-
-pytest.importorskip("pyimzml")
-from pyimzml.ImzMLWriter import ImzMLWriter
 
 FOLDER = Path(__file__).parent / "data" / "tofsims" / "pyimzml_examples"
 CONTINUOUS = FOLDER / "Example_Continuous.imzML"

@@ -23,7 +23,8 @@ def ms() -> xr.Dataset:
 
 @pytest.fixture(scope="module")
 def ixdat_ms():
-    ixdat = pytest.importorskip("ixdat")
+    import ixdat
+
     return ixdat.Measurement.read(MS_FILE, reader="ixdat")
 
 
@@ -80,7 +81,8 @@ def test_ec_part_of_the_ms_file_equals_ixdat(ixdat_ms):
 
 
 def test_ec_file_equals_ixdat_and_has_canonical_columns():
-    ixdat = pytest.importorskip("ixdat")
+    import ixdat
+
     reference = ixdat.Measurement.read(EC_FILE, reader="ixdat")
     ec = ixdat_csv.read_ec(EC_FILE, timezone="UTC")
     assert ec.sizes["time"] == len(reference["time/s"].data) == 2249  # 2260 lines - 11 header lines

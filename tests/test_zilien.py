@@ -101,7 +101,8 @@ def test_embedded_ec_block(ec):
 
 
 def test_numbers_match_ixdat(tsv, ms, ec):
-    ixdat = pytest.importorskip("ixdat")
+    import ixdat
+
     theirs = ixdat.Measurement.read(tsv, reader="zilien")
     for mass in MASSES:
         series = theirs[f"M{mass} [A]"]
