@@ -35,9 +35,9 @@ def run(args: list[str]) -> None:
 
 
 def main() -> None:
-    from dems.plots import process_report
+    from dems.result_views import process_report
+    from tofsims.cei_views import cei_report
     from tofsims.depth import depth_constant_rate
-    from tofsims.plots import cei_report
     from tofsims.profiles import depth_profile
 
     with tempfile.TemporaryDirectory() as folder, quiet():

@@ -194,21 +194,21 @@ def _onsets(dataset: xr.Dataset) -> dict[str, Any]:
 
 def _result_view(entry: Entry) -> pn.viewable.Viewable:
     """Build the views of a DEMS result store (onsets per charge from its summary)."""
-    from dems import plots
+    from dems import plots, result_views
 
     dataset, summary = entry.dataset, entry.summary
     if not (summary and "onsets" in summary):
         summary = {"onsets": _onsets(dataset)}
-    onsets, cycle_onsets = plots.onsets_from_summary(summary)
+    onsets, cycle_onsets = result_views.onsets_from_summary(summary)
     tabs: list[tuple[str, Any]] = []
     if "flux" in dataset:
-        flux = plots.result_flux(dataset)
+        flux = result_views.result_flux(dataset)
         tabs += [
             ("Flux vs potential", plots.flux_vs_potential(flux, onsets, cycle_onsets=cycle_onsets)),
             ("Flux vs time", plots.flux_vs_time(flux)),
             ("Gas per cycle", plots.cumulative_gas(flux)),
         ]
-    tabs.append(("Ion currents", plots.grid_currents(dataset)))
+    tabs.append(("Ion currents", result_views.grid_currents(dataset)))
     return pn.Tabs(*tabs, dynamic=True)
 
 
@@ -259,9 +259,9 @@ def _volume_view(dataset: xr.Dataset, summary: Mapping[str, Any] | None) -> pn.v
 def _profile_view(
     dataset: xr.Dataset, summary: Mapping[str, Any] | None = None
 ) -> pn.viewable.Viewable:
-    from tofsims import plots
+    from tofsims import cei_views, plots
 
-    interfaces = plots.cei_interfaces(summary or {})
+    interfaces = cei_views.cei_interfaces(summary or {})
     axes = [a for a in ("depth", "sputter_time", "scan") if a in dataset.coords or a == "scan"]
     log = pn.widgets.Checkbox(label="Logarithmic intensity", value=True)
     normalise = pn.widgets.Select(

@@ -19,9 +19,10 @@ from example_results import example_batch
 from plot_data import flux
 
 from dems import plots as dems_plots
+from dems import result_views as dems_result_views
 from pipelines.cli import cli
 from pipelines.progress import QUIET_KEY, progress_bar, quiet
-from tofsims import plots as tofsims_plots
+from tofsims import cei_views
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -70,7 +71,7 @@ def assert_offline_html(path: Path) -> str:
 
 def test_result_flux_carries_potential_cycle_and_charge(dems_result):
     result, _ = dems_result
-    flux_view = dems_plots.result_flux(result)
+    flux_view = dems_result_views.result_flux(result)
     assert flux_view.dims == ("gas", "time")
     assert flux_view.chunks is not None  # the flux itself is not read
     cycle = result["cycle"].values
@@ -85,12 +86,12 @@ def test_result_flux_carries_potential_cycle_and_charge(dems_result):
 def test_result_flux_needs_a_calibrated_result(dems_result):
     result, _ = dems_result
     with pytest.raises(KeyError, match="without --calibration"):
-        dems_plots.result_flux(result.drop_vars("flux"))
+        dems_result_views.result_flux(result.drop_vars("flux"))
 
 
 def test_onsets_from_summary_match_the_summary(dems_result):
     _, summary = dems_result
-    onsets, per_cycle = dems_plots.onsets_from_summary(summary)
+    onsets, per_cycle = dems_result_views.onsets_from_summary(summary)
     for gas, entry in summary["onsets"].items():
         assert onsets[gas]["potential_V"] == entry["potential_V"]
         assert onsets[gas]["uncertainty_V"] == entry["uncertainty_V"]
@@ -114,7 +115,7 @@ def test_each_cycle_frame_draws_its_own_onsets():
 
 def test_process_report_shows_onsets_of_the_summary(dems_result):
     result, summary = dems_result
-    layout = dems_plots.process_report(result, summary)
+    layout = dems_result_views.process_report(result, summary)
     against_potential = layout[0]
     assert isinstance(against_potential, hv.HoloMap)
     found = {
@@ -123,13 +124,13 @@ def test_process_report_shows_onsets_of_the_summary(dems_result):
         if summary["onsets"][g]["potential_V"] is not None
     }
     assert found and found <= set(_vlines(against_potential.last))
-    static = dems_plots.process_report(result, summary, static=True)
+    static = dems_result_views.process_report(result, summary, static=True)
     assert not any(isinstance(panel, hv.HoloMap) for panel in static)
 
 
 def test_process_report_without_calibration_shows_the_corrected_currents(dems_result):
     result, _ = dems_result
-    layout = dems_plots.process_report(result.drop_vars("flux"), None)
+    layout = dems_result_views.process_report(result.drop_vars("flux"), None)
     curves = layout[0].traverse(lambda c: c, [hv.Curve])
     labels = {c.label for c in curves}
     assert {f"M{m:g}" for m in result["mass"].values} <= labels
@@ -137,7 +138,7 @@ def test_process_report_without_calibration_shows_the_corrected_currents(dems_re
 
 def test_cei_interfaces_from_a_real_summary(batch):
     summary = json.loads((batch.outdir / "pristine-sims" / "summary.json").read_text())
-    interfaces = tofsims_plots.cei_interfaces(summary)
+    interfaces = cei_views.cei_interfaces(summary)
     mean = summary["cei_thickness_nm"]["mean"]
     crossing = summary["two_marker_crossing_nm"]["value"]
     assert sorted(interfaces.values()) == sorted([mean, crossing])
@@ -154,7 +155,7 @@ def test_cei_report_of_a_volume_has_the_map_and_histogram(batch):
     volume = depth_constant_rate(xr.open_zarr(folder / "volume.zarr"), 0.05)
     summary = json.loads((folder / "summary.json").read_text())
     thickness = xr.open_dataset(folder / "cei_map.nc")["thickness"]
-    layout = tofsims_plots.cei_report(depth_profile(volume).compute(), summary, thickness)
+    layout = cei_views.cei_report(depth_profile(volume).compute(), summary, thickness)
     assert [type(p).__name__ for p in layout] == ["Overlay", "Overlay", "Image", "Histogram"]
     assert int(layout[3].data["pixels"].sum()) == int(np.isfinite(thickness.values).sum())
 
@@ -165,7 +166,7 @@ def test_cei_report_of_a_surfacelab_profile_limits_the_curves():
 
     profile = depth_constant_rate(open_tofsims(SURFACELAB), 0.05)
     summary = {"input": {"marker": "O2-", "bulk": "Au-"}, "cei_thickness_nm": {"mean": 0.3}}
-    layout = tofsims_plots.cei_report(profile, summary, max_peaks=5)
+    layout = cei_views.cei_report(profile, summary, max_peaks=5)
     assert len(layout) == 2  # log and normalised profiles, no map
     labels = [c.label for c in layout[0] if isinstance(c, hv.Curve)]
     assert len(labels) == 5
@@ -324,10 +325,10 @@ def test_served_result_store_without_summary_uses_its_onsets_attribute(batch, tm
 def test_result_without_cycle_numbers_keeps_every_sample(dems_result):
     result, summary = dems_result
     no_cycles = result.assign(cycle=result["cycle"] * np.nan)
-    flux_view = dems_plots.result_flux(no_cycles)
+    flux_view = dems_result_views.result_flux(no_cycles)
     assert "cycle" not in flux_view.coords
     assert flux_view.sizes["time"] == result.sizes["time"]
-    layout = dems_plots.process_report(no_cycles, summary)
+    layout = dems_result_views.process_report(no_cycles, summary)
     assert list(layout[0].keys()) == [0]  # one frame, still with the onsets
     assert set(_vlines(layout[0].last))
 
@@ -339,5 +340,5 @@ def test_coating_is_marked_at_its_lower_boundary():
         "two_marker_crossing_nm": {"value": None},
         "coating_thickness_nm": 3.0,
     }
-    interfaces = tofsims_plots.cei_interfaces(summary)
+    interfaces = cei_views.cei_interfaces(summary)
     assert interfaces == {"CEI (LiF2-) 4 nm": 4.0, "coating end (3 nm thick)": 7.0}

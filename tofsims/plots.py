@@ -34,11 +34,11 @@ import holoviews.plotting.bokeh  # isort: skip - registers the bokeh options
 import holoviews.plotting.mpl  # isort: skip - registers the matplotlib options
 
 __all__ = [
-    "cei_interfaces",
-    "cei_report",
     "depth_profile",
     "normalise_profile",
+    "peak_names",
     "rgb_overlay",
+    "select_peaks",
     "slice_holomap",
     "slice_viewer",
     "thickness_map",
@@ -88,15 +88,17 @@ def normalise_profile(profile: xr.Dataset, method: Normalisation = None) -> xr.D
     raise ValueError(f"unknown normalisation {method!r} (use None, 'total' or 'max')")
 
 
-def _peak_names(profile: xr.Dataset) -> list[str]:
+def peak_names(profile: xr.Dataset) -> list[str]:
+    """Return the label of every peak of a depth profile (``peak_label``, else ``peak``)."""
     labels = (
         profile["peak_label"].values if "peak_label" in profile.coords else profile["peak"].values
     )
     return [str(label) for label in labels]
 
 
-def _select_peaks(profile: xr.Dataset, peaks: Sequence[str] | None) -> list[int]:
-    names = _peak_names(profile)
+def select_peaks(profile: xr.Dataset, peaks: Sequence[str] | None) -> list[int]:
+    """Return the indices of the named peaks (labels or fragments), or of every single peak."""
+    names = peak_names(profile)
     fragments = (
         [str(f) for f in profile["fragment"].values] if "fragment" in profile.coords else names
     )
@@ -173,9 +175,9 @@ def depth_profile(
         label="Intensity" if normalise is None else "Normalised intensity",
         unit="counts" if normalise is None else "",
     )
-    names = _peak_names(profile)
+    names = peak_names(profile)
     curves, top = [], 1.0
-    for index in _select_peaks(profile, peaks):
+    for index in select_peaks(profile, peaks):
         y = np.asarray(values.isel(peak=index), dtype=float)
         keep = np.isfinite(y) & ((y > 0) if logy else True)
         top = max(top, float(y[keep].max())) if keep.any() else top
@@ -506,101 +508,3 @@ def volume_3d(
         display_slices=False,
         render_background="#ffffff",
     )
-
-
-def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
-    """Interface depths of a CEI ``summary.json``, as ``interfaces`` for :func:`depth_profile`.
-
-    Parameters
-    ----------
-    summary
-        Summary written by ``operando tofsims cei`` (``cei_thickness_nm``,
-        ``two_marker_crossing_nm``, ``coating_thickness_nm``, ``input``).
-
-    Returns
-    -------
-    dict
-        ``{label: depth in nm}`` for every interface that was determined (``null`` values are
-        left out), e.g. ``{"CEI (LiF2-) 10.1 nm": 10.08, "LiF2-/NiO2- 10.2 nm": 10.20}``; a
-        coating (which lies under the CEI) is marked at its lower boundary, CEI + coating.
-    """
-    given = summary.get("input", {})
-    marker, bulk = given.get("marker", "marker"), given.get("bulk", "bulk")
-    cei = (summary.get("cei_thickness_nm") or {}).get("mean")
-    found = {
-        f"CEI ({marker})": cei,
-        f"{marker}/{bulk}": (summary.get("two_marker_crossing_nm") or {}).get("value"),
-    }
-    interfaces = {
-        f"{label} {float(depth):.3g} nm": float(depth)
-        for label, depth in found.items()
-        if _finite(depth)
-    }
-    coating = summary.get("coating_thickness_nm")
-    if _finite(coating) and _finite(cei):
-        # the coating lies under the CEI: its lower boundary is at CEI + coating thickness
-        interfaces[f"coating end ({float(coating):.3g} nm thick)"] = float(cei) + float(coating)
-    return interfaces
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and bool(np.isfinite(value))
-
-
-def cei_report(
-    profile: xr.Dataset,
-    summary: Mapping[str, Any] | None = None,
-    thickness: xr.DataArray | None = None,
-    *,
-    static: bool = False,
-    max_peaks: int = 8,
-) -> hv.Layout:
-    """Every view of a ``tofsims cei`` result on one page.
-
-    Parameters
-    ----------
-    profile
-        Depth profile ``Dataset(scan, peak)`` with a ``depth`` coordinate (nm) — a SurfaceLab
-        export or a volume summed over pixels.
-    summary
-        The command's ``summary.json``; its interfaces are drawn on the profiles.
-    thickness
-        CEI thickness map ``DataArray(y, x)`` in nm, or ``None`` (a depth profile has no map).
-    static
-        Layout for a PNG figure (matplotlib): the log profile only, above the map and histogram.
-    max_peaks
-        Most curves per profile: the marker and bulk fragments of the summary first, then the
-        single peaks with the most counts (SurfaceLab exports hold a hundred or more).
-
-    Returns
-    -------
-    holoviews.Layout
-        Depth profiles (log, and normalised to their maximum) with the interfaces, and the
-        thickness map with its colour bar and histogram when ``thickness`` is given.
-    """
-    axis = "depth" if "depth" in profile.coords else "sputter_time"
-    interfaces = cei_interfaces(summary or {}) if axis == "depth" else None
-    peaks = _report_peaks(profile, (summary or {}).get("input", {}), max_peaks)
-    panels: list[Any] = [depth_profile(profile, peaks, axis=axis, interfaces=interfaces)]
-    if not static:
-        panels.append(
-            depth_profile(
-                profile, peaks, axis=axis, logy=False, normalise="max", interfaces=interfaces
-            )
-        )
-    if thickness is not None:
-        panels += list(thickness_map(thickness))
-    layout = hv.Layout(panels).cols(1)
-    return layout.opts(fig_inches=(8, 10), sublabel_format="", backend="matplotlib")
-
-
-def _report_peaks(profile: xr.Dataset, given: Mapping[str, Any], max_peaks: int) -> list[str]:
-    """Peak labels for a report: marker and bulk first, then the most intense single peaks."""
-    names = _peak_names(profile)
-    singles = _select_peaks(profile, None)
-    totals = np.asarray(profile["intensity"].isel(peak=singles).sum("scan"), dtype=float)
-    by_counts = [singles[i] for i in np.argsort(-np.nan_to_num(totals), kind="stable")]
-    fragments = [str(f) for f in profile["fragment"].values] if "fragment" in profile.coords else []
-    first = [fragments.index(f) for f in (given.get("marker"), given.get("bulk")) if f in fragments]
-    chosen = list(dict.fromkeys([*first, *by_counts]))[:max_peaks]
-    return [names[i] for i in sorted(chosen)]

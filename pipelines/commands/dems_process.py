@@ -348,7 +348,7 @@ def _export_views(
     """Save the report views (``--html``/``--png``) of a computed result."""
     if html is None and png is None:
         return
-    from dems.plots import process_report
+    from dems.result_views import process_report
 
     with rendering():  # views are built and saved by one thread at a time
         write_exports(

@@ -358,7 +358,7 @@ def _export_views(
     """Save the report views (``--html``/``--png``): profiles, and the map of a volume."""
     if html is None and png is None:
         return
-    from tofsims.plots import cei_report
+    from tofsims.cei_views import cei_report
 
     with rendering():  # views are built and saved by one thread at a time
         write_exports(
