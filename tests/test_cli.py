@@ -65,3 +65,27 @@ def test_unknown_content_is_rejected(tmp_path):
 def test_missing_file_is_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["dems", "inspect", str(tmp_path / "nope.asc")])
     assert result.exit_code == 2
+
+
+def test_unknown_timezone_is_a_usage_error_in_every_dems_command(tmp_path):
+    raw = tmp_path / "run.asc"
+    raw.write_text("x")
+    commands = [
+        ["dems", "inspect", str(raw)],
+        ["dems", "calibrate", str(raw), "--steps", str(raw), "-o", str(tmp_path / "c.json")],
+        [
+            "dems",
+            "process",
+            str(raw),
+            "--ec",
+            str(raw),
+            "-o",
+            str(tmp_path / "r.zarr"),
+            "--summary",
+            str(tmp_path / "s.json"),
+        ],
+    ]
+    for args in commands:
+        result = CliRunner().invoke(cli, [*args, "--timezone", "Mars/Base"])
+        assert result.exit_code == 2, (args, result.output)
+        assert "unknown time zone" in result.output

@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from pipelines.options import parse_window, timezone_option
+
 EPILOG = """\b
 Examples:
   operando dems calibrate cal_run.asc --steps steps.toml -o calibration.json
@@ -61,16 +63,6 @@ def _faradaic_spec(text: str) -> tuple[str, float, float]:
         return gas, float(mass), float(z)
     except ValueError:
         raise click.BadParameter(f"{text!r}: expected GAS:MZ:Z, e.g. CO2:44:2") from None
-
-
-def _window(text: str) -> tuple[float, float]:
-    try:
-        start, end = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected START:END in seconds") from None
-    if end <= start:
-        raise click.BadParameter(f"{text!r}: END must be after START")
-    return start, end
 
 
 def build_faradaic(
@@ -138,12 +130,7 @@ def _echo(document: dict[str, Any]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Calibration JSON to write (reuse with 'dems process --calibration').",
 )
-@click.option(
-    "--timezone",
-    metavar="IANA",
-    default=None,
-    help="Zone of naive vendor timestamps [default: this machine's].",
-)
+@timezone_option
 @click.option(
     "--faradaic",
     "faradaic",
@@ -211,8 +198,8 @@ def calibrate(
             )
         options = {
             "timezone": timezone,
-            "ec_window": _window(ec_window),
-            "bg_windows": [_window(w) for w in bg_windows],
+            "ec_window": parse_window(ec_window),
+            "bg_windows": [parse_window(w) for w in bg_windows],
             "delay_s": delay_s,
         }
         document = build_faradaic(cal_ms_file, ec_file, _faradaic_spec(faradaic), options)

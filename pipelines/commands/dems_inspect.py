@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from pipelines.options import timezone_option
+
 EXAMPLE_FOLDER = "zilien_v2_test-21"
 
 EPILOG = """\b
@@ -56,17 +58,6 @@ def inspect_file(path: Path, **options: Any) -> list[dict[str, Any]]:
     return streams
 
 
-def _check_timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from dems.io.timestamps import resolve_timezone
-
-    if value is not None:
-        try:
-            resolve_timezone(value)
-        except ValueError as err:
-            raise click.BadParameter(str(err)) from err
-    return value
-
-
 def _echo_stream(stream: dict[str, Any]) -> None:
     duration = stream["duration_s"]
     click.echo(f"  {stream['kind'].upper()} stream  [{stream['format']}]")
@@ -106,13 +97,7 @@ def _echo_stream(stream: dict[str, Any]) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
 )
-@click.option(
-    "--timezone",
-    metavar="IANA",
-    default=None,
-    callback=_check_timezone,
-    help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].",
-)
+@timezone_option
 @click.option(
     "--date-order",
     type=click.Choice(["day-first", "month-first", "year-first"]),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from pipelines.options import parse_window, timezone_option
 from pipelines.report import export_options, rendering, write_exports
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
@@ -29,16 +30,6 @@ Examples:
 Without --bg-window, quiet windows come from the EC record: MS time before the EC
 starts, rests followed by a charge, and a final rest after a discharge.
 """
-
-
-def _window(text: str) -> tuple[float, float]:
-    try:
-        start, end = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected START:END in seconds") from None
-    if end <= start:
-        raise click.BadParameter(f"{text!r}: END must be after START")
-    return start, end
 
 
 def _z(text: str) -> tuple[str, float]:
@@ -180,12 +171,7 @@ def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Summary JSON to write.",
 )
-@click.option(
-    "--timezone",
-    metavar="IANA",
-    default=None,
-    help="Zone of naive vendor timestamps [default: this machine's].",
-)
+@timezone_option
 @click.option(
     "--clock-offset",
     type=float,
@@ -218,7 +204,7 @@ def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
     "--bg-window",
     "windows",
     multiple=True,
-    callback=lambda c, p, v: [_window(x) for x in v],
+    callback=lambda c, p, v: [parse_window(x) for x in v],
     metavar="START:END",
     help="Quiet window in MS seconds (repeatable).",
 )
