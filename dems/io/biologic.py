@@ -24,9 +24,10 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import header_json, provenance, read_head
+from dems.io.backend import header_json, provenance
 from dems.io.eclab_columns import ec_variables
 from dems.io.locale import detect_decimal
+from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "BiologicBackend", "can_open", "read_ec", "read_run"]
@@ -439,14 +440,8 @@ class BiologicBackend(BackendEntrypoint):
         ds = read_ec(
             os.fspath(filename_or_obj), timezone=timezone, decimal=decimal, date_order=date_order
         )
-        if drop_variables is not None:
-            ds = ds.drop_vars(drop_variables, errors="ignore")
-        return ds
+        return ds.drop_vars(drop_variables or [], errors="ignore")
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the magic line (the extension alone is not trusted)."""
-        try:
-            path = os.fspath(filename_or_obj)
-            return can_open(path, read_head(path, 64))
-        except (TypeError, OSError):
-            return False
+        return sniff_file(filename_or_obj, can_open)

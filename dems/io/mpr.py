@@ -18,8 +18,9 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import provenance, read_head
+from dems.io.backend import provenance
 from dems.io.eclab_columns import ec_variables
+from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "MprBackend", "can_open", "read_ec"]
@@ -108,14 +109,8 @@ class MprBackend(BackendEntrypoint):
     ) -> xr.Dataset:
         """Open an ``.mpr`` file (see :func:`read_ec`)."""
         ds = read_ec(os.fspath(filename_or_obj), timezone=timezone)
-        if drop_variables is not None:
-            ds = ds.drop_vars(drop_variables, errors="ignore")
-        return ds
+        return ds.drop_vars(drop_variables or [], errors="ignore")
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the ``BIO-LOGIC MODULAR FILE`` magic."""
-        try:
-            path = os.fspath(filename_or_obj)
-            return can_open(path, read_head(path, 64))
-        except (TypeError, OSError):
-            return False
+        return sniff_file(filename_or_obj, can_open)

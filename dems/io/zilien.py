@@ -25,8 +25,9 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError, MissingStreamError
-from dems.io.backend import header_json, provenance, read_head
+from dems.io.backend import header_json, provenance
 from dems.io.eclab_columns import ec_variables
+from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "ZilienBackend", "can_open", "read_ec", "read_ms"]
@@ -502,14 +503,8 @@ class ZilienBackend(BackendEntrypoint):
             raise ValueError(f"stream must be one of {STREAMS}, not {stream!r}")
         reader = read_ms if stream == "ms" else read_ec
         ds = reader(os.fspath(filename_or_obj), timezone=timezone)
-        if drop_variables is not None:
-            ds = ds.drop_vars(drop_variables, errors="ignore")
-        return ds
+        return ds.drop_vars(drop_variables or [], errors="ignore")
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the first metadata line (the extension alone is not trusted)."""
-        try:
-            path = os.fspath(filename_or_obj)
-            return can_open(path, read_head(path, 256))
-        except (TypeError, OSError):
-            return False
+        return sniff_file(filename_or_obj, can_open)
