@@ -91,8 +91,8 @@ def test_ec_file_equals_ixdat_and_has_canonical_columns():
     np.testing.assert_array_equal(ec["current"].values, reference["<I>/mA"].data)
     # line 13: 7150.6716594696045,<TAB>0.051130261,<TAB>-0.001226059484016152,<TAB>0
     assert ec["time"].values[0] == 7150.6716594696045
-    assert ec["<I>"].values[0] == -0.001226059484016152
-    assert ec["<I>"].attrs == {"long_name": "<I>/mA", "units": "mA"}
+    assert ec["I_mean"].values[0] == -0.001226059484016152
+    assert ec["I_mean"].attrs == {"long_name": "<I>/mA", "units": "mA"}
     assert ec["potential"].attrs["units"] == "V" and ec["current"].attrs["units"] == "mA"
     assert ec["selector"].values[-1] == 2
     assert ec.attrs["start_time"] == "2021-11-11T08:17:51.000000+00:00"  # tstamp 1636618671.0
@@ -250,3 +250,9 @@ def test_shared_time_column_for_ms_and_ec(tmp_path):
     assert "M32" not in ec
     np.testing.assert_array_equal(ec["potential"].values, [0.5, 0.6])
     np.testing.assert_array_equal(ec["current"].values, [-0.01, -0.02])
+
+
+def test_ec_dataset_writes_to_netcdf4(tmp_path):
+    ec = ixdat_csv.read_ec(EC_FILE, timezone="UTC")
+    ec.to_netcdf(tmp_path / "ec.nc", engine="netcdf4")  # '<I>' as a name is rejected by netCDF
+    assert "I_mean" in xr.open_dataset(tmp_path / "ec.nc", engine="netcdf4")

@@ -23,6 +23,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,7 @@ from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError, MissingStreamError
 from dems.io.backend import header_json, provenance
+from dems.io.eclab_columns import ec_variables
 from dems.io.ms_channels import check_channel_times, ms_dataset, trailing_valid_length
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, resolve_timezone
@@ -45,11 +47,6 @@ ENGINE = "dems_ixdat_csv"
 _TIMECOL = re.compile(r"^timecol '(?P<time>[^']*)' for: (?P<values>.*)$")
 _QUOTED = re.compile(r"'([^']*)'")
 _MS_SERIES = re.compile(r"^M\d+(?:\.\d+)?$")
-_NAME_UNIT = re.compile(r"^(?P<name>.+?)\s*/\s*(?P<unit>[A-Za-zµ°Ω%²]+[0-9]?(?:/[A-Za-z]+)?)$")
-_POTENTIALS = ("Ewe", "<Ewe>")
-_CURRENTS = ("I", "<I>")
-_TO_MA = {"mA": 1.0, "A": 1e3, "uA": 1e-3, "µA": 1e-3}
-_TO_V = {"V": 1.0, "mV": 1e-3}
 _MAX_HEADER_LINES = 500
 
 
@@ -316,12 +313,10 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
     names = [
         n for n in layout.columns if layout.timecols.get(n) == time_name and not _MS_SERIES.match(n)
     ]
-    variables = {}
-    for title in names:
-        name, unit = _split_title(title)
-        attrs = {"long_name": title, **({"units": unit} if unit else {})}
-        variables[name] = ("time", columns[title][:samples], attrs)
-    ds = xr.Dataset(
+    data = {title: columns[title][:samples] for title in names}
+    rows = np.arange(samples) + layout.skip_lines + 1  # 1-based file lines, for warnings
+    variables, canonical_attrs = ec_variables(names, data, rows, Path(path).name)
+    return xr.Dataset(
         variables,
         coords={"time": ("time", time[:samples], {"units": "s", "long_name": time_name})},
         attrs={
@@ -330,45 +325,10 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
             "characteristic_mass_g": float("nan"),
             "mass_key": "",
             "decimal": ".",
+            **canonical_attrs,
             **provenance(path, f"{__name__}.read_ec", FORMAT),
         },
     )
-    return _with_canonical(ds)
-
-
-def _split_title(title: str) -> tuple[str, str]:
-    match = _NAME_UNIT.match(title)
-    return (match["name"], match["unit"]) if match else (title, "")
-
-
-def _with_canonical(ds: xr.Dataset) -> xr.Dataset:
-    """Add ``potential`` (V), ``current`` (mA) and integer ``cycle`` when their sources exist."""
-    nan = np.full(ds.sizes["time"], np.nan)
-    potential = next((ds[n] for n in _POTENTIALS if n in ds), None)
-    current = next((ds[n] for n in _CURRENTS if n in ds), None)
-    scale_v = (
-        _TO_V.get(potential.attrs.get("units", "V"), np.nan) if potential is not None else np.nan
-    )
-    scale_a = (
-        _TO_MA.get(current.attrs.get("units", "mA"), np.nan) if current is not None else np.nan
-    )
-    ds["potential"] = (
-        "time",
-        potential.values * scale_v if potential is not None else nan,
-        {"units": "V", "long_name": potential.name if potential is not None else "not recorded"},
-    )
-    ds["current"] = (
-        "time",
-        current.values * scale_a if current is not None else nan,
-        {"units": "mA", "long_name": current.name if current is not None else "not recorded"},
-    )
-    if "cycle number" in ds and np.isfinite(ds["cycle number"].values).all():
-        ds["cycle"] = (
-            "time",
-            ds["cycle number"].values.astype(np.int64),
-            {"long_name": "cycle number"},
-        )
-    return ds
 
 
 def _checked_layout(path: str | os.PathLike[str]) -> IxdatLayout:
