@@ -20,7 +20,6 @@ import itertools
 import json
 import mmap
 import os
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from tofsims.errors import TofsimsReadError
+from tofsims.io.backend import provenance
 from tofsims.io.properties import Properties, read_properties
 
 __all__ = [
@@ -51,20 +51,6 @@ FIELDS = ("scan", "shot", "x", "y", "tof")
 BLOCK_EVENTS = 4_000_000
 BLOCK_VOXELS = 2_000_000
 _MAX_PLAUSIBLE = 1 << 24
-
-
-def provenance(path: str | os.PathLike[str], reader: str, fmt: str) -> dict[str, str]:
-    """Provenance attributes (same fields as ``dems.io.backend.provenance``; no cross-import)."""
-    try:
-        version = metadata.version("operando")
-    except metadata.PackageNotFoundError:
-        version = "unknown"
-    return {
-        "source_file": str(Path(path).resolve()),
-        "format": fmt,
-        "reader": reader,
-        "reader_version": version,
-    }
 
 
 def find_properties(path: str | os.PathLike[str]) -> Path:
