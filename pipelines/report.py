@@ -19,13 +19,14 @@ import contextlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+
+from pipelines.atomic import atomic_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -55,22 +56,6 @@ def rendering() -> Iterator[None]:
     """Hold the process-wide lock for building and saving views."""
     with _RENDER_LOCK:
         yield
-
-
-@contextlib.contextmanager
-def _atomic_path(path: str | os.PathLike[str], suffix: str) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; move it into place only on success."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        yield temporary
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 def _has_dynamic_map(view: Any) -> bool:
@@ -112,7 +97,7 @@ def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando
             f"{os.fspath(path)}: this view needs a live server (DynamicMap); "
             "use 'operando serve' or a HoloMap-based view for static HTML"
         )
-    with _atomic_path(path, ".html") as temporary:
+    with atomic_file(path, suffix=".html") as temporary:
         pn.panel(view).save(
             temporary, resources=INLINE, embed=True, title=title, max_states=2000, progress=False
         )
@@ -192,7 +177,7 @@ def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path
     import holoviews.plotting.mpl  # registers the matplotlib renderer
 
     renderer = hv.renderer("matplotlib").instance(dpi=dpi)
-    with _atomic_path(path, ".png") as temporary:
+    with atomic_file(path, suffix=".png") as temporary:
         renderer.save(view, os.fspath(temporary.with_suffix("")), fmt="png")
     return Path(path)
 
