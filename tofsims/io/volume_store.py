@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,21 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: boo
         else:
             os.replace(tmp, target)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _remove_partial(tmp)
         raise
     return target
+
+
+def _remove_partial(folder: Path, settle_s: float = 2.0) -> None:
+    """Delete a half-written store, also what tasks still in flight write after the error.
+
+    dask's local schedulers raise the first task error at once while other chunk writes may
+    still be running in the pool, so a single ``rmtree`` can be followed by a late chunk.
+    """
+    deadline = time.monotonic() + settle_s
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    shutil.rmtree(folder, ignore_errors=True)
