@@ -33,7 +33,7 @@ from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
 from dems.io.backend import header_json, provenance
-from dems.io.locale import detect_decimal
+from dems.io.locale import FLOAT_PRECISION, detect_decimal, reject_nul_bytes
 from dems.io.ms_channels import check_channel_times, ms_dataset
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
@@ -185,6 +185,7 @@ def _read_values(path: str | os.PathLike[str], layout: CsvLayout) -> tuple[np.nd
         with open(path, encoding="utf-8", errors="replace") as handle:
             sample = [line for _, line in zip(range(layout.skip_lines + 20), handle, strict=False)]
         decimal = detect_decimal(sample[layout.skip_lines :], sep=";")
+    reject_nul_bytes(path)
     try:
         frame = pd.read_csv(
             path,
@@ -199,6 +200,7 @@ def _read_values(path: str | os.PathLike[str], layout: CsvLayout) -> tuple[np.nd
             decimal=decimal,
             skip_blank_lines=True,
             engine="c",
+            float_precision=FLOAT_PRECISION,
             encoding="utf-8",
             encoding_errors="replace",
         )

@@ -6,9 +6,20 @@ locale of the machine reading the file, so it is detected per file.
 
 from __future__ import annotations
 
+import os
 import re
 
-__all__ = ["detect_decimal", "to_float"]
+import pandas as pd
+
+from dems.errors import DemsReadError
+
+__all__ = ["FLOAT_PRECISION", "detect_decimal", "reject_nul_bytes", "to_float"]
+
+#: ``float_precision`` for ``pandas.read_csv``: pandas 2's default C parser can be one ulp
+#: off on 16-17 digit numbers (EC-Lab writes ``1.459807941538230E-002``); its
+#: ``"round_trip"`` parser is exact. pandas 3 parses exactly with its faster default. pandas 2
+#: is what the ``[mpr]``/test extras install (yadg 7 requires pandas < 3).
+FLOAT_PRECISION = "round_trip" if int(pd.__version__.split(".")[0]) < 3 else None
 
 _COMMA_NUMBER = re.compile(r"(?<![\d,.])-?\d+,\d+(?:[eE][-+]?\d+)?(?![\d,])")
 _POINT_NUMBER = re.compile(r"(?<![\d,.])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\d.])")
@@ -47,3 +58,20 @@ def to_float(text: str, decimal: str = ".") -> float:
     if decimal == ",":
         text = text.replace(",", ".")
     return float(text)
+
+
+def reject_nul_bytes(path: str | os.PathLike[str], chunk: int = 1 << 22) -> None:
+    """Raise a :class:`DemsReadError` naming the line of the first NUL byte in a text file.
+
+    pandas 2's C parser ends a number at a NUL byte and drops the rest of the field, so
+    ``1e-11<NUL>junk`` would read as ``1e-11``; pandas 3 rejects it. Text exports never hold
+    NUL bytes, so one is corruption, checked before parsing whatever the pandas version.
+    """
+    lines_before = 0
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            nul = block.find(b"\x00")
+            if nul >= 0:
+                line = lines_before + block.count(b"\n", 0, nul) + 1
+                raise DemsReadError(path, "NUL byte in the data (corrupt file)", line)
+            lines_before += block.count(b"\n")

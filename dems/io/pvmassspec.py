@@ -35,6 +35,7 @@ from xarray.backends import BackendEntrypoint
 from dems.errors import DemsReadError
 from dems.io.backend import header_json, provenance
 from dems.io.datestrings import DATE_ORDERS, DateStringError, infer_date_order, parse_wallclock
+from dems.io.locale import FLOAT_PRECISION, reject_nul_bytes
 from dems.io.ms_channels import channel_identity, check_channel_times, ms_dataset
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, localize, resolve_timezone
@@ -141,6 +142,7 @@ def _table_kind(path: str | os.PathLike[str], columns: list[str], line: int) -> 
 def _read_table(path: str | os.PathLike[str], layout: PVLayout) -> pd.DataFrame:
     """Parse every column except the local date strings, once, with the C parser."""
     wanted = [name for name in layout.columns if name != LOCAL]
+    reject_nul_bytes(path)
     try:
         frame = pd.read_csv(
             path,
@@ -153,6 +155,7 @@ def _read_table(path: str | os.PathLike[str], layout: PVLayout) -> pd.DataFrame:
             na_values=MISSING_TOKENS,
             keep_default_na=False,
             engine="c",
+            float_precision=FLOAT_PRECISION,
             encoding="latin-1",
         )
     except (ValueError, pd.errors.ParserError) as err:

@@ -34,7 +34,7 @@ from xarray.backends import BackendEntrypoint
 from dems.errors import DemsReadError
 from dems.io.backend import header_json, provenance
 from dems.io.datestrings import DATE_ORDERS, DateStringError, infer_date_order, parse_wallclock
-from dems.io.locale import detect_decimal
+from dems.io.locale import FLOAT_PRECISION, detect_decimal
 from dems.io.ms_channels import check_channel_times, ms_dataset, trailing_valid_length
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
@@ -299,7 +299,12 @@ class _PrefixedStream(io.RawIOBase):
             buffer[:count] = self._prefix[:count]
             self._prefix = self._prefix[count:]
             return count
-        return self._handle.readinto(buffer)
+        count = self._handle.readinto(buffer)
+        # pandas 2's C parser stops a number at a NUL byte and drops the rest of the field
+        # (pandas 3 rejects it): refuse NUL bytes here so garbage never parses as a number.
+        if count and b"\x00" in bytes(memoryview(buffer)[:count]):
+            raise ValueError("NUL byte in the data")
+        return count
 
 
 def _parse_stream(
@@ -321,6 +326,7 @@ def _parse_stream(
         keep_default_na=False,
         decimal=decimal,
         engine="c",
+        float_precision=FLOAT_PRECISION,
         encoding="latin-1",
         chunksize=chunk_rows,
     )
