@@ -84,7 +84,8 @@ def describe_ec(ds: xr.Dataset) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``format``, ``start_time``, ``duration_s``, ``technique``, the active mass
+        ``format``, ``start_time``, ``duration_s``, ``technique``, ``software`` and
+        ``ec_lab_version`` (None when the file does not say), the active mass
         and one entry per column with units and number of valid samples.
     """
     time = np.asarray(ds["time"].values, dtype=float)
@@ -104,6 +105,8 @@ def describe_ec(ds: xr.Dataset) -> dict[str, Any]:
         **_common(ds),
         "kind": "ec",
         "technique": ds.attrs.get("technique"),
+        "software": ds.attrs.get("software") or None,
+        "ec_lab_version": ds.attrs.get("ec_lab_version") or None,
         "characteristic_mass_g": None if mass is None or not np.isfinite(mass) else float(mass),
         "duration_s": duration,
         "samples": int(ds.sizes.get("time", 0)),

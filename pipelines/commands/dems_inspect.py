@@ -58,6 +58,15 @@ def inspect_file(path: Path, **options: Any) -> list[dict[str, Any]]:
     return streams
 
 
+def _software(stream: dict[str, Any]) -> str:
+    """``EC-Lab 11.43``, ``BT-Lab 1.79``, ``v11.61`` (``.mpr``: no name); ``n/a`` if absent."""
+    version = stream.get("ec_lab_version")
+    if not version:
+        return "n/a"
+    software = stream.get("software")
+    return f"{software} {version}" if software else f"v{version}"
+
+
 def _echo_stream(stream: dict[str, Any]) -> None:
     duration = stream["duration_s"]
     click.echo(f"  {stream['kind'].upper()} stream  [{stream['format']}]")
@@ -82,7 +91,8 @@ def _echo_stream(stream: dict[str, Any]) -> None:
             )
     else:
         mass = stream["characteristic_mass_g"]
-        click.echo(f"    technique  : {stream['technique']}")
+        click.echo(f"    technique  : {stream['technique'] or 'n/a'}")
+        click.echo(f"    software   : {_software(stream)}")
         click.echo(f"    mass       : {'n/a' if mass is None else f'{mass:g} g'}")
         click.echo(f"    samples    : {stream['samples']}")
         for col in stream["columns"]:
