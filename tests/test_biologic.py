@@ -359,16 +359,18 @@ def test_non_monotonic_time(tmp_path):
         read_ec(path)
 
 
-def test_no_data_rows(tmp_path):
+def test_no_data_rows_gives_an_empty_dataset(tmp_path):
     path = write_mpt(tmp_path / "none.mpt", ["time/s", "Ewe/V"], [])
-    with pytest.raises(DemsReadError, match="no data rows"):
-        read_ec(path)
+    with pytest.warns(UserWarning, match=r"none.mpt: line \d+: no data points"):
+        ds = read_ec(path)
+    assert ds.sizes["time"] == 0
+    assert ds["potential"].size == 0
 
 
-def test_mpr_without_galvani_says_how_to_install(tmp_path, monkeypatch):
+def test_mpr_without_yadg_says_how_to_install(tmp_path, monkeypatch):
     path = tmp_path / "run.mpr"
     path.write_bytes(b"BIO-LOGIC MODULAR FILE\x1a" + bytes(100))
-    monkeypatch.setitem(__import__("sys").modules, "galvani", None)
+    monkeypatch.setitem(__import__("sys").modules, "yadg.extractors", None)
     assert detect_format(path) is mpr
     with pytest.raises(DemsReadError, match=r'run.mpr: .*pip install "operando\[mpr\]"'):
         dems.open_ec(path)

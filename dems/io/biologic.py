@@ -26,7 +26,7 @@ from xarray.backends import BackendEntrypoint
 from dems.errors import DemsReadError
 from dems.io.backend import header_json, provenance
 from dems.io.eclab_columns import ec_variables
-from dems.io.locale import detect_decimal
+from dems.io.locale import FLOAT_PRECISION, detect_decimal
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
@@ -41,6 +41,9 @@ _SETTING = re.compile(r"^(?P<key>[^:\t]*?\S)\s+:\s?(?P<value>.*)$")
 _TIMESTAMP = re.compile(
     r"^(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?P<year>\d{4})\s+"
     r"(?P<hour>\d{1,2})[:.](?P<minute>\d{2})[:.](?P<second>\d{2})(?:[.,](?P<fraction>\d{1,6}))?$"
+)
+_SOFTWARE = re.compile(
+    r"^(?P<name>EC-Lab|BT-Lab)\b.*\bv(?P<version>\d+(?:\.\d+)*)\s*\(software\)$", re.IGNORECASE
 )
 _QUANTITY = re.compile(r"^\s*(?P<number>-?\d+(?:[.,]\d+)?(?:[eE][-+]?\d+)?)\s*(?P<unit>\S+)\s*$")
 _MASS_TO_G = {"g": 1.0, "mg": 1e-3, "µg": 1e-6, "ug": 1e-6, "kg": 1e3}
@@ -83,8 +86,13 @@ def _split_lines(path: str | os.PathLike[str]) -> list[str]:
     raw = Path(path).read_bytes()
     if not raw:
         raise DemsReadError(path, "file is empty")
-    if b"\x00" in raw[:65536]:
+    nul = raw.find(b"\x00")
+    if 0 <= nul < 65536:
         raise DemsReadError(path, "binary content, not an EC-Lab ASCII (.mpt) export")
+    if nul >= 0:  # pandas 2 would silently cut the number at the NUL byte
+        raise DemsReadError(
+            path, "NUL byte in the data (corrupt file)", raw.count(b"\n", 0, nul) + 1
+        )
     return raw.decode("latin-1").splitlines()
 
 
@@ -211,8 +219,57 @@ def _column_titles(line: str) -> list[str]:
     return [title.strip() for title in titles]
 
 
+def _field_count(row: str) -> int:
+    return row.rstrip("\t").count("\t") + 1
+
+
+def reconcile_titles(
+    path: str | os.PathLike[str], titles: list[str], rows: Sequence[str], line: int
+) -> list[str]:
+    """Column titles that have data: drop empty and trailing titles the rows do not fill.
+
+    Some exports (PEIS with ``Ewe-Ece``, yadg issue 225) write an interior empty title and
+    a trailing title for which no row has a field; both are dropped with a warning naming
+    the line, as yadg does. An empty title over a column that has data is named
+    ``column <k>``.
+
+    Parameters
+    ----------
+    path
+        The file (for messages).
+    titles
+        Titles of the column-title line, trailing empty ones removed.
+    rows
+        The data rows (may be empty).
+    line
+        1-based number of the column-title line.
+    """
+    name = os.path.basename(path)
+    n_fields = _field_count(rows[0]) if rows else None
+    if n_fields is None or len(titles) > n_fields:
+        empty = [i + 1 for i, title in enumerate(titles) if not title]
+        if empty:
+            warnings.warn(
+                f"{name}: line {line}: empty column title(s) at position(s) "
+                f"{', '.join(map(str, empty))} without data; dropped",
+                UserWarning,
+                stacklevel=3,
+            )
+            titles = [title for title in titles if title]
+    if n_fields is not None and len(titles) > n_fields:
+        extra = titles[n_fields:]
+        warnings.warn(
+            f"{name}: line {line}: column title(s) {', '.join(map(repr, extra))} have no "
+            f"data (rows have {n_fields} fields); dropped",
+            UserWarning,
+            stacklevel=3,
+        )
+        titles = titles[:n_fields]
+    return [title or f"column {i + 1}" for i, title in enumerate(titles)]
+
+
 def _check_field_counts(path: str | os.PathLike[str], rows: list[str], n_columns: int, first: int):
-    counts = np.fromiter((row.rstrip("\t").count("\t") + 1 for row in rows), int, len(rows))
+    counts = np.fromiter((_field_count(row) for row in rows), int, len(rows))
     bad = np.flatnonzero(counts != n_columns)
     if bad.size:
         index = int(bad[0])
@@ -238,6 +295,7 @@ def _parse_table(
         na_values=MISSING_TOKENS,
         keep_default_na=False,
         engine="c",
+        float_precision=FLOAT_PRECISION,
     )
     for index, title in enumerate(titles):
         column = table[index]
@@ -321,30 +379,34 @@ def read_ec(
         raise ValueError(f"decimal must be ',' or '.', not {decimal!r}")
     lines = _split_lines(path)
     header = parse_header(path, lines)
-    titles = _column_titles(lines[header.n_header_lines - 1])
-    if "time/s" not in titles:
-        raise DemsReadError(
-            path, "no 'time/s' column in the column-title line", header.n_header_lines
-        )
     first = header.n_header_lines + 1
     rows = lines[header.n_header_lines :]
     while rows and not rows[-1].strip():
         rows.pop()
-    if not rows:
-        raise DemsReadError(path, "no data rows after the column titles", header.n_header_lines)
-    _check_field_counts(path, rows, len(titles), first)
-    used_decimal = decimal or detect_decimal(rows[:50])
-    table = _parse_table(path, rows, titles, used_decimal, first)
-    data = {title: table[i].to_numpy() for i, title in enumerate(titles)}
-    time = np.asarray(data.pop("time/s"), dtype=float)
+    title_line = header.n_header_lines
+    titles = reconcile_titles(path, _column_titles(lines[title_line - 1]), rows, title_line)
+    if "time/s" not in titles:
+        raise DemsReadError(path, "no 'time/s' column in the column-title line", title_line)
+    name = os.path.basename(path)
+    if rows:
+        _check_field_counts(path, rows, len(titles), first)
+        used_decimal = decimal or detect_decimal(rows[:50])
+        table = _parse_table(path, rows, titles, used_decimal, first)
+        columns = [table[i].to_numpy() for i in range(len(titles))]
+    else:
+        warn_empty_technique(name, header.technique, title_line)
+        used_decimal = decimal or ""
+        columns = [np.empty(0) for _ in titles]
+    time = np.asarray(columns[titles.index("time/s")], dtype=float)
     _check_time(path, time, first)
     value_titles = [t for t in titles if t != "time/s"]
+    values = [c for t, c in zip(titles, columns, strict=True) if t != "time/s"]
     line_numbers = np.arange(first, first + len(rows))
-    name = os.path.basename(path)
-    variables, canonical_attrs = ec_variables(value_titles, data, line_numbers, name)
+    variables, canonical_attrs = ec_variables(value_titles, values, time, line_numbers, name)
     attrs = {
         **_time_attrs(path, header, timezone, date_order),
         "technique": header.technique,
+        **software_attrs(header),
         **header_quantities(path, header),
         "decimal": used_decimal,
         "clock": "EC-Lab",
@@ -354,6 +416,31 @@ def read_ec(
     }
     coords = {"time": ("time", time, {"units": "s", "long_name": "time/s"})}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def warn_empty_technique(source: str, technique: str, line: int | None = None) -> None:
+    """Warn that a technique recorded no data points (WAIT, ZIR): the dataset is empty."""
+    where = f"line {line}: " if line is not None else ""
+    warnings.warn(
+        f"{source}: {where}no data points ({technique or 'this technique'} recorded none); "
+        "returning an empty dataset",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
+def software_attrs(header: MptHeader) -> dict[str, Any]:
+    """``software`` (EC-Lab or BT-Lab) and ``ec_lab_version`` from ``… v11.43 (software)``."""
+    for line in header.lines:
+        match = _SOFTWARE.match(line.strip())
+        if match:
+            software = "BT-Lab" if match["name"].upper() == "BT-LAB" else "EC-Lab"
+            return {"software": software, "ec_lab_version": match["version"]}
+    return {
+        "software": "",
+        "ec_lab_version": "",
+        "ec_lab_version_missing": "no 'EC-Lab for windows v… (software)' line in the header",
+    }
 
 
 def read_run(paths: Iterable[str | os.PathLike[str]], **options: Any) -> xr.Dataset:

@@ -16,10 +16,12 @@ import numpy as np
 import xarray as xr
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9 _.+-]")
+_UNSAFE_UNIT = re.compile(r"[^A-Za-z0-9]+")
 
 __all__ = [
     "canonical_variables",
     "ec_variables",
+    "mean_current_from_charge",
     "split_column_title",
     "variable_names",
     "zero_potential_rows",
@@ -33,7 +35,13 @@ SPECIAL_TITLES: dict[str, tuple[str, str]] = {
     "Re(Conductivity)/mS/cm": ("Re(Conductivity)", "mS/cm"),
     "control/V/mA": ("control", "V/mA"),
     "ox/red": ("ox/red", ""),
+    "Acir/Dcir Control": ("Acir/Dcir Control", ""),
+    "d(Q-Qo)/dE/mA.h/V": ("d(Q-Qo)/dE", "mA.h/V"),
+    "dI/dt/mA/s": ("dI/dt", "mA/s"),
 }
+
+#: ``<Ewe/V>``: an averaged quantity whose unit EC-Lab wrote inside the angle brackets.
+_AVERAGED_WITH_UNIT = re.compile(r"^<(?P<quantity>[^<>/]+)/(?P<unit>[^<>]+)>$")
 
 #: Columns without a unit (flags, counters, integer codes).
 UNITLESS_TITLES = frozenset(
@@ -52,6 +60,16 @@ UNITLESS_TITLES = frozenset(
         "technique_number",
     }
 )
+
+#: Columns holding the working-electrode potential, in order of preference. ``Ecell`` is the
+#: cell voltage that battery techniques (BT-Lab BCD) record instead of ``Ewe``.
+POTENTIAL_NAMES = ("Ewe", "Ewe_mean", "Ecell", "Ecell_mean")
+
+#: Columns holding a measured current, in order of preference.
+CURRENT_NAMES = ("I", "I_mean")
+
+#: mA·s in one mA·h.
+MAH_TO_MAS = 3600.0
 
 #: Factor converting a current column to mA.
 CURRENT_TO_MA = {"mA": 1.0, "A": 1e3, "µA": 1e-3, "uA": 1e-3, "nA": 1e-6}
@@ -79,12 +97,17 @@ def split_column_title(title: str) -> tuple[str, str]:
     ('Q charge/discharge', 'mA.h')
     >>> split_column_title("Q charge/mA.h/g")
     ('Q charge', 'mA.h/g')
+    >>> split_column_title("<Ewe/V>")
+    ('<Ewe>', 'V')
     """
     title = title.strip()
     if title in SPECIAL_TITLES:
         return SPECIAL_TITLES[title]
     if title in UNITLESS_TITLES or "/" not in title:
         return title, ""
+    averaged = _AVERAGED_WITH_UNIT.match(title)
+    if averaged:
+        return f"<{averaged['quantity'].strip()}>", averaged["unit"].strip()
     quantity, unit = title.rsplit("/", 1)
     return quantity, unit
 
@@ -114,9 +137,10 @@ def variable_names(titles: Sequence[str], source: str) -> list[str]:
     """Dataset variable names for EC-Lab column titles, unique and netCDF/Zarr-safe.
 
     The name is the quantity without its unit, made safe by :func:`safe_name`
-    (``<I>/mA`` -> ``I_mean``, ``ox/red`` -> ``ox_red``). A repeated quantity
-    (``control/V/mA`` next to ``control/V``) gets its unit appended, ``control_V``, with a
-    warning.
+    (``<I>/mA`` -> ``I_mean``, ``ox/red`` -> ``ox_red``). A repeated quantity never
+    overwrites the first one: it gets its unit appended when the unit differs
+    (``control/V`` after ``control/V/mA`` -> ``control_V``), else a number (a second
+    ``<I>/mA`` -> ``I_mean_2``), with a warning.
 
     Parameters
     ----------
@@ -126,21 +150,25 @@ def variable_names(titles: Sequence[str], source: str) -> list[str]:
         File name used in the warning.
     """
     names: list[str] = []
+    unit_of: dict[str, str] = {}
     for title in titles:
         quantity, unit = split_column_title(title)
         name = safe_name(quantity)
-        if name in names:
-            candidate = f"{name}_{_UNSAFE.sub('_', unit)}" if unit else f"{name}_2"
+        if name in unit_of:
+            base = name
+            unit_tag = _UNSAFE_UNIT.sub("_", unit).strip("_")
+            same_unit = unit == unit_of[base] or not unit_tag
+            name = f"{base}_2" if same_unit else f"{base}_{unit_tag}"
             suffix = 2
-            while candidate in names:
+            while name in unit_of:
                 suffix += 1
-                candidate = f"{name}_{suffix}"
+                name = f"{base}_{suffix}"
             warnings.warn(
-                f"{source}: column {title!r} repeats quantity {name!r}; stored as {candidate!r}",
+                f"{source}: column {title!r} repeats quantity {base!r}; stored as {name!r}",
                 UserWarning,
                 stacklevel=3,
             )
-            name = candidate
+        unit_of[name] = unit
         names.append(name)
     return names
 
@@ -190,9 +218,115 @@ def _combine(columns: Mapping[str, np.ndarray], names: Sequence[str], size: int)
     return combined
 
 
+def _potential(
+    columns: Mapping[str, np.ndarray], line_numbers: np.ndarray, source: str
+) -> tuple[xr.Variable, dict[str, Any]]:
+    """``Ewe`` else ``<Ewe>`` else ``Ecell`` (battery techniques) per row, in V."""
+    names = _first_present(columns, POTENTIAL_NAMES)
+    potential = _combine(columns, names, len(line_numbers))
+    attrs: dict[str, Any] = {
+        "potential_source": " then ".join(names) or "none (no Ewe, <Ewe> or Ecell column)"
+    }
+    defect = zero_potential_rows(potential)
+    if defect.any():
+        attrs.update(_repair_zero_potential(columns, potential, defect, line_numbers, source))
+    variable = xr.Variable(
+        "time", potential, {"units": "V", "long_name": "working electrode potential"}
+    )
+    return variable, attrs
+
+
+def mean_current_from_charge(dq: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Mean current since the previous point from EC-Lab's ``dq`` column, in mA.
+
+    EC-Lab computes the ``<I>/mA`` of its ``.mpt`` export this way when the binary file
+    holds no current (galvanostatic techniques store only ``dq`` and the control value):
+    ``<I> = dq / Δt`` with ``dq`` in mA·h, and 0 on the first row when ``dq`` is 0 there.
+    Verified to 1e-16 mA against the ``.mpt`` exports of three GCPL runs.
+
+    Parameters
+    ----------
+    dq
+        Charge passed since the previous point, mA·h.
+    time
+        Time, s.
+    """
+    dq = np.asarray(dq, dtype=float)
+    step = np.diff(np.asarray(time, dtype=float), prepend=np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        current = np.where(step > 0, dq * MAH_TO_MAS / step, np.nan)
+    if current.size and dq[0] == 0.0:
+        current[0] = 0.0
+    return current
+
+
+def _control_current(
+    columns: Mapping[str, np.ndarray], units: Mapping[str, str], size: int
+) -> tuple[np.ndarray, str] | None:
+    """Return the applied current of the ``control`` column on galvanostatic rows, or None.
+
+    ``control/V/mA`` holds the applied current in mA on galvanostatic rows (``mode`` 1)
+    and the applied potential on potentiostatic rows (``mode`` 2); on rest rows (``mode``
+    3, open circuit) no current flows, which is also what EC-Lab exports as ``<I>``.
+    """
+    name = next(
+        (n for n in ("control", "control_mA") if units.get(n) in ("V/mA", "mA") and n in columns),
+        None,
+    )
+    if name is None or "mode" not in columns:
+        return None
+    mode = np.asarray(columns["mode"], dtype=float)
+    control = np.asarray(columns[name], dtype=float)
+    current = np.where(mode == 1, control, np.where(mode == 3, 0.0, np.nan))
+    source = (
+        f"{name} on galvanostatic rows (mode 1), 0 on rest rows (mode 3), "
+        "NaN on potentiostatic rows (mode 2): the file holds no measured current"
+    )
+    return current[:size], source
+
+
+def _current(
+    columns: Mapping[str, np.ndarray], units: Mapping[str, str], time: np.ndarray
+) -> tuple[xr.Variable, dict[str, Any]]:
+    """Measured ``I``/``<I>``, else ``dq``/Δt, else the control current; in mA."""
+    size = len(time)
+    names = _first_present(columns, CURRENT_NAMES)
+    current = np.full(size, np.nan)
+    for name in names:
+        factor = CURRENT_TO_MA.get(units.get(name, "mA"), np.nan)
+        values = np.asarray(columns[name], dtype=float) * factor
+        current = np.where(np.isfinite(current), current, values)
+    source = " then ".join(names)
+    if not names and "dq" in columns and units.get("dq") == "mA.h":
+        current = mean_current_from_charge(columns["dq"], time)
+        source = "dq / time step (mean current since the previous point, as EC-Lab's <I>)"
+    elif not names:
+        control = _control_current(columns, units, size)
+        if control is not None:
+            current, source = control
+    attrs = {"current_source": source or "none (no I, <I>, dq or control current column)"}
+    return xr.Variable("time", current, {"units": "mA", "long_name": "current"}), attrs
+
+
+def _cycle(columns: Mapping[str, np.ndarray]) -> tuple[xr.Variable | None, dict[str, Any]]:
+    """``cycle number``, else ``half cycle // 2`` (EC-Lab's own numbering in ``.mpt``)."""
+    if "cycle number" in columns:
+        cycle, source = np.asarray(columns["cycle number"], dtype=float), "cycle number"
+    elif "half cycle" in columns:
+        cycle = np.floor(np.asarray(columns["half cycle"], dtype=float) / 2)
+        source = "half cycle // 2 (EC-Lab numbers a cycle as two half cycles)"
+    else:
+        return None, {"cycle_source": "none (no cycle number or half cycle column)"}
+    if np.isfinite(cycle).all():
+        cycle = cycle.astype(np.int64)
+    variable = xr.Variable("time", cycle, {"long_name": "cycle number"})
+    return variable, {"cycle_source": source}
+
+
 def canonical_variables(
     columns: Mapping[str, np.ndarray],
     units: Mapping[str, str],
+    time: np.ndarray,
     line_numbers: np.ndarray,
     source: str,
 ) -> tuple[dict[str, xr.Variable], dict[str, Any]]:
@@ -204,6 +338,8 @@ def canonical_variables(
         Column arrays keyed by variable name (``"Ewe"``, ``"Ewe_mean"``, ``"I"``, ...).
     units
         Unit of each column (``"V"``, ``"mA"``, ...).
+    time
+        Time of each row, s.
     line_numbers
         1-based line number of each row in the source file (for messages).
     source
@@ -212,38 +348,17 @@ def canonical_variables(
     Returns
     -------
     variables, attrs
-        The canonical variables on dimension ``time`` and dataset attributes describing how
-        the potential was obtained (``potential_source``, ``potential_defect``, ...).
+        The canonical variables on dimension ``time`` and dataset attributes saying which
+        columns each came from (``potential_source``, ``current_source``, ``cycle_source``,
+        ``potential_defect``, ...).
     """
-    size = len(line_numbers)
-    attrs: dict[str, Any] = {}
-    variables: dict[str, xr.Variable] = {}
-
-    potential_names = _first_present(columns, ("Ewe", "Ewe_mean"))
-    potential = _combine(columns, potential_names, size)
-    attrs["potential_source"] = " then ".join(potential_names) or "none (no Ewe column)"
-    defect = zero_potential_rows(potential)
-    if defect.any():
-        attrs.update(_repair_zero_potential(columns, potential, defect, line_numbers, source))
-    variables["potential"] = xr.Variable(
-        "time", potential, {"units": "V", "long_name": "working electrode potential"}
-    )
-
-    current_names = _first_present(columns, ("I", "I_mean"))
-    current = np.full(size, np.nan)
-    for name in current_names:
-        factor = CURRENT_TO_MA.get(units.get(name, "mA"), np.nan)
-        values = np.asarray(columns[name], dtype=float) * factor
-        current = np.where(np.isfinite(current), current, values)
-    attrs["current_source"] = " then ".join(current_names) or "none (no I column)"
-    variables["current"] = xr.Variable("time", current, {"units": "mA", "long_name": "current"})
-
-    if "cycle number" in columns:
-        cycle = np.asarray(columns["cycle number"], dtype=float)
-        if np.isfinite(cycle).all():
-            cycle = cycle.astype(np.int64)
-        variables["cycle"] = xr.Variable("time", cycle, {"long_name": "cycle number"})
-    return variables, attrs
+    potential, attrs = _potential(columns, line_numbers, source)
+    current, current_attrs = _current(columns, units, time)
+    cycle, cycle_attrs = _cycle(columns)
+    variables = {"potential": potential, "current": current}
+    if cycle is not None:
+        variables["cycle"] = cycle
+    return variables, {**attrs, **current_attrs, **cycle_attrs}
 
 
 def _repair_zero_potential(
@@ -280,7 +395,8 @@ def _repair_zero_potential(
 
 def ec_variables(
     titles: Sequence[str],
-    data: Mapping[str, np.ndarray],
+    values: Sequence[np.ndarray],
+    time: np.ndarray,
     line_numbers: np.ndarray,
     source: str,
 ) -> tuple[dict[str, xr.Variable], dict[str, Any]]:
@@ -289,9 +405,11 @@ def ec_variables(
     Parameters
     ----------
     titles
-        Verbatim EC-Lab column titles, time column excluded.
-    data
-        Column arrays keyed by verbatim title.
+        Verbatim EC-Lab column titles, time column excluded; may repeat.
+    values
+        One array per title, in the same order (a repeated title keeps its own column).
+    time
+        Time of each row, s.
     line_numbers
         1-based line number of each row (for messages).
     source
@@ -307,13 +425,13 @@ def ec_variables(
     variables: dict[str, xr.Variable] = {}
     by_name: dict[str, np.ndarray] = {}
     units: dict[str, str] = {}
-    for title, name in zip(titles, names, strict=True):
+    for title, name, column in zip(titles, names, values, strict=True):
         unit = split_column_title(title)[1]
-        values = np.asarray(data[title])
+        column = np.asarray(column)
         attrs = {"long_name": title, "units": unit} if unit else {"long_name": title}
-        variables[name] = xr.Variable("time", values, attrs)
-        by_name[name] = values
+        variables[name] = xr.Variable("time", column, attrs)
+        by_name[name] = column
         units[name] = unit
-    canonical, attrs = canonical_variables(by_name, units, line_numbers, source)
+    canonical, attrs = canonical_variables(by_name, units, time, line_numbers, source)
     variables.update(canonical)
     return variables, attrs

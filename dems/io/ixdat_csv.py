@@ -34,6 +34,7 @@ from xarray.backends import BackendEntrypoint
 from dems.errors import DemsReadError, MissingStreamError
 from dems.io.backend import header_json, provenance
 from dems.io.eclab_columns import ec_variables
+from dems.io.locale import FLOAT_PRECISION, reject_nul_bytes
 from dems.io.ms_channels import check_channel_times, ms_dataset, trailing_valid_length
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, resolve_timezone
@@ -149,6 +150,7 @@ def _header_line(path: str | os.PathLike[str], layout: IxdatLayout, text: str, n
 def _read_columns(path: str | os.PathLike[str], layout: IxdatLayout) -> dict[str, np.ndarray]:
     """All data columns as float64 (empty padding fields -> NaN), parsed once."""
     width = len(layout.columns)
+    reject_nul_bytes(path)
     try:
         frame = pd.read_csv(
             path,
@@ -161,6 +163,7 @@ def _read_columns(path: str | os.PathLike[str], layout: IxdatLayout) -> dict[str
             na_values=["\t", "", "NaN", "nan", "-nan"],
             keep_default_na=False,
             engine="c",
+            float_precision=FLOAT_PRECISION,
             encoding="utf-8",
             encoding_errors="replace",
         )
@@ -313,9 +316,9 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
     names = [
         n for n in layout.columns if layout.timecols.get(n) == time_name and not _MS_SERIES.match(n)
     ]
-    data = {title: columns[title][:samples] for title in names}
+    values = [columns[title][:samples] for title in names]
     rows = np.arange(samples) + layout.skip_lines + 1  # 1-based file lines, for warnings
-    variables, canonical_attrs = ec_variables(names, data, rows, Path(path).name)
+    variables, canonical_attrs = ec_variables(names, values, time[:samples], rows, Path(path).name)
     return xr.Dataset(
         variables,
         coords={"time": ("time", time[:samples], {"units": "s", "long_name": time_name})},

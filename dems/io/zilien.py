@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,6 +28,7 @@ from xarray.backends import BackendEntrypoint
 from dems.errors import DemsReadError, MissingStreamError
 from dems.io.backend import header_json, provenance
 from dems.io.eclab_columns import ec_variables
+from dems.io.locale import FLOAT_PRECISION, reject_nul_bytes
 from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, localize, resolve_timezone
 
@@ -42,6 +44,9 @@ _TITLE_UNIT = re.compile(r"^(?P<name>.*?)\s*\[(?P<unit>[^\]]*)\]$")
 _FILE_NAME_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2} \d{2}_\d{2}_\d{2})")
 _TYPES = {"int": lambda v: int(float(v)), "double": float, "bool": lambda v: v == "true"}
 QUANTITY = {"A": "ion current", "mbar": "partial pressure"}
+#: Global metadata keys of Zilien mass-scan spectra (ixdat ``ZilienSpectrumReader``).
+MASS_SCAN_KEYS = frozenset({"mass_scan_started_at", "start_mass", "stop_mass", "points_per_amu"})
+_MASS_AXIS = re.compile(r"^Mass\s+\[AMU\]$")
 
 
 def can_open(path: str | os.PathLike[str], head: str) -> bool:
@@ -125,6 +130,28 @@ def _blocks(path: str, series_line: str, title_line: str, line: int) -> list[Blo
     return [Block(series[a].strip(), a, b, titles[a:b]) for a, b in zip(starts, stops, strict=True)]
 
 
+def _refuse_mass_scan(
+    path: str, metadata: dict[tuple[str, str], Any], data_header: list[str]
+) -> None:
+    """Raise a clear error for a Zilien mass-scan spectrum (one m/z sweep, not a time series).
+
+    Mass scans are separate ``.tsv`` files (folder ``<measurement> mass scans``) with the
+    same five-field metadata, keys such as ``mass_scan_started_at``/``start_mass``, and a
+    ``Mass [AMU]`` column.
+    """
+    keys = {name for series, name in metadata if not series}
+    titles = [t.strip() for t in data_header[-1].split("\t")] if data_header else []
+    if not (keys & MASS_SCAN_KEYS or any(_MASS_AXIS.match(t) for t in titles)):
+        return
+    low, high = metadata.get(("", "start_mass")), metadata.get(("", "stop_mass"))
+    sweep = f", m/z {low:g}-{high:g}" if isinstance(low, float) and isinstance(high, float) else ""
+    raise DemsReadError(
+        path,
+        f"not supported yet: mass-scan spectrum (a Zilien m/z sweep{sweep}, not a time "
+        "series); open the measurement's main .tsv file instead",
+    )
+
+
 def _read_header(path: str) -> tuple[dict[tuple[str, str], Any], list[Block], int]:
     with open(path, encoding="latin-1", newline="") as handle:
         first = handle.readline()
@@ -145,6 +172,7 @@ def _read_header(path: str) -> tuple[dict[tuple[str, str], Any], list[Block], in
     if len(data_header) < 2 or not data_header[-1]:
         raise DemsReadError(path, "file is truncated: no column titles after the metadata")
     data_start = int(metadata.get(("", "data_start"), n_header + n_data_header))
+    _refuse_mass_scan(path, metadata, data_header)
     blocks = _blocks(path, data_header[0], data_header[1], n_header + 1)
     return metadata, blocks, data_start
 
@@ -164,6 +192,7 @@ def _last_line(path: str) -> tuple[str, int]:
 
 def _parse_table(path: str, data_start: int, n_columns: int) -> np.ndarray:
     """All data rows as float64 (pandas C engine); a bad cell raises with its line number."""
+    reject_nul_bytes(path)
     try:
         frame = pd.read_csv(
             path,
@@ -176,6 +205,7 @@ def _parse_table(path: str, data_start: int, n_columns: int) -> np.ndarray:
             na_values=["NaN", "nan", "-nan", "", "inf", "---"],
             keep_default_na=False,
             engine="c",
+            float_precision=FLOAT_PRECISION,
             encoding="latin-1",
         )
     except (ValueError, pd.errors.ParserError) as err:
@@ -231,34 +261,60 @@ def open_zilien(path: str | os.PathLike[str]) -> ZilienFile:
     return zfile
 
 
+def _check_rows_exist(zfile: ZilienFile, block: Block) -> None:
+    """Raise when the table is shorter than the rows a block announces (a truncated file)."""
+    count = zfile.count(block)
+    if count > zfile.table.shape[0]:
+        raise DemsReadError(
+            zfile.path,
+            f"file is truncated: series {block.series!r} announces {count} "
+            f"points, the data block has {zfile.table.shape[0]} rows",
+            zfile.data_start + zfile.table.shape[0],
+        )
+
+
+def _time_problem(zfile: ZilienFile, block: Block) -> DemsReadError | None:
+    """Why a block's time cannot be used (missing, or going back), or None."""
+    time = zfile.table[: zfile.count(block), block.start]
+    bad = np.flatnonzero(~np.isfinite(time))
+    if bad.size:
+        line = zfile.data_start + 1 + int(bad[0])
+        return DemsReadError(zfile.path, f"series {block.series!r}: time is missing", line)
+    back = np.flatnonzero(np.diff(time) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        return DemsReadError(
+            zfile.path,
+            f"series {block.series!r}: time is not monotonic "
+            f"({time[i]:g} s after {time[i - 1]:g} s)",
+            zfile.data_start + 1 + i,
+        )
+    return None
+
+
+def _is_auxiliary(block: Block) -> bool:
+    """Gauges, flows and Zilien's own ``pot`` log: neither an MS channel nor the EC-lab block."""
+    return not _MS_SERIES.match(block.series) and block.series != EC_SERIES
+
+
 def _check_blocks(zfile: ZilienFile) -> None:
-    """Every block's announced rows exist, and its time is finite and non-decreasing."""
+    """Every block's announced rows exist, and its time is finite and non-decreasing.
+
+    An auxiliary series whose clock is unusable is dropped with a warning naming it (its
+    MS channels stay readable, as in ixdat); the same in an MS channel or the EC-lab block,
+    or a truncated file, is an error.
+    """
+    kept = []
     for block in zfile.blocks:
-        count = zfile.count(block)
-        if count > zfile.table.shape[0]:
-            raise DemsReadError(
-                zfile.path,
-                f"file is truncated: series {block.series!r} announces {count} "
-                f"points, the data block has {zfile.table.shape[0]} rows",
-                zfile.data_start + zfile.table.shape[0],
-            )
-        time = zfile.table[:count, block.start]
-        bad = np.flatnonzero(~np.isfinite(time))
-        if bad.size:
-            raise DemsReadError(
-                zfile.path,
-                f"series {block.series!r}: time is missing",
-                zfile.data_start + 1 + int(bad[0]),
-            )
-        back = np.flatnonzero(np.diff(time) < 0)
-        if back.size:
-            i = int(back[0]) + 1
-            raise DemsReadError(
-                zfile.path,
-                f"series {block.series!r}: time is not monotonic "
-                f"({time[i]:g} s after {time[i - 1]:g} s)",
-                zfile.data_start + 1 + i,
-            )
+        _check_rows_exist(zfile, block)
+        problem = _time_problem(zfile, block)
+        if problem is None:
+            kept.append(block)
+        elif _is_auxiliary(block):
+            warnings.warn(f"{problem}; series {block.series!r} dropped", UserWarning, stacklevel=4)
+        else:
+            raise problem
+    zfile.blocks = kept
 
 
 def _split_title(title: str) -> tuple[str, str]:
@@ -459,11 +515,14 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
     if block is None or zfile.count(block) == 0 or "time/s" not in block.titles:
         raise MissingStreamError(zfile.path, "holds no EC-lab block (read the .mpt files instead)")
     count = zfile.count(block)
-    data = {t: zfile.table[:count, block.start + i] for i, t in enumerate(block.titles)}
+    columns = [zfile.table[:count, block.start + i] for i in range(len(block.titles))]
+    time = columns[block.titles.index("time/s")]
     titles = [t for t in block.titles if t != "time/s"]
+    values = [c for t, c in zip(block.titles, columns, strict=True) if t != "time/s"]
     lines = np.arange(zfile.data_start + 1, zfile.data_start + 1 + count)
-    variables, canonical = ec_variables(titles, data, lines, Path(zfile.path).name)
-    techniques = np.unique(data.get("technique_number", np.array([np.nan])))
+    variables, canonical = ec_variables(titles, values, time, lines, Path(zfile.path).name)
+    numbers = [c for t, c in zip(block.titles, columns, strict=True) if t == "technique_number"]
+    techniques = np.unique(numbers[0] if numbers else np.array([np.nan]))
     attrs = {
         **_common_attrs(zfile, timezone, "dems.io.zilien.read_ec"),
         "technique": "EC-lab block (technique_number "
@@ -475,7 +534,7 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
         "clock": "Zilien",
         **canonical,
     }
-    coords = {"time": ("time", data["time/s"], {"units": "s", "long_name": "time/s"})}
+    coords = {"time": ("time", time, {"units": "s", "long_name": "time/s"})}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
