@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +44,7 @@ FORMAT = "imzML"
 ENGINE = "tofsims_imzml"
 CHUNK_BYTES = 64 * 2**20
 TIC_ACCESSION = "MS:1000285"
+_HEX = re.compile(r"[0-9a-f]+")
 
 
 @dataclass(frozen=True)
@@ -110,28 +113,61 @@ def _normalised_hex(value: Any) -> str:
     return str(value).strip().strip("{}").replace("-", "").lower()
 
 
+def _is_placeholder(identifier: str, n_digits: int) -> bool:
+    """Whether an identifier is a writer's placeholder: not ``n_digits`` hex digits, or zeros."""
+    return (
+        len(identifier) != n_digits
+        or _HEX.fullmatch(identifier) is None
+        or set(identifier) == {"0"}
+    )
+
+
+def _warn_placeholder(imzml: Path, name: str, value: Any, consequence: str) -> None:
+    warnings.warn(
+        f"{imzml}: {name!r} is a placeholder ({str(value)!r}), not a real identifier; "
+        f"{consequence}",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
 def check_ibd_pairing(
     imzml: Path, ibd: Path, description: dict[str, Any], *, verify_checksum: bool = True
 ) -> dict[str, str]:
     """Check that ``ibd`` belongs to ``imzml``: UUID in its first 16 bytes, SHA-1/MD5 of it.
 
-    Returns the identifiers found (for the attributes). Raises :class:`TofsimsReadError`.
+    Some writers emit placeholder identifiers (all zeros, too short or empty: pewlib's test
+    files); those cannot be checked and give a warning. A real identifier that does not match
+    the ``.ibd`` is an error. Returns the identifiers checked (for the attributes).
+
+    Raises
+    ------
+    TofsimsReadError
+        If a real UUID or checksum does not match the ``.ibd``.
     """
-    uuid = _normalised_hex(description.get("universally unique identifier", ""))
-    if len(uuid) != 32:
-        raise TofsimsReadError(imzml, "no valid 'universally unique identifier' (IMS:1000080)")
-    with open(ibd, "rb") as handle:
-        first = handle.read(16).hex()
-    if first != uuid:
-        raise TofsimsReadError(
-            ibd,
-            f"UUID {first or '(empty file)'} does not match {uuid} of {imzml.name} "
-            "(wrong .ibd for this imzML?)",
+    raw_uuid = description.get("universally unique identifier", "")
+    uuid = _normalised_hex(raw_uuid)
+    ids = {"uuid": ""}
+    if _is_placeholder(uuid, 32):
+        _warn_placeholder(
+            imzml, "universally unique identifier", raw_uuid, "the .ibd pairing is not checked"
         )
-    ids = {"uuid": uuid}
-    for name, algorithm in (("ibd SHA-1", "sha1"), ("ibd MD5", "md5")):
+    else:
+        with open(ibd, "rb") as handle:
+            first = handle.read(16).hex()
+        if first != uuid:
+            raise TofsimsReadError(
+                ibd,
+                f"UUID {first or '(empty file)'} does not match {uuid} of {imzml.name} "
+                "(wrong .ibd for this imzML?)",
+            )
+        ids["uuid"] = uuid
+    for name, algorithm, n_digits in (("ibd SHA-1", "sha1", 40), ("ibd MD5", "md5", 32)):
         expected = description.get(name)
         if expected is None:
+            continue
+        if _is_placeholder(_normalised_hex(expected), n_digits):
+            _warn_placeholder(imzml, name, expected, "the .ibd checksum is not verified")
             continue
         ids[algorithm] = _normalised_hex(expected)
         if verify_checksum:
