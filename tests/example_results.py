@@ -50,23 +50,27 @@ def _descriptors_to(path: Path) -> Iterator[None]:
                 os.close(fd)
 
 
+def run_example_batch(root: Path) -> BatchRun:
+    """Generate the small example study in ``root/study`` and run ``operando batch`` on it."""
+    manifest = write_example_study(root / "study", size=StudySize(pixels=16), seed=3)
+    outdir = root / "out"
+    captured = Path(tempfile.mkstemp(dir=root, suffix=".log")[1])
+    with _descriptors_to(captured):
+        result = CliRunner().invoke(
+            cli, ["batch", str(manifest), "-o", str(outdir), "--workers", "2"]
+        )
+    return BatchRun(
+        manifest=manifest,
+        outdir=outdir,
+        exit_code=result.exit_code,
+        output=result.output,
+        worker_output=captured.read_text(encoding="utf-8", errors="replace"),
+    )
+
+
 def example_batch(tmp_path_factory) -> BatchRun:
     """Run ``operando batch`` on the example study once per session; return its outputs."""
     global _RUN
     if _RUN is None:
-        root = tmp_path_factory.mktemp("example-results")
-        manifest = write_example_study(root / "study", size=StudySize(pixels=16), seed=3)
-        outdir = root / "out"
-        captured = Path(tempfile.mkstemp(dir=root, suffix=".log")[1])
-        with _descriptors_to(captured):
-            result = CliRunner().invoke(
-                cli, ["batch", str(manifest), "-o", str(outdir), "--workers", "2"]
-            )
-        _RUN = BatchRun(
-            manifest=manifest,
-            outdir=outdir,
-            exit_code=result.exit_code,
-            output=result.output,
-            worker_output=captured.read_text(encoding="utf-8", errors="replace"),
-        )
+        _RUN = run_example_batch(tmp_path_factory.mktemp("example-results"))
     return _RUN
