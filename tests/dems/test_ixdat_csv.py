@@ -10,7 +10,7 @@ import dems
 from dems.errors import DemsReadError, MissingStreamError
 from dems.io import detect_format, ixdat_csv
 
-FOLDER = Path(__file__).parent / "data" / "dems" / "spectroinlets_co_strip_ixdat_csv"
+FOLDER = Path(__file__).parents[1] / "data" / "dems" / "spectroinlets_co_strip_ixdat_csv"
 MS_FILE = FOLDER / "data_part1_COstrip_11-11-21.csv"
 EC_FILE = FOLDER / "ecdata_part1_COstrip_11-11-21.csv"
 MASSES = ["M2", "M32", "M40", "M44", "M4", "M18", "M28"]

@@ -9,7 +9,7 @@ from tofsims.errors import TofsimsReadError
 from tofsims.io import detect_format, open_tofsims, surfacelab
 from tofsims.io.surfacelab import SurfaceLabBackend
 
-FOLDER = Path(__file__).parent / "data" / "tofsims" / "uhasselt_surfacelab73_depth_profiles"
+FOLDER = Path(__file__).parents[1] / "data" / "tofsims" / "uhasselt_surfacelab73_depth_profiles"
 NEGATIVE = FOLDER / "I241209p_A_MAPI_1f-1nA_neg-B4 - NF.txt"
 POSITIVE = FOLDER / "I241209m_A_MAPI_1f-1nA_pos-B4 - NF.txt"
 STATIC = FOLDER / "I241213h_M_PCBM-ref_2D_neg-B1 - NF.txt"

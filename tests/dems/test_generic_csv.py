@@ -10,7 +10,7 @@ import dems
 from dems.errors import DemsReadError
 from dems.io import detect_format, generic_csv
 
-DATA = Path(__file__).parent / "data" / "dems"
+DATA = Path(__file__).parents[1] / "data" / "dems"
 SPEC_EXAMPLE = """\
 # start_time = 2026-11-27T10:00:00+01:00
 # units = A

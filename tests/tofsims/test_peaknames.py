@@ -5,7 +5,7 @@ import pytest
 from tofsims.errors import FragmentError
 from tofsims.peaknames import Atom, fragment_notation, parse_formula, parse_peak_name
 
-PROFILES = Path(__file__).parent / "data" / "tofsims" / "uhasselt_surfacelab73_depth_profiles"
+PROFILES = Path(__file__).parents[1] / "data" / "tofsims" / "uhasselt_surfacelab73_depth_profiles"
 
 
 @pytest.mark.parametrize(

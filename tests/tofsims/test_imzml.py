@@ -14,7 +14,7 @@ from tofsims.errors import TofsimsReadError
 from tofsims.io import detect_format, imzml, open_tofsims
 from tofsims.io.imzml import ImzmlBackend
 
-FOLDER = Path(__file__).parent / "data" / "tofsims" / "pyimzml_examples"
+FOLDER = Path(__file__).parents[1] / "data" / "tofsims" / "pyimzml_examples"
 CONTINUOUS = FOLDER / "Example_Continuous.imzML"
 PROCESSED = FOLDER / "Example_Processed.imzML"
 

@@ -309,7 +309,7 @@ def test_real_volume_depth_profile_tab_uses_depth_and_interfaces(real):
 def test_real_raw_files_open_with_the_readers(real):
     raw = real.manifest.parent / "raw" / "pristine-dems"
     surfacelab = (
-        Path(__file__).parent / "data/tofsims/uhasselt_surfacelab73_depth_profiles"
+        Path(__file__).parents[1] / "data/tofsims/uhasselt_surfacelab73_depth_profiles"
         "/I241213h_M_PCBM-ref_2D_neg-B1 - NF.txt"
     )
     entries = open_entries([raw / "operando.asc", raw / "operando_01_GCPL_C01.mpt", surfacelab])

@@ -13,7 +13,7 @@ from dems.errors import DemsReadError
 from dems.io import detect_format, quadera
 
 REAL = (
-    Path(__file__).parent
+    Path(__file__).parents[1]
     / "data"
     / "dems"
     / "datalab_quadera_asc"

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.timeout(900)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SURFACELAB = (
-    Path(__file__).parent
+    Path(__file__).parents[1]
     / "data/tofsims/uhasselt_surfacelab73_depth_profiles/I241213h_M_PCBM-ref_2D_neg-B1 - NF.txt"
 )
 PROGRESS_TEXT = re.compile(r"\d+% Completed")

@@ -10,7 +10,7 @@ import dems
 from dems.errors import DemsReadError
 from dems.io import detect_format, pvmassspec
 
-REAL = Path(__file__).parent / "data" / "dems" / "ec_ms_pvmassspec_scan" / "1_FC_1E-4.dat"
+REAL = Path(__file__).parents[1] / "data" / "dems" / "ec_ms_pvmassspec_scan" / "1_FC_1E-4.dat"
 
 MID_COLUMNS = [
     "Time Relative (sec)",

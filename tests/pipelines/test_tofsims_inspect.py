@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from pipelines.cli import cli
 
-DATA = Path(__file__).parent / "data" / "tofsims"
+DATA = Path(__file__).parents[1] / "data" / "tofsims"
 NEGATIVE = DATA / "uhasselt_surfacelab73_depth_profiles" / "I241209p_A_MAPI_1f-1nA_neg-B4 - NF.txt"
 STATIC = DATA / "uhasselt_surfacelab73_depth_profiles" / "I241213h_M_PCBM-ref_2D_neg-B1 - NF.txt"
 CONTINUOUS = DATA / "pyimzml_examples" / "Example_Continuous.imzML"
