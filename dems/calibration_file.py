@@ -9,7 +9,7 @@ Layout (``format = "operando-dems-calibration"``, ``version = 1``)::
                                     "r2": ..., "n_steps": 4, "method": ...}, "28": {...}}, ...},
      "delay_s": 12.4, "delay_spread_s": 0.2, "response_time_s": 6.1, "transitions": [...]}
 
-Non-finite numbers are written as ``null``.
+Non-finite numbers are written as ``null`` (``operando dems calibrate`` writes the file).
 """
 
 from __future__ import annotations
@@ -17,46 +17,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 from dems.errors import CalibrationError
 
-__all__ = ["FORMAT", "read_calibration", "sensitivity_factors", "to_json_ready", "write_json"]
+__all__ = ["FORMAT", "read_calibration", "sensitivity_factors"]
 
 FORMAT = "operando-dems-calibration"
-
-
-def to_json_ready(value: Any) -> Any:
-    """Replace NaN/inf by ``None`` and numpy scalars by Python numbers, recursively."""
-    if isinstance(value, Mapping):
-        return {str(k): to_json_ready(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_json_ready(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_json(path: str | os.PathLike[str], document: Mapping[str, Any]) -> None:
-    """Write ``document`` as JSON atomically (temporary file, then ``os.replace``)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(to_json_ready(document), out, indent=2, allow_nan=False)
-            out.write("\n")
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)  # mkstemp creates 0600
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
 
 
 def read_calibration(path: str | os.PathLike[str]) -> dict[str, Any]:

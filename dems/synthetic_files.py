@@ -17,6 +17,7 @@ Wall-clock strings are naive: read them back with ``timezone="UTC"``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dems.calibration_file import write_json
 from dems.synthetic import SyntheticExperiment
 
 __all__ = ["write_experiment", "write_mpt", "write_quadera_asc", "write_steps_toml"]
@@ -158,6 +158,6 @@ def write_experiment(experiment: SyntheticExperiment, folder: str | os.PathLike[
         "steps": write_steps_toml(experiment.calibration_steps, folder / "steps.toml"),
     }
     truth = folder / "truth.json"
-    write_json(truth, experiment.truth)
+    truth.write_text(json.dumps(experiment.truth, indent=2) + "\n", encoding="utf-8")
     paths["truth"] = truth
     return paths

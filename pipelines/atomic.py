@@ -1,53 +1,105 @@
-"""Atomic output: write under a temporary name in the target's folder, then rename.
+"""The one place operando publishes files: atomically, with explicit modes, strict JSON.
 
-A killed process leaves either the old output or the new one, never half a file. The
+Every output is written under a temporary name in the target's folder, then renamed onto the
+target, so a killed process leaves either the old output or the new one, never half of it. The
 temporary names start with ``.tmp-`` so they are easy to recognise and clean up.
+
+Permissions are set without touching the process umask (``os.umask`` is process-wide state, and
+the batch worker runs several experiments as threads): temporary files and folders are created
+with the ordinary creation modes ``0o666``/``0o777``, which the kernel reduces by the umask as
+for any new file, or given an explicit ``mode``.
+
+The domain packages (:mod:`dems`, :mod:`tofsims`) do not publish files themselves: their
+writers (e.g. :func:`tofsims.io.volume_store.write_volume`) write to the path they are given,
+and the callers here give them a temporary one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
+import secrets
 import shutil
-import tempfile
 import threading
-from collections.abc import Callable, Iterator
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "NETCDF_LOCK",
     "atomic_directory",
     "atomic_file",
+    "strict_json",
     "write_atomically",
+    "write_dataset_atomic",
     "write_json_atomic",
     "write_netcdf_atomic",
     "write_text_atomic",
 ]
 
+#: Seconds a failed folder write keeps being removed: dask's local schedulers raise the first
+#: task error at once while other chunk writes may still run and recreate files.
+SETTLE_S = 2.0
+#: netCDF-C/HDF5 are not thread-safe: experiments of a batch run as threads of one worker
+#: process (a waiting experiment secedes), and two concurrent writes corrupted a file.
+NETCDF_LOCK = threading.Lock()
 
-def _ordinary_permissions(path: Path, directory: bool = False) -> None:
-    """Give a temporary file/folder the permissions of a normally created one (umask)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, (0o777 if directory else 0o666) & ~mask)  # mkstemp/mkdtemp: 0600/0700
+
+def _temporary_name(target: Path, suffix: str = "") -> Path:
+    return target.with_name(f".tmp-{target.name}-{secrets.token_hex(4)}{suffix}")
+
+
+def _create_file(target: Path, suffix: str) -> Path:
+    """Create an empty temporary file beside ``target`` (mode 0o666, reduced by the umask)."""
+    while True:
+        temporary = _temporary_name(target, suffix)
+        try:
+            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            continue
+        return temporary
+
+
+def _create_directory(target: Path) -> Path:
+    """Create an empty temporary folder beside ``target`` (mode 0o777, reduced by the umask)."""
+    while True:
+        temporary = _temporary_name(target)
+        try:
+            os.mkdir(temporary, 0o777)
+        except FileExistsError:
+            continue
+        return temporary
 
 
 @contextlib.contextmanager
-def atomic_file(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+def atomic_file(
+    target: str | os.PathLike[str], suffix: str = "", *, mode: int | None = None
+) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success rename it to ``target``.
 
-    The temporary file is removed if the body raises. ``suffix`` keeps an extension for
-    writers that choose the format from it (``.nc``, ``.parquet``).
+    Parameters
+    ----------
+    target
+        The file to publish.
+    suffix
+        Extension of the temporary name, for writers that choose the format from it
+        (``.nc``, ``.parquet``).
+    mode
+        Permission bits of the published file (default: those of a newly created file).
+
+    The temporary file is removed if the body raises.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".tmp-{target.name}-", suffix=suffix, dir=target.parent)
-    os.close(fd)
-    temporary = Path(name)
+    temporary = _create_file(target, suffix)
     try:
         yield temporary
-        _ordinary_permissions(temporary)
+        if mode is not None:
+            os.chmod(temporary, mode)
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -55,71 +107,126 @@ def atomic_file(target: str | os.PathLike[str], suffix: str = "") -> Iterator[Pa
 
 
 @contextlib.contextmanager
-def atomic_directory(target: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary directory beside ``target``; on success it replaces ``target``.
+def atomic_directory(
+    target: str | os.PathLike[str], *, mode: int | None = None, settle_s: float = SETTLE_S
+) -> Iterator[Path]:
+    """Yield a temporary folder beside ``target``; on success it replaces ``target``.
 
-    An existing ``target`` is moved aside first and deleted only after the new directory
-    is in place, so at every instant one complete version exists.
+    An existing ``target`` is moved aside first and deleted only after the new folder is in
+    place, so at every instant one complete version exists. If the body raises, the temporary
+    folder is removed, and removed again during ``settle_s`` seconds in case writes still in
+    flight (dask tasks of a failed computation) recreate parts of it.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=target.parent))
+    temporary = _create_directory(target)
     try:
         yield temporary
     except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
+        _remove_partial(temporary, settle_s)
         raise
-    _ordinary_permissions(temporary, directory=True)
+    if mode is not None:
+        os.chmod(temporary, mode)
     old = None
     if target.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=target.parent))
+        old = _create_directory(target.with_name(f".old-{target.name}"))
         os.replace(target, old / target.name)
     os.replace(temporary, target)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def write_atomically(target: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+def _remove_partial(folder: Path, settle_s: float) -> None:
+    deadline = time.monotonic() + settle_s
+    while True:
+        shutil.rmtree(folder, ignore_errors=True)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def write_atomically(
+    target: str | os.PathLike[str], write: Callable[[Path], object], *, mode: int | None = None
+) -> Path:
     """Call ``write(temporary_path)`` and move the result onto ``target``; return ``target``.
 
     The temporary path keeps the target's suffix, for writers that pick a format from it.
     """
     target = Path(target)
-    with atomic_file(target, suffix=target.suffix) as temporary:
+    with atomic_file(target, suffix=target.suffix, mode=mode) as temporary:
         write(temporary)
     return target
 
 
-#: netCDF-C/HDF5 are not thread-safe: experiments of a batch run as threads of one worker
-#: process (a waiting experiment secedes), and two concurrent writes corrupted a file.
-_NETCDF_LOCK = threading.Lock()
+def write_text_atomic(
+    target: str | os.PathLike[str], text: str, *, mode: int | None = None
+) -> Path:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    return write_atomically(target, lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=mode)
+
+
+def strict_json(value: Any) -> Any:
+    """Return ``value`` as plain JSON types: what ``json.dumps(allow_nan=False)`` accepts.
+
+    NaN and ±infinity become ``None`` (``null``; the documents that hold such numbers say why,
+    e.g. the ``null_reasons`` of a CEI summary); numpy scalars and arrays become Python numbers
+    and lists, tuples become lists, paths strings, mapping keys strings.
+
+    Raises
+    ------
+    TypeError
+        A value of any other type (it would be written as something unreadable).
+    """
+    if isinstance(value, str | bool | int | None):
+        return value
+    if isinstance(value, float):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): strict_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(item) for item in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):  # numpy scalar or array
+        return strict_json(value.tolist())
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} as JSON")
+
+
+def write_json_atomic(
+    target: str | os.PathLike[str], document: Any, *, mode: int | None = None
+) -> Path:
+    r"""Write a JSON document atomically: strict JSON (:func:`strict_json`), 2-space indent.
+
+    Non-ASCII characters are escaped as ``\uXXXX``: the file is plain ASCII.
+    """
+    text = json.dumps(strict_json(document), indent=2, allow_nan=False)
+    return write_text_atomic(target, text + "\n", mode=mode)
 
 
 def write_netcdf_atomic(dataset: Any, target: str | os.PathLike[str]) -> Path:
     """Compute ``dataset`` and write it as netCDF atomically, one netCDF write per process."""
     loaded = dataset.load()
-    with _NETCDF_LOCK:
+    with NETCDF_LOCK:
         return write_atomically(target, loaded.to_netcdf)
 
 
-def write_text_atomic(target: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` (UTF-8) to ``target`` atomically."""
-    with atomic_file(target) as temporary:
-        temporary.write_text(text, encoding="utf-8")
+def write_dataset_atomic(dataset: Any, target: str | os.PathLike[str]) -> Path:
+    """Write a dataset to a ``.zarr`` store or a ``.nc`` file atomically (by the suffix).
 
-
-def write_json_atomic(target: str | os.PathLike[str], document: Any) -> None:
-    """Write a JSON document atomically (NaN written as ``null``, never as ``NaN``)."""
-    write_text_atomic(
-        target, json.dumps(_nan_to_none(document), indent=2, ensure_ascii=False) + "\n"
-    )
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {key: _nan_to_none(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_nan_to_none(item) for item in value]
-    return value
+    Fixed-width unicode variables are stored as variable-length strings (Zarr v3 has no
+    specification for fixed-width unicode); stores get consolidated metadata, which
+    ``xarray.open_zarr`` reads first.
+    """
+    target = Path(target)
+    dataset = dataset.copy()
+    for name, variable in dataset.variables.items():
+        if variable.dtype.kind == "U":
+            dataset[name] = variable.astype(object)
+    if target.suffix != ".zarr":
+        return write_netcdf_atomic(dataset, target)
+    with atomic_directory(target) as temporary, warnings.catch_warnings():
+        # zarr 3 warns that consolidated metadata is not (yet) in the v3 specification
+        warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+        dataset.to_zarr(temporary, mode="w", consolidated=True)
+    return target

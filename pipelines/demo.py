@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.atomic import atomic_file, write_json_atomic
+from pipelines.atomic import write_json_atomic, write_netcdf_atomic
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -283,8 +283,7 @@ def write_flux_views(outdir: Path, experiments: list[str]) -> list[Path]:
         dataset.attrs["onsets_json"] = json.dumps(_onsets(outdir / name / "summary.json"))
         dataset.attrs["source_file"] = str((outdir / name / "result.zarr").resolve())
         target = outdir / "views" / f"{name}-flux.nc"
-        with atomic_file(target, suffix=".nc") as temporary:
-            dataset.to_netcdf(temporary)
+        write_netcdf_atomic(dataset, target)
         written.append(target)
     return written
 

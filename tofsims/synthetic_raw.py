@@ -10,15 +10,13 @@ fragments in our notation. Outputs:
 * :func:`write_ascii3d` — IONTOF 3D ASCII per-peak exports (``x y z intensity``);
 * :func:`write_surfacelab_profile` — a SurfaceLab ASCII depth-profile export.
 
-Every file is written under a temporary name and renamed when complete.
+Each writer writes to the path it is given (test and example data, not published results).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -36,26 +34,6 @@ __all__ = [
 ]
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-@contextmanager
-def _atomic_path(path: Path, mode: str = "wb"):
-    """Yield an open temporary file in ``path``'s folder; rename it to ``path`` on success."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 def write_properties(
@@ -100,7 +78,7 @@ def write_properties(
         )
     text = "".join(f"{key}\t{int(value)}\t{value!r}\t{shown}\r\n" for key, value, shown in rows)
     path = Path(path)
-    with _atomic_path(path) as handle:
+    with open(path, "wb") as handle:
         handle.write(text.encode("cp1252"))
     return path
 
@@ -241,7 +219,7 @@ def write_grd(
     truth = np.zeros((len(window_list), n_scans, ny, nx), dtype=np.uint32)
     events = np.zeros(n_scans, dtype=np.int64)
     path = Path(path)
-    with _atomic_path(path) as handle:
+    with open(path, "wb") as handle:
         for scan in range(n_scans):
             records = _scan_events(
                 rng,
@@ -305,7 +283,7 @@ def write_ascii3d(
             "# x\ty\tz\tintensity\r\n"
         )
         table = np.column_stack([x.ravel(), y.ravel(), z.ravel(), values.ravel()])
-        with _atomic_path(path) as handle:
+        with open(path, "wb") as handle:
             handle.write(header.encode("latin-1"))
             fmt = "%d\t%d\t%d\t%d" if values.dtype.kind in "iu" else "%d\t%d\t%d\t%.6g"
             np.savetxt(handle, table, fmt=fmt, delimiter="\t", newline="\r\n")
@@ -357,7 +335,7 @@ def write_surfacelab_profile(
         ]
         lines.append("\t".join(cells) + "\t")
     path = Path(path)
-    with _atomic_path(path) as handle:
+    with open(path, "wb") as handle:
         handle.write(("\r\n".join(lines) + "\r\n").encode("latin-1"))
     return path
 

@@ -187,7 +187,7 @@ def calibrate(
     With --faradaic GAS:MZ:Z instead of --steps: F = ∫(S − S_bg) dt / (Q/(z·F)) for a gas
     produced at a known charge Q (the EC file's current integrated over --ec-window).
     """
-    from dems.calibration_file import write_json
+    from pipelines.atomic import write_json_atomic as write_json
 
     if (steps_path is None) == (faradaic is None):
         raise click.UsageError("give either --steps (gas steps) or --faradaic GAS:MZ:Z")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -114,25 +113,6 @@ def process_datasets(
         factor_uncertainty=relative_factor_uncertainty(calibration, factors),
     )
     return result, delay, windows
-
-
-def write_dataset_atomically(result: xr.Dataset, path: Path) -> None:
-    """Write ``result`` to ``.zarr`` or ``.nc`` via a temporary sibling, then ``os.replace``."""
-    # fixed-width unicode has no Zarr v3 specification: store strings as variable length
-    result = result.copy()
-    for name, variable in result.variables.items():
-        if variable.dtype.kind == "U":
-            result[name] = variable.astype(object)
-    from pipelines.atomic import atomic_directory, write_netcdf_atomic
-
-    if path.suffix == ".zarr":
-        with atomic_directory(path) as temporary, warnings.catch_warnings():
-            # consolidated metadata is what xr.open_zarr reads first (no warning on
-            # opening); zarr 3 warns that it is not (yet) in the v3 specification
-            warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
-            result.to_zarr(temporary, mode="w", consolidated=True)
-        return
-    write_netcdf_atomic(result, path)
 
 
 @click.command(epilog=EPILOG)
@@ -267,9 +247,11 @@ def process(
     import dask
 
     import dems
-    from dems.calibration_file import read_calibration, write_json
+    from dems.calibration_file import read_calibration
     from dems.summary import summarize
     from pipelines import __version__
+    from pipelines.atomic import write_dataset_atomic
+    from pipelines.atomic import write_json_atomic as write_json
     from pipelines.progress import progress_bar
 
     reader_options = {"timezone": timezone} if timezone else {}
@@ -318,7 +300,7 @@ def process(
     if cal is None:
         summary["evolved_reason"] = "no calibration: fluxes and amounts need --calibration"
     result.attrs["onsets_json"] = json.dumps(summary["onsets"])  # read by 'operando serve'
-    write_dataset_atomically(result, output)
+    write_dataset_atomic(result, output)
     write_json(summary_path, summary)
     for gas, onset in summary["onsets"].items():
         value = onset["potential_V"]

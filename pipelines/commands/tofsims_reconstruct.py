@@ -159,6 +159,7 @@ def reconstruct(
     """
     import dask
 
+    from pipelines.atomic import atomic_directory
     from pipelines.progress import progress_bar
     from tofsims.io import grd
     from tofsims.io.volume_store import write_volume
@@ -211,8 +212,8 @@ def reconstruct(
             k0_properties=events.attrs["k0"],
             mass_calibration_json=record or "null",
         )
-        with progress_bar():
-            write_volume(volume, output, overwrite=overwrite)
+        with progress_bar(), atomic_directory(output) as temporary:
+            write_volume(volume, temporary)
     click.echo(
         f"wrote {output}: {len(names)} fragments × {volume.sizes['scan']} scans × "
         f"{volume.sizes['y']} × {volume.sizes['x']} (sf {sf:.3f}, k0 {k0:.3f})"

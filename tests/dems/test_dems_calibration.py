@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from dems.calibration import FARADAY, calibrate_gas_steps, faradaic_sensitivity, transition_times
-from dems.calibration_file import FORMAT, read_calibration, sensitivity_factors, write_json
+from dems.calibration_file import FORMAT, read_calibration, sensitivity_factors
 from dems.calibration_steps import SCCM_MOL_PER_S, parse_steps, read_steps
 from dems.errors import CalibrationError
 from dems.synthetic import make_experiment
 from dems.synthetic_files import write_steps_toml
+from pipelines.atomic import write_json_atomic
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +173,7 @@ def test_faradaic_sensitivity_recovers_factor():
 
 def test_calibration_json_round_trip_and_bad_files(tmp_path, calibration):
     path = tmp_path / "cal.json"
-    write_json(path, {"format": FORMAT, "version": 1, **calibration})
+    write_json_atomic(path, {"format": FORMAT, "version": 1, **calibration})
     document = read_calibration(path)
     factors = sensitivity_factors(document)
     assert set(factors) == {"O2", "CO2", "CO"}

@@ -1,4 +1,4 @@
-"""Write fragment volumes to Zarr atomically, chunked for depth profiles and slice views.
+"""Write fragment volumes to Zarr, chunked for depth profiles and slice views.
 
 Storage chunks of ``counts(fragment, scan, y, x)`` are ``(1, 16, 128, 128)`` (clipped to
 the volume): one fragment, 16 scans, a 128 × 128 tile — 1 MB of uint32. A per-pixel depth
@@ -11,9 +11,6 @@ counts, ``reference/stack.md`` §5).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,12 +90,13 @@ def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
         appended.to_zarr(tmp, mode="a", consolidated=True)
 
 
-def write_volume(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Compute and write a reconstructed volume to a Zarr store, atomically.
+def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
+    """Compute and write a reconstructed volume to a Zarr store at ``path``.
 
-    The store is written to a temporary folder beside ``path`` and renamed when complete,
-    so an interrupted run never leaves a partial ``path``. Run it under
-    ``dask.diagnostics.ProgressBar()`` for a progress bar.
+    ``path`` is a new or empty folder (a store already there is replaced). The store is written
+    in place: to publish it atomically, write into a temporary folder and rename it, as
+    ``operando tofsims reconstruct`` does (:func:`pipelines.atomic.atomic_directory`). Run it
+    under ``dask.diagnostics.ProgressBar()`` for a progress bar.
 
     Parameters
     ----------
@@ -106,56 +104,16 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str], *, overwrite: boo
         Result of :func:`tofsims.reconstruct.reconstruct` (lazy).
     path
         Output ``.zarr`` folder.
-    overwrite
-        Replace an existing ``path`` (only after the new store is complete).
 
     Returns
     -------
     pathlib.Path
         ``path``.
-
-    Raises
-    ------
-    FileExistsError
-        ``path`` exists and ``overwrite`` is false.
     """
     target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target}: already exists (use overwrite)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part"))
-    try:
-        with warnings.catch_warnings():
-            # consolidated metadata is what xr.open_zarr looks for first; zarr 3 warns that it
-            # is not (yet) in the v3 specification
-            warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
-            _write_zarr(ds, tmp)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp creates 0700
-        if target.exists():
-            trash = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}.old."))
-            os.replace(target, trash / target.name)
-            os.replace(tmp, target)
-            shutil.rmtree(trash)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        _remove_partial(tmp)
-        raise
+    with warnings.catch_warnings():
+        # consolidated metadata is what xr.open_zarr looks for first; zarr 3 warns that it
+        # is not (yet) in the v3 specification
+        warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+        _write_zarr(ds, target)
     return target
-
-
-def _remove_partial(folder: Path, settle_s: float = 2.0) -> None:
-    """Delete a half-written store, also what tasks still in flight write after the error.
-
-    dask's local schedulers raise the first task error at once while other chunk writes may
-    still be running in the pool, so a single ``rmtree`` can be followed by a late chunk.
-    """
-    deadline = time.monotonic() + settle_s
-    while True:
-        shutil.rmtree(folder, ignore_errors=True)
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    shutil.rmtree(folder, ignore_errors=True)
