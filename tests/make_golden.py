@@ -284,8 +284,8 @@ def golden_texts(study: Path, batch_outdir: Path, work: Path, roots: dict[str, P
 
 
 def main() -> None:
-    sys.path.insert(0, str(TESTS))
-    from example_results import run_example_batch
+    sys.path.insert(0, str(TESTS.parent))
+    from tests.example_results import run_example_batch
 
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder).resolve()

@@ -1,12 +1,12 @@
 """DEMS readers: one module per vendor format, each also an xarray backend.
 
-:func:`detect_format` sniffs a file's content (not only its extension) and
+:func:`detect_format` sniffs a file's content (not only its extension) with every reader
+registered as a ``dems_*`` xarray engine (:func:`readers`, in sniffing order) and
 :func:`open_ms` / :func:`open_ec` dispatch to the matching reader.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from types import ModuleType
 from typing import Any
@@ -14,36 +14,14 @@ from typing import Any
 import xarray as xr
 
 from dems.errors import DemsReadError
-from dems.io.backend import read_head
+from operando_core.readers import detect, read_head, reader_modules
 
-__all__ = ["READER_MODULES", "detect_format", "open_ec", "open_ms", "reader_module"]
-
-#: Reader modules in sniffing order (most specific magic first).
-READER_MODULES: tuple[str, ...] = (
-    "biologic",
-    "zilien",
-    "quadera",
-    "pvmassspec",
-    "ixdat_csv",
-    "mpr",
-    "generic_csv",
-)
+__all__ = ["detect_format", "open_ec", "open_ms", "readers"]
 
 
-def reader_module(name: str) -> ModuleType:
-    """Import ``dems.io.<name>``."""
-    return importlib.import_module(f"dems.io.{name}")
-
-
-def _available_modules() -> list[ModuleType]:
-    modules = []
-    for name in READER_MODULES:
-        try:
-            modules.append(reader_module(name))
-        except ModuleNotFoundError as err:
-            if err.name != f"dems.io.{name}":
-                raise
-    return modules
+def readers() -> tuple[ModuleType, ...]:
+    """Reader modules of the ``dems_*`` xarray engines, in sniffing order."""
+    return reader_modules("dems_")
 
 
 def detect_format(path: str | os.PathLike[str]) -> ModuleType:
@@ -60,13 +38,12 @@ def detect_format(path: str | os.PathLike[str]) -> ModuleType:
         raise DemsReadError(path, "is a directory, not a file")
     if os.path.getsize(path) == 0:
         raise DemsReadError(path, "file is empty")
-    head = read_head(path)
-    for module in _available_modules():
-        if module.can_open(path, head):
-            return module
-    if "\x00" in head:
+    module = detect(path, "dems_")
+    if module is not None:
+        return module
+    if b"\x00" in read_head(path):
         raise DemsReadError(path, "binary content that is not a known DEMS format")
-    names = ", ".join(getattr(m, "FORMAT", m.__name__) for m in _available_modules())
+    names = ", ".join(m.FORMAT for m in readers())
     raise DemsReadError(path, f"not a recognised DEMS file (known formats: {names})", line=1)
 
 

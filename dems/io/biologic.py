@@ -24,10 +24,9 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import header_json, provenance
+from dems.io.backend import header_json, provenance, sniff
 from dems.io.eclab_columns import ec_variables
 from dems.io.locale import FLOAT_PRECISION, detect_decimal
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "BiologicBackend", "can_open", "read_ec", "read_run"]
@@ -55,9 +54,9 @@ MASS_KEYS = ("Mass of active material", "Characteristic mass")
 DATE_ORDERS = ("month-first", "day-first")
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     """Whether the file starts with the EC-Lab ASCII magic line."""
-    return head.lstrip("\ufeff").startswith(MAGIC)
+    return head.decode("latin-1").lstrip("\ufeff").startswith(MAGIC)
 
 
 @dataclass
@@ -504,6 +503,8 @@ def read_run(paths: Iterable[str | os.PathLike[str]], **options: Any) -> xr.Data
 class BiologicBackend(BackendEntrypoint):
     """xarray backend for EC-Lab ``.mpt`` files: ``xr.open_dataset(p, engine="dems_biologic")``."""
 
+    sniff_order = 10
+
     description = "BioLogic EC-Lab ASCII export (.mpt) — potentiostat data"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = (
@@ -531,4 +532,4 @@ class BiologicBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the magic line (the extension alone is not trusted)."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

@@ -32,10 +32,9 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import header_json, provenance
+from dems.io.backend import header_json, provenance, sniff
 from dems.io.locale import FLOAT_PRECISION, detect_decimal, reject_nul_bytes
 from dems.io.ms_channels import check_channel_times, ms_dataset
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "GenericCsvBackend", "can_open", "read_ms"]
@@ -92,9 +91,9 @@ def _split_columns(line: str) -> tuple[str, list[str]] | None:
     return None
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     """Whether the first non-comment line of ``head`` is exactly ``time_s,M<mass>,…``."""
-    for line in head.splitlines():
+    for line in head.decode("latin-1").splitlines():
         text = line.strip()
         if not text or text.startswith("#"):
             continue
@@ -301,6 +300,8 @@ def _data_line_number(path: str | os.PathLike[str], layout: CsvLayout, row: int)
 class GenericCsvBackend(BackendEntrypoint):
     """xarray engine ``dems_csv``: ``xr.open_dataset("run.csv", engine="dems_csv")``."""
 
+    sniff_order = 90
+
     description = "operando generic MS CSV (time_s + M<mass> columns)"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "timezone")
@@ -318,4 +319,4 @@ class GenericCsvBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the file content (not only the extension)."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

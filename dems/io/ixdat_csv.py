@@ -32,11 +32,10 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError, MissingStreamError
-from dems.io.backend import header_json, provenance
+from dems.io.backend import header_json, provenance, sniff
 from dems.io.eclab_columns import ec_variables
 from dems.io.locale import FLOAT_PRECISION, reject_nul_bytes
 from dems.io.ms_channels import check_channel_times, ms_dataset, trailing_valid_length
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "IxdatCsvBackend", "can_open", "read_ec", "read_ms"]
@@ -79,9 +78,9 @@ class IxdatLayout:
     tstamp: float = float("nan")
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     """Whether ``head`` looks like an ixdat CSV export (``ixdat version =``, ``N_header_lines``)."""
-    return head.startswith("ixdat version = ") and "\nN_header_lines = " in head
+    return head.startswith(b"ixdat version = ") and b"\nN_header_lines = " in head
 
 
 def read_layout(path: str | os.PathLike[str]) -> IxdatLayout:
@@ -345,6 +344,8 @@ def _checked_layout(path: str | os.PathLike[str]) -> IxdatLayout:
 class IxdatCsvBackend(BackendEntrypoint):
     """xarray engine ``dems_ixdat_csv``; ``stream="ms"`` or ``"ec"`` (default: MS if present)."""
 
+    sniff_order = 50
+
     description = "ixdat CSV export (.csv) — MS series and/or potentiostat series"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "stream", "timezone")
@@ -372,4 +373,4 @@ class IxdatCsvBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the file content (not only the extension)."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

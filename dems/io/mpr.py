@@ -27,10 +27,9 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import provenance
+from dems.io.backend import provenance, sniff
 from dems.io.biologic import warn_empty_technique
 from dems.io.eclab_columns import ec_variables
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "TECHNIQUE_NAMES", "MprBackend", "can_open", "read_ec"]
@@ -67,9 +66,9 @@ _UNIT_SPELLING = {"·": ".", "Ω": "Ohm", "⁻²": "-2"}
 _OLE_EPOCH = datetime(1899, 12, 30)
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     """Whether the file starts with the ``BIO-LOGIC MODULAR FILE`` magic."""
-    return head.startswith(MAGIC)
+    return head.startswith(MAGIC.encode("ascii"))
 
 
 def _yadg_extract(path: str | os.PathLike[str]) -> Any:
@@ -250,6 +249,8 @@ def read_ec(path: str | os.PathLike[str], *, timezone: str | None = None) -> xr.
 class MprBackend(BackendEntrypoint):
     """xarray backend for ``.mpr``: ``xr.open_dataset(p, engine="dems_mpr")`` (needs yadg)."""
 
+    sniff_order = 60
+
     description = "BioLogic EC-Lab binary .mpr (optional extra operando[mpr], yadg, GPL)"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "timezone")
@@ -267,4 +268,4 @@ class MprBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the ``BIO-LOGIC MODULAR FILE`` magic."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

@@ -33,11 +33,10 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import header_json, provenance
+from dems.io.backend import header_json, provenance, sniff
 from dems.io.datestrings import DATE_ORDERS, DateStringError, infer_date_order, parse_wallclock
 from dems.io.locale import FLOAT_PRECISION, reject_nul_bytes
 from dems.io.ms_channels import channel_identity, check_channel_times, ms_dataset
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "PVMassSpecBackend", "can_open", "read_ms"]
@@ -91,13 +90,14 @@ class PVLayout:
         return header
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     """Whether ``head`` looks like a PV MassSpec export (banner, export title or time column)."""
-    first = head.lstrip("\ufeff").split("\n", 1)[0]
+    text = head.decode("latin-1")
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
     return (
         first.startswith("PV MassSpec")
-        or bool(re.search(r"^EXPORTED (SCAN|BIN|MID) DATA", head, re.MULTILINE))
-        or f"\n{RELATIVE}\t" in head
+        or bool(re.search(r"^EXPORTED (SCAN|BIN|MID) DATA", text, re.MULTILINE))
+        or f"\n{RELATIVE}\t" in text
     )
 
 
@@ -339,6 +339,8 @@ def _time_attrs() -> dict[str, str]:
 class PVMassSpecBackend(BackendEntrypoint):
     """xarray engine ``dems_pvmassspec``: ``xr.open_dataset(path, engine="dems_pvmassspec")``."""
 
+    sniff_order = 40
+
     description = "Pfeiffer PV MassSpec export (.dat) — mass scans or MID channels"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "timezone", "date_order")
@@ -357,4 +359,4 @@ class PVMassSpecBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the file content (not only the extension)."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

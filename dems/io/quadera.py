@@ -32,11 +32,10 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError
-from dems.io.backend import header_json, provenance
+from dems.io.backend import header_json, provenance, sniff
 from dems.io.datestrings import DATE_ORDERS, DateStringError, infer_date_order, parse_wallclock
 from dems.io.locale import FLOAT_PRECISION, detect_decimal
 from dems.io.ms_channels import check_channel_times, ms_dataset, trailing_valid_length
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "QuaderaBackend", "can_open", "read_ms"]
@@ -93,12 +92,12 @@ class QuaderaLayout:
     head_rows: list[str] = field(default_factory=list)
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
-    """Whether ``head`` (first ~8 kB, latin-1) looks like a QUADERA ASCII export."""
-    head = head.removeprefix(_UTF8_BOM)
-    lines = head.splitlines()
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
+    """Whether ``head`` (first ~8 kB) looks like a QUADERA ASCII export."""
+    text = head.decode("latin-1").removeprefix(_UTF8_BOM)
+    lines = text.splitlines()
     has_columns = any(line.startswith(f"Time\t{_RELATIVE}\t") for line in lines)
-    return has_columns or (head.startswith("Sourcefile\t") and "\nStart Time\t" in head)
+    return has_columns or (text.startswith("Sourcefile\t") and "\nStart Time\t" in text)
 
 
 def read_layout(path: str | os.PathLike[str]) -> QuaderaLayout:
@@ -492,6 +491,8 @@ def _as_dask(
 class QuaderaBackend(BackendEntrypoint):
     """xarray engine ``dems_quadera``: ``xr.open_dataset("run.asc", engine="dems_quadera")``."""
 
+    sniff_order = 30
+
     description = "Pfeiffer QUADERA ASCII export (.asc) — mass spectrometer channels"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = (
@@ -519,4 +520,4 @@ class QuaderaBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the file content (not only the extension)."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

@@ -26,10 +26,9 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from dems.errors import DemsReadError, MissingStreamError
-from dems.io.backend import header_json, provenance
+from dems.io.backend import header_json, provenance, sniff
 from dems.io.eclab_columns import ec_variables
 from dems.io.locale import FLOAT_PRECISION, reject_nul_bytes
-from dems.io.sniffing import sniff_file
 from dems.io.timestamps import from_unix, iso, localize, resolve_timezone
 
 __all__ = ["FORMAT", "KIND", "ZilienBackend", "can_open", "read_ec", "read_ms"]
@@ -49,9 +48,9 @@ MASS_SCAN_KEYS = frozenset({"mass_scan_started_at", "start_mass", "stop_mass", "
 _MASS_AXIS = re.compile(r"^Mass\s+\[AMU\]$")
 
 
-def can_open(path: str | os.PathLike[str], head: str) -> bool:
+def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     """Whether the file starts with Zilien's five-field metadata lines."""
-    first = head.lstrip("\ufeff").split("\n", 1)[0].rstrip("\r").split("\t")
+    first = head.decode("latin-1").lstrip("\ufeff").split("\n", 1)[0].rstrip("\r").split("\t")
     return len(first) == 5 and first[0] == "num_header_lines"
 
 
@@ -545,6 +544,8 @@ class ZilienBackend(BackendEntrypoint):
     embedded EC-Lab block.
     """
 
+    sniff_order = 20
+
     description = "Spectro Inlets Zilien .tsv (v1, v2) — MS channels, gauges, EC-Lab block"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "stream", "timezone")
@@ -566,4 +567,4 @@ class ZilienBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff the first metadata line (the extension alone is not trusted)."""
-        return sniff_file(filename_or_obj, can_open)
+        return sniff(can_open, filename_or_obj)

@@ -1,9 +1,9 @@
 import holoviews as hv
 import numpy as np
 import pytest
-from plot_data import ONSETS, flux, ms_and_ec
 
 from dems import plots
+from tests.plot_data import ONSETS, flux, ms_and_ec
 
 
 def curves(obj):

@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-from plot_data import (
+
+from tests.plot_data import (
     ONSETS,
     flux,
     flux_dataset,
@@ -354,9 +355,8 @@ def _colours_in_largest_canvas(shown):
 
 @pytest.fixture(scope="module")
 def served_real(tmp_path_factory):
-    from example_results import example_batch
-
     from pipelines.server import serve
+    from tests.example_results import example_batch
 
     run = example_batch(tmp_path_factory)
     assert run.exit_code == 0, run.output

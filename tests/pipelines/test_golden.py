@@ -7,8 +7,9 @@ deliberate change of numbers.
 from __future__ import annotations
 
 import pytest
-from example_results import example_batch
-from make_golden import GOLDEN, golden_texts
+
+from tests.example_results import example_batch
+from tests.make_golden import GOLDEN, golden_texts
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -3,10 +3,10 @@ import re
 
 import holoviews as hv
 import pytest
-from plot_data import ONSETS, flux, volume
 
 from dems.plots import flux_vs_potential
 from pipelines.report import ViewExportError, save_html, save_png
+from tests.plot_data import ONSETS, flux, volume
 from tofsims.plots import slice_holomap, slice_viewer, volume_3d
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

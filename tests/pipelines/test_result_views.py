@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from example_results import example_batch
-from plot_data import flux
 
 from dems import plots as dems_plots
 from dems import result_views as dems_result_views
 from pipelines.cli import cli
 from pipelines.progress import QUIET_KEY, progress_bar, quiet
+from tests.example_results import example_batch
+from tests.plot_data import flux
 from tofsims import cei_views
 
 pytestmark = pytest.mark.timeout(900)

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import xarray as xr
 from click.testing import CliRunner
-from plot_data import flux_dataset, ms_and_ec, profile, thickness, volume
 
 from pipelines.cli import cli
 from pipelines.server import NothingToShowError, build_app, classify, open_entries, serve
+from tests.plot_data import flux_dataset, ms_and_ec, profile, thickness, volume
 
 
 @pytest.fixture
@@ -235,7 +235,7 @@ def test_cli_serve_passes_paths_port_and_address(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory):
-    from example_results import example_batch
+    from tests.example_results import example_batch
 
     run = example_batch(tmp_path_factory)
     assert run.exit_code == 0, run.output

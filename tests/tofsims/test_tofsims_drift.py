@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import xarray as xr
-from tofsims_helpers import raise_if_dask_computes
 
+from tests.tofsims_helpers import raise_if_dask_computes
 from tofsims.depth import depth_constant_rate
 from tofsims.drift import apply_drift, estimate_drift
 from tofsims.errors import AnalysisError

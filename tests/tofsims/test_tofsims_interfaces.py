@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import xarray as xr
 from scipy.special import erfc
-from tofsims_helpers import raise_if_dask_computes
 
+from tests.tofsims_helpers import raise_if_dask_computes
 from tofsims.depth import depth_constant_rate
 from tofsims.errors import AnalysisError
 from tofsims.interfaces import fit_layer, layer_marker, two_marker_crossing

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import xarray as xr
-from tofsims_helpers import raise_if_dask_computes
 
+from tests.tofsims_helpers import raise_if_dask_computes
 from tofsims.errors import AnalysisError
 from tofsims.normalise import normalise
 from tofsims.synthetic import layered_sample

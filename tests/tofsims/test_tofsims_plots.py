@@ -2,8 +2,8 @@ import holoviews as hv
 import numpy as np
 import pytest
 from holoviews.core.spaces import get_nested_streams
-from plot_data import FRAGMENTS, BlockCounter, profile, thickness, volume, volume_values
 
+from tests.plot_data import FRAGMENTS, BlockCounter, profile, thickness, volume, volume_values
 from tofsims import plots
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-from tofsims_helpers import raise_if_dask_computes
 
+from tests.tofsims_helpers import raise_if_dask_computes
 from tofsims.depth import depth_constant_rate
 from tofsims.errors import AnalysisError
 from tofsims.profiles import (

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
-from tofsims_helpers import raise_if_dask_computes
 
+from tests.tofsims_helpers import raise_if_dask_computes
 from tofsims.depth import depth_constant_rate
 from tofsims.errors import AnalysisError
 from tofsims.profiles import depth_profile, select_fragment

@@ -1,44 +1,29 @@
 """TOF-SIMS readers: one module per format, each also an xarray backend.
 
 Every reader module defines ``FORMAT`` (display name), ``can_open(path, head)``
-(content sniffing on the first bytes) and ``read(path, **options) -> Dataset``.
-:func:`open_tofsims` dispatches on content.
+(content sniffing on the first bytes) and ``read(path, **options) -> Dataset``
+(:mod:`tofsims.io.backend`). :func:`open_tofsims` dispatches on content, with every reader
+registered as a ``tofsims_*`` xarray engine (:func:`readers`, in sniffing order).
 """
 
 from __future__ import annotations
 
-import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import xarray as xr
 
+from operando_core.readers import detect, reader_modules
 from tofsims.errors import TofsimsReadError
 
-__all__ = ["READER_MODULES", "detect_format", "open_tofsims"]
-
-#: Reader modules in sniffing order (most specific magic first).
-READER_MODULES: tuple[str, ...] = (
-    "imzml",
-    "bif6",
-    "grd",
-    "surfacelab",
-    "ascii3d",
-)
-
-HEAD_BYTES = 8192
+__all__ = ["detect_format", "input_files", "open_tofsims", "readers"]
 
 
-def _available_modules() -> list[ModuleType]:
-    modules = []
-    for name in READER_MODULES:
-        try:
-            modules.append(importlib.import_module(f"tofsims.io.{name}"))
-        except ModuleNotFoundError as err:
-            if err.name != f"tofsims.io.{name}":
-                raise
-    return modules
+def readers() -> tuple[ModuleType, ...]:
+    """Reader modules of the ``tofsims_*`` xarray engines, in sniffing order."""
+    return reader_modules("tofsims_")
 
 
 def detect_format(path: str | os.PathLike[str]) -> ModuleType:
@@ -47,15 +32,24 @@ def detect_format(path: str | os.PathLike[str]) -> ModuleType:
         raise TofsimsReadError(path, "no such file")
     if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise TofsimsReadError(path, "file is empty")
-    head = b""
-    if os.path.isfile(path):
-        with open(path, "rb") as handle:
-            head = handle.read(HEAD_BYTES)
-    for module in _available_modules():
-        if module.can_open(path, head):
-            return module
-    names = ", ".join(m.FORMAT for m in _available_modules())
+    module = detect(path, "tofsims_")
+    if module is not None:
+        return module
+    names = ", ".join(m.FORMAT for m in readers())
     raise TofsimsReadError(path, f"not a recognised TOF-SIMS file (known formats: {names})")
+
+
+def input_files(path: str | os.PathLike[str], **options: Any) -> list[Path]:
+    """Every file that reading ``path`` opens: the file itself and the sidecars its reader finds.
+
+    A reader with sidecars (the GRD's ``properties.txt``, the imzML's ``.ibd``) lists them
+    with its own ``input_files``; for the others it is ``path`` alone. ``options`` are those
+    of the reader (e.g. ``properties=`` of a GRD).
+    """
+    module = detect_format(path)
+    if hasattr(module, "input_files"):
+        return module.input_files(path, **options)
+    return [Path(path)]
 
 
 def open_tofsims(path: str | os.PathLike[str], **options: Any) -> xr.Dataset:

@@ -29,7 +29,7 @@ from tofsims.errors import FragmentError, TofsimsReadError
 from tofsims.io.backend import header_json, provenance, sniff
 from tofsims.peaknames import parse_peak_name
 
-__all__ = ["FORMAT", "Ascii3dBackend", "can_open", "export_files", "read"]
+__all__ = ["FORMAT", "Ascii3dBackend", "can_open", "export_files", "input_files", "read"]
 
 FORMAT = "IONTOF 3D ASCII per-peak export"
 ENGINE = "tofsims_ascii3d"
@@ -78,6 +78,11 @@ def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
     if path.is_dir():
         return any(_peak_file(p) for p in path.glob("* (*) - *.txt"))
     return _peak_file(path) is not None and _looks_like_row(_first_data_line(head))
+
+
+def input_files(source: str | os.PathLike[str]) -> list[Path]:
+    """List the files a read of ``source`` opens: every per-peak file of the measurement."""
+    return [peak.path for peak in export_files(source)]
 
 
 def export_files(source: str | os.PathLike[str]) -> list[PeakFile]:
@@ -332,6 +337,8 @@ def _delayed_volume(path: Path, first_line: int, shape: tuple[int, int, int]) ->
 
 class Ascii3dBackend(BackendEntrypoint):
     """xarray engine ``tofsims_ascii3d``: IONTOF 3D ASCII per-peak exports."""
+
+    sniff_order = 50
 
     description = (
         "IONTOF 3D ASCII per-peak exports (folder/glob/file) -> counts(fragment, scan, y, x)"

@@ -185,6 +185,8 @@ def read(path: str | os.PathLike[str], *, check_total: bool = True) -> xr.Datase
 class Bif6Backend(BackendEntrypoint):
     """xarray engine ``tofsims_bif6``: IONTOF BIF6 image exports (both byte layouts)."""
 
+    sniff_order = 20
+
     description = "IONTOF BIF6 image export -> counts(fragment, y, x)"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "check_total")
 

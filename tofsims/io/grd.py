@@ -30,7 +30,7 @@ import xarray as xr
 from xarray.backends import BackendEntrypoint
 
 from tofsims.errors import TofsimsReadError
-from tofsims.io.backend import provenance
+from tofsims.io.backend import provenance, sniff
 from tofsims.io.properties import Properties, read_properties
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "TofsimsGrdBackend",
     "can_open",
     "find_properties",
+    "input_files",
     "read",
     "scan_starts",
 ]
@@ -80,6 +81,13 @@ def find_properties(path: str | os.PathLike[str]) -> Path:
         + ", ".join(dict.fromkeys(names))
         + "); pass properties=PATH",
     )
+
+
+def input_files(
+    path: str | os.PathLike[str], *, properties: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """List the files a read of ``path`` opens: the event list and its ``properties.txt``."""
+    return [Path(path), Path(properties) if properties is not None else find_properties(path)]
 
 
 def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
@@ -377,6 +385,8 @@ def read(
 class TofsimsGrdBackend(BackendEntrypoint):
     """xarray engine ``tofsims_grd``: ``xr.open_dataset("run.itm.grd", engine="tofsims_grd")``."""
 
+    sniff_order = 30
+
     description = "IONTOF GRD raw event list (+ properties.txt) as a lazy event table"
     url = "https://github.com/operando/operando/blob/main/docs/formats.md#grd"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "properties", "validate")
@@ -395,8 +405,4 @@ class TofsimsGrdBackend(BackendEntrypoint):
 
     def guess_can_open(self, filename_or_obj: Any) -> bool:
         """Sniff: ``.grd`` name and a plausible first record."""
-        try:
-            with open(filename_or_obj, "rb") as handle:
-                return can_open(filename_or_obj, handle.read(RECORD_BYTES))
-        except (OSError, TypeError):
-            return False
+        return sniff(can_open, filename_or_obj)

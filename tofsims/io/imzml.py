@@ -38,7 +38,7 @@ from xarray.backends import BackendEntrypoint
 from tofsims.errors import TofsimsReadError
 from tofsims.io.backend import header_json, provenance, sniff
 
-__all__ = ["FORMAT", "ImzmlBackend", "can_open", "read"]
+__all__ = ["FORMAT", "ImzmlBackend", "can_open", "input_files", "read"]
 
 FORMAT = "imzML"
 ENGINE = "tofsims_imzml"
@@ -86,6 +86,13 @@ def _ibd_beside(path: Path) -> Path:
         if candidate.suffix.lower() == ".ibd":
             return candidate
     raise TofsimsReadError(path, f"no '{path.stem}.ibd' binary file beside the imzML file")
+
+
+def input_files(path: str | os.PathLike[str]) -> list[Path]:
+    """List the files a read of ``path`` opens: the imzML document and its ``.ibd``."""
+    path = Path(path)
+    imzml = _imzml_beside(path) if path.suffix.lower() == ".ibd" else path
+    return [imzml, _ibd_beside(imzml)] if imzml is not None else [path]
 
 
 def _parse(path: Path) -> Any:
@@ -460,6 +467,8 @@ def read(
 
 class ImzmlBackend(BackendEntrypoint):
     """xarray engine ``tofsims_imzml``: imzML continuous/processed, 2D and 3D."""
+
+    sniff_order = 10
 
     description = "imzML + ibd (continuous or processed, with z) -> lazy dask Dataset"
     open_dataset_parameters = (

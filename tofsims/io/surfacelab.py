@@ -299,6 +299,8 @@ def _dataset(
 class SurfaceLabBackend(BackendEntrypoint):
     """xarray engine ``tofsims_surfacelab``: SurfaceLab ASCII depth-profile exports."""
 
+    sniff_order = 40
+
     description = "IONTOF SurfaceLab ASCII depth-profile export (*.txt) -> intensity(scan, peak)"
     open_dataset_parameters = ("filename_or_obj", "drop_variables", "drop_incomplete")
 
