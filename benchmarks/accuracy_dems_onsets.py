@@ -34,9 +34,9 @@ def run(seed: int, noise_scale: float) -> tuple[dict, dict]:
         ms,
         ec,
         factors=sensitivity_factors(calibration),
-        delay_s=calibration["delay_s"],
+        delay_s=calibration.delay_s,
         grid=grid_bounds(ms),
-        windows=default_background_windows(ms, ec, calibration["delay_s"]),
+        windows=default_background_windows(ms, ec, calibration.delay_s),
         mass_g=0.01,
     )
     return summarize(result.compute()), experiment.truth

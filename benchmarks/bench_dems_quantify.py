@@ -71,7 +71,7 @@ def main() -> None:
     print(f"  dems.quantify.deconvolve : {t_ours:8.3f} s   speed-up x{t_ref / t_ours:.1f}")
 
     ms, ec = experiment.ms, experiment.ec.assign_coords(time=experiment.ec["time"] + 300.0)
-    windows = default_background_windows(ms, ec, calibration["delay_s"])
+    windows = default_background_windows(ms, ec, calibration.delay_s)
     grid = grid_bounds(ms)
     lazy_ms = ms.chunk({"channel": 1}).assign_coords(mass=ms["mass"])
 
@@ -81,7 +81,7 @@ def main() -> None:
                 lazy_ms,
                 ec,
                 factors=factors,
-                delay_s=calibration["delay_s"],
+                delay_s=calibration.delay_s,
                 grid=grid,
                 windows=windows,
                 mass_g=0.01,

@@ -16,11 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import dask
 import xarray as xr
 
 from pipelines.cli import cli
 from pipelines.example_study import StudySize, write_example_study
-from pipelines.progress import quiet
+from pipelines.progress import QUIET_KEY
 from pipelines.report import save_html, save_png
 
 
@@ -40,7 +41,7 @@ def main() -> None:
     from tofsims.depth import depth_constant_rate
     from tofsims.profiles import depth_profile
 
-    with tempfile.TemporaryDirectory() as folder, quiet():
+    with tempfile.TemporaryDirectory() as folder, dask.config.set({QUIET_KEY: True}):
         tmp = Path(folder)
         manifest = write_example_study(tmp / "study", size=StudySize(pixels=16), seed=3)
         raw = manifest.parent / "raw" / "pristine-dems"

@@ -14,7 +14,8 @@ Faradaic calibration (methods.md §A1)
     ``F = ∫(S − S_bg) dt / (Q / (z·F))`` with ``Q = ∫I dt`` over the EC window.
 
 These functions reduce small calibration runs to a handful of numbers; they read
-the array values (in memory) and return plain dictionaries (JSON-ready).
+the array values (in memory) and return a :class:`dems.calibration_file.Calibration`
+(:func:`faradaic_sensitivity`: the entry of one factor, a plain dictionary).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dems.calibration_file import Calibration
 from dems.calibration_steps import CalibrationStep, CalibrationSteps
 from dems.errors import CalibrationError
 from dems.fragmentation import GasPattern, pattern, primary_mass
@@ -229,11 +231,12 @@ def calibrate_gas_steps(
 
     Returns
     -------
-    dict
+    Calibration
         ``sensitivity``: gas -> {"<m/z>": {F_C_per_mol, F_stderr_C_per_mol,
         intercept, r2, n_steps, method}}; ``delay_s`` (median over transitions,
         s), ``delay_spread_s`` (standard deviation, NaN with one transition),
-        ``response_time_s`` (median 10–90 % rise, s), ``transitions`` (list).
+        ``response_time_s`` (median 10–90 % rise, s), ``transitions`` (list); no
+        ``sources`` (:func:`dems.workflows.calibrate` records the files).
 
     Raises
     ------
@@ -270,15 +273,15 @@ def calibrate_gas_steps(
     delays = np.array([r["delay_s"] for r in transitions], dtype=float)
     rises = np.array([r["response_time_s"] for r in transitions], dtype=float)
     finite = delays[np.isfinite(delays)]
-    return {
-        "method": "gas steps",
-        "carrier": steps.carrier,
-        "sensitivity": sensitivity,
-        "delay_s": float(np.median(finite)) if finite.size else np.nan,
-        "delay_spread_s": float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan,
-        "response_time_s": float(np.nanmedian(rises)) if np.isfinite(rises).any() else np.nan,
-        "transitions": transitions,
-    }
+    return Calibration(
+        method="gas steps",
+        carrier=steps.carrier,
+        sensitivity=sensitivity,
+        delay_s=float(np.median(finite)) if finite.size else np.nan,
+        delay_spread_s=float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan,
+        response_time_s=float(np.nanmedian(rises)) if np.isfinite(rises).any() else np.nan,
+        transitions=transitions,
+    )
 
 
 def faradaic_sensitivity(
@@ -355,9 +358,9 @@ def faradaic_calibration(
 
     Returns
     -------
-    dict
-        Same layout as :func:`calibrate_gas_steps`: ``sensitivity`` {gas: {m/z: entry}},
-        ``delay_s`` (the delay used), ``method = "faradaic"``.
+    Calibration
+        ``sensitivity`` {gas: {m/z: entry}}, ``delay_s`` (the delay used),
+        ``method = "faradaic"``.
     """
     masses = np.asarray(ms["mass"].values, float)
     if mass not in masses:
@@ -386,11 +389,6 @@ def faradaic_calibration(
         ms_window=ms_window,
     )
     entry["background_windows_s"] = [list(w) for w in background_windows]
-    return {
-        "method": "faradaic",
-        "sensitivity": {gas: {f"{mass:g}": entry}},
-        "delay_s": float(delay_s),
-        "delay_spread_s": float("nan"),
-        "response_time_s": float("nan"),
-        "transitions": [],
-    }
+    return Calibration(
+        method="faradaic", sensitivity={gas: {f"{mass:g}": entry}}, delay_s=float(delay_s)
+    )

@@ -1,45 +1,119 @@
-"""Command-line options and value parsers shared by several ``operando`` commands."""
+"""Command-line options made from the workflows' typed options (one definition per parameter).
+
+A workflow's options class (e.g. :class:`dems.workflows.options.ProcessOptions`) declares every
+parameter once (:func:`operando_core.options.option`): default, units, range, help text, flag.
+:func:`option_flags` turns its fields into click options, :func:`build_options` turns what
+click parsed into the options object (a bad value: a usage error naming the flag, exit 2), and
+the batch manifest reads the same fields (:func:`pipelines.manifest.load_manifest`). To add a
+parameter to ``operando dems process`` or ``tofsims cei``, add a field to the options class
+and use it in the workflow: the flag, the manifest key, the check and ``--help`` follow.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import click
 
+from operando_core.options import (
+    OptionError,
+    OptionSpec,
+    boolean,
+    canonical,
+    integer,
+    number,
+    option_fields,
+    text,
+)
+
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["parse_window", "timezone_option"]
+__all__ = ["build_options", "flag_of", "option_flags"]
+
+_CLICK_TYPES = {number: float, integer: int, text: str}
 
 
-def parse_window(text: str) -> tuple[float, float]:
-    """Parse ``START:END`` (s) into a pair with END after START (``click.BadParameter`` else)."""
-    try:
-        start, end = (float(v) for v in text.split(":"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected START:END in seconds") from None
-    if end <= start:
-        raise click.BadParameter(f"{text!r}: END must be after START")
-    return start, end
+def flag_of(options_class: type, name: str) -> str:
+    """Return the command-line flag of an option (its field name when it has none)."""
+    for field, spec in option_fields(options_class):
+        if field.name == name and spec.flag:
+            return spec.flag.split("/")[0]
+    return name
 
 
-def _check_timezone(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    from dems.io.timestamps import resolve_timezone
+def _check_value(spec: OptionSpec) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """Click callback: convert and check the parsed value as the options class will."""
 
-    if value is not None:
+    def check(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is None or (spec.multiple and not value):
+            return value
         try:
-            resolve_timezone(value)
-        except ValueError as err:
-            raise click.BadParameter(str(err)) from err
-    return value
+            return canonical(spec, value)
+        except (TypeError, ValueError) as err:
+            raise click.BadParameter(str(err)) from None
+
+    return check
 
 
-def timezone_option(command: F) -> F:
-    """``--timezone IANA``: the zone of naive vendor timestamps, validated (exit 2 if unknown)."""
+def _click_option(field: dataclasses.Field, spec: OptionSpec, required: bool) -> Any:
+    default = None if field.default is dataclasses.MISSING else field.default
+    declarations = [spec.flag, field.name]
+    if spec.convert is boolean:
+        return click.option(
+            *declarations, default=default, is_flag="/" not in spec.flag, help=spec.help
+        )
+    kind = click.Choice(spec.choices) if spec.choices else _CLICK_TYPES.get(spec.convert, str)
     return click.option(
-        "--timezone",
-        metavar="IANA",
-        default=None,
-        callback=_check_timezone,
-        help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].",
-    )(command)
+        *declarations,
+        type=kind,
+        default=default if not spec.multiple else (),
+        required=required and field.default is dataclasses.MISSING,
+        multiple=spec.multiple,
+        metavar=spec.metavar,
+        help=spec.help,
+        callback=_check_value(spec),
+    )
+
+
+def option_flags(*options_classes: type, required: bool = True) -> Callable[[F], F]:
+    """Decorate a click command with the flags of the options classes' fields.
+
+    Each field with a flag becomes a click option whose parameter name is the field name;
+    a field shared by several classes (e.g. ``timezone``) is offered once. ``required=False``
+    makes options without a default optional on the command line (a command with modes).
+    """
+
+    def decorate(command: F) -> F:
+        seen: set[str] = set()
+        pairs = [
+            (field, spec)
+            for options_class in options_classes
+            for field, spec in option_fields(options_class)
+            if spec.flag and not (field.name in seen or seen.add(field.name))
+        ]
+        for field, spec in reversed(pairs):  # click lists the last decorator first
+            command = _click_option(field, spec, required)(command)
+        return command
+
+    return decorate
+
+
+def build_options(options_class: type, values: Mapping[str, Any]) -> Any:
+    """Make ``options_class`` from the parsed command line (only its own fields are taken).
+
+    Raises
+    ------
+    click.BadParameter
+        A value the workflow cannot use, naming its flag (exit status 2).
+    """
+    names = {field.name for field, _ in option_fields(options_class)}
+    given = {k: v for k, v in values.items() if k in names and v is not None}
+    try:
+        return options_class(**given)
+    except OptionError as err:
+        raise click.BadParameter(
+            err.render(lambda name: flag_of(options_class, name)),
+            param_hint=flag_of(options_class, err.name),
+        ) from None

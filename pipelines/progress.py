@@ -1,61 +1,51 @@
-"""Progress bars of the commands, silenced inside ``operando batch``.
+"""How the commands compute and report: progress bar, scheduler, where messages go.
 
-The commands show :class:`dask.diagnostics.ProgressBar` while they compute. Its drawing thread
-writes to the process's ``sys.stdout``, which inside a batch is the batch console (the thread is
-not the one whose output the runners route to ``log.txt``). :func:`progress_bar` draws nothing
-
-- when the dask config key ``operando.quiet`` is true (``dask.config.set({"operando.quiet":
-  True})``, e.g. in a user's script), or
-- while any thread of the process is inside :func:`quiet` (what the batch runners use).
-
-:func:`quiet` counts its users under a lock instead of setting the dask key, because
-``dask.config.set`` changes process-wide state and restores it on exit: with several
-experiments running at once in one worker, the first to finish would switch the bars back on
-for the others.
+The commands show :class:`dask.diagnostics.ProgressBar` while they compute; ``operando batch``
+calls the same code with ``progress=False`` (its experiments log to files, not to a console).
+The dask config key ``operando.quiet`` silences the bars too (``dask.config.set({"operando.quiet":
+True})``, e.g. in a user's script).
 
 Example
 -------
->>> with quiet(), progress_bar():
-...     pass  # computations here show no bar
+>>> with computing(progress=False):
+...     pass  # computations here show no bar and run on local threads
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["QUIET_KEY", "progress_bar", "quiet"]
+__all__ = ["QUIET_KEY", "Echo", "computing", "progress_bar"]
+
+#: Where a command's messages go, called like :func:`click.echo` (``err=True``: diagnostics):
+#: the console on the command line, the experiment's ``log.txt`` in a batch.
+Echo = Callable[..., None]
 
 #: dask config key that silences :func:`progress_bar` when true.
 QUIET_KEY = "operando.quiet"
 
-_LOCK = threading.Lock()
-_quiet_users = 0
 
-
-def _is_quiet() -> bool:
-    import dask
-
-    return bool(dask.config.get(QUIET_KEY, False)) or _quiet_users > 0
-
-
-def progress_bar(minimum: float = 0.0) -> contextlib.AbstractContextManager[Any]:
-    """Return a dask progress bar, or a null context when progress output is silenced.
+def progress_bar(minimum: float = 0.0, *, enabled: bool = True) -> Any:
+    """Return a dask progress bar, or a null context when progress output is off.
 
     Parameters
     ----------
     minimum
         Seconds a computation must run before the bar is drawn.
+    enabled
+        ``False``: no bar (the batch).
 
     Returns
     -------
     contextlib.AbstractContextManager
         ``dask.diagnostics.ProgressBar(minimum=minimum)``, or :func:`contextlib.nullcontext`
-        when ``operando.quiet`` is set or a :func:`quiet` block is active.
+        when disabled or ``operando.quiet`` is set.
     """
-    if _is_quiet():
+    import dask
+
+    if not enabled or dask.config.get(QUIET_KEY, False):
         return contextlib.nullcontext()
     from dask.diagnostics import ProgressBar
 
@@ -63,13 +53,18 @@ def progress_bar(minimum: float = 0.0) -> contextlib.AbstractContextManager[Any]
 
 
 @contextlib.contextmanager
-def quiet() -> Iterator[None]:
-    """Silence :func:`progress_bar` in the whole process while this block runs."""
-    global _quiet_users
-    with _LOCK:
-        _quiet_users += 1
-    try:
+def computing(
+    *, progress: bool = True, minimum: float = 0.0, num_workers: int | None = None
+) -> Iterator[None]:
+    """Compute under a progress bar, on local threads unless a scheduler is already chosen.
+
+    ``operando batch`` chooses the scheduler (in-task on a worker, or the cluster for a large
+    experiment); on the command line nothing is chosen and the computation runs on
+    ``num_workers`` local threads (default: all cores).
+    """
+    import dask
+
+    chosen = dask.config.get("scheduler", None) is not None
+    local = {} if chosen else {"scheduler": "threads", "num_workers": num_workers}
+    with dask.config.set(local), progress_bar(minimum, enabled=progress):
         yield
-    finally:
-        with _LOCK:
-            _quiet_users -= 1

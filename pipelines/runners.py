@@ -22,8 +22,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dask
+
 from pipelines.manifest import Experiment
-from pipelines.progress import quiet
 
 __all__ = ["PARAMETERS", "REPORT_NAME", "run_dems", "run_tofsims", "unknown_parameters"]
 
@@ -152,7 +153,10 @@ def _routed(name: str) -> _ThreadRoutedStream:
 def _logged(workdir: Path) -> Iterator[None]:
     """Send this thread's console output to ``workdir/log.txt``; no progress bars."""
     streams = [_routed("stdout"), _routed("stderr")]
-    with open(workdir / "log.txt", "a", encoding="utf-8") as log, quiet():
+    with (
+        open(workdir / "log.txt", "a", encoding="utf-8") as log,
+        dask.config.set({"operando.quiet": True}),
+    ):
         for stream in streams:
             stream.local.target = log
         try:

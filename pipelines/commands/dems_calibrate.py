@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.options import parse_window, timezone_option
+from dems.workflows.options import CalibrateOptions, FaradaicOptions
+from pipelines.options import build_options, option_flags
+from pipelines.progress import Echo
+
+if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
+    from dems.calibration_file import Calibration
 
 EPILOG = """\b
 Examples:
@@ -33,85 +37,29 @@ steps.toml (times in s since the first sample of the calibration file):
 """
 
 
-def build_calibration(ms_path: Path, steps_path: Path, timezone: str | None) -> dict[str, Any]:
-    """Open the calibration run, fit it and return the calibration document."""
-    import dems
-    from dems.calibration import calibrate_gas_steps
-    from dems.calibration_file import FORMAT
-    from dems.calibration_steps import read_steps
-    from pipelines import __version__
-
-    steps = read_steps(steps_path)
-    ms = dems.open_ms(ms_path, **({"timezone": timezone} if timezone else {}))
-    result = calibrate_gas_steps(ms, steps)
-    return {
-        "format": FORMAT,
-        "version": 1,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "operando_version": __version__,
-        "source_file": str(Path(ms_path).resolve()),
-        "steps_file": str(Path(steps_path).resolve()),
-        "ms_start_time": ms.attrs.get("start_time"),
-        "total_flow_mol_per_s": [s.total_flow_mol_per_s for s in steps.steps],
-        **result,
-    }
-
-
-def _faradaic_spec(text: str) -> tuple[str, float, float]:
-    try:
-        gas, mass, z = text.split(":")
-        return gas, float(mass), float(z)
-    except ValueError:
-        raise click.BadParameter(f"{text!r}: expected GAS:MZ:Z, e.g. CO2:44:2") from None
-
-
-def build_faradaic(
-    ms_path: Path, ec_path: Path, spec: tuple[str, float, float], options: dict[str, Any]
-) -> dict[str, Any]:
-    """Faradaic calibration document (``options``: timezone, ec_window, bg_windows, delay_s)."""
-    import dems
-    from dems.calibration import faradaic_calibration
-    from dems.calibration_file import FORMAT
-    from pipelines import __version__
-
-    reader = {"timezone": options["timezone"]} if options.get("timezone") else {}
-    ms, ec = dems.align(dems.open_ms(ms_path, **reader), dems.open_ec(ec_path, **reader))
-    gas, mass, z = spec
-    result = faradaic_calibration(
-        ms,
-        ec,
-        gas=gas,
-        mass=mass,
-        z=z,
-        ec_window=options["ec_window"],
-        background_windows=options["bg_windows"],
-        delay_s=options["delay_s"],
-    )
-    return {
-        "format": FORMAT,
-        "version": 1,
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "operando_version": __version__,
-        "source_file": str(Path(ms_path).resolve()),
-        "ec_file": str(Path(ec_path).resolve()),
-        "ms_start_time": ms.attrs.get("start_time"),
-        **result,
-    }
-
-
-def _echo(document: dict[str, Any]) -> None:
-    click.echo(f"{'gas':<6}{'m/z':>5}{'F (C/mol)':>14}{'± stderr':>12}{'r²':>10}")
-    for gas, masses in document["sensitivity"].items():
+def _echo_calibration(calibration: Calibration, echo: Echo) -> None:
+    echo(f"{'gas':<6}{'m/z':>5}{'F (C/mol)':>14}{'± stderr':>12}{'r²':>10}")
+    for gas, masses in calibration.sensitivity.items():
         for mass, entry in masses.items():
-            click.echo(
+            echo(
                 f"{gas:<6}{mass:>5}{entry['F_C_per_mol']:>14.5g}"
                 f"{entry.get('F_stderr_C_per_mol', math.nan):>12.2g}"
                 f"{entry.get('r2', math.nan):>10.6f}"
             )
-    click.echo(
-        f"transit delay: {document['delay_s']:.2f} s   "
-        f"response (10–90 %): {document['response_time_s']:.2f} s"
+    echo(
+        f"transit delay: {calibration.delay_s:.2f} s   "
+        f"response (10–90 %): {calibration.response_time_s:.2f} s"
     )
+
+
+def publish_calibration(calibration: Calibration, output: Path, echo: Echo = click.echo) -> Path:
+    """Write the calibration JSON document atomically and show its factors."""
+    from pipelines.atomic import write_json_atomic
+
+    write_json_atomic(output, calibration.to_document())
+    _echo_calibration(calibration, echo)
+    echo(f"wrote {output}")
+    return output
 
 
 @click.command(epilog=EPILOG)
@@ -130,14 +78,6 @@ def _echo(document: dict[str, Any]) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Calibration JSON to write (reuse with 'dems process --calibration').",
 )
-@timezone_option
-@click.option(
-    "--faradaic",
-    "faradaic",
-    default=None,
-    metavar="GAS:MZ:Z",
-    help="Faradaic calibration of one gas/m/z with z electrons per molecule.",
-)
 @click.option(
     "--ec",
     "ec_file",
@@ -145,37 +85,13 @@ def _echo(document: dict[str, Any]) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="EC file of a Faradaic calibration.",
 )
-@click.option(
-    "--ec-window",
-    default=None,
-    metavar="START:END",
-    help="Faradaic: window (s, MS time axis after alignment) holding the charge.",
-)
-@click.option(
-    "--bg-window",
-    "bg_windows",
-    multiple=True,
-    metavar="START:END",
-    help="Faradaic: quiet window(s) of the MS channel (repeatable).",
-)
-@click.option(
-    "--delay",
-    "delay_s",
-    type=float,
-    default=0.0,
-    metavar="S",
-    help="Faradaic: transit delay shifting the MS window (s).",
-)
+@option_flags(CalibrateOptions, FaradaicOptions, required=False)
 def calibrate(
     cal_ms_file: Path,
     steps_path: Path | None,
     output: Path,
-    timezone: str | None,
-    faradaic: str | None,
     ec_file: Path | None,
-    ec_window: str | None,
-    bg_windows: tuple[str, ...],
-    delay_s: float,
+    **values: Any,
 ) -> None:
     """Fit sensitivity factors F (C/mol) per gas and m/z from a gas-step MS run.
 
@@ -187,27 +103,18 @@ def calibrate(
     With --faradaic GAS:MZ:Z instead of --steps: F = ∫(S − S_bg) dt / (Q/(z·F)) for a gas
     produced at a known charge Q (the EC file's current integrated over --ec-window).
     """
-    from pipelines.atomic import write_json_atomic as write_json
+    from dems import workflows
 
-    if (steps_path is None) == (faradaic is None):
+    if (steps_path is None) == (values["faradaic"] is None):
         raise click.UsageError("give either --steps (gas steps) or --faradaic GAS:MZ:Z")
-    if faradaic is not None:
-        if ec_file is None or ec_window is None or not bg_windows:
+    if values["faradaic"] is None:
+        options = build_options(CalibrateOptions, values)
+        calibration = workflows.calibrate(cal_ms_file, steps_path, options)
+    else:
+        if ec_file is None or values["ec_window"] is None or not values["bg_windows"]:
             raise click.UsageError(
                 "--faradaic needs --ec, --ec-window and at least one --bg-window"
             )
-        options = {
-            "timezone": timezone,
-            "ec_window": parse_window(ec_window),
-            "bg_windows": [parse_window(w) for w in bg_windows],
-            "delay_s": delay_s,
-        }
-        document = build_faradaic(cal_ms_file, ec_file, _faradaic_spec(faradaic), options)
-        write_json(output, document)
-        _echo(document)
-        click.echo(f"wrote {output}")
-        return
-    document = build_calibration(cal_ms_file, steps_path, timezone)
-    write_json(output, document)
-    _echo(document)
-    click.echo(f"wrote {output}")
+        options = build_options(FaradaicOptions, values)
+        calibration = workflows.calibrate_faradaic(cal_ms_file, ec_file, options)
+    publish_calibration(calibration, output)

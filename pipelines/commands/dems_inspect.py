@@ -10,7 +10,8 @@ from typing import Any
 
 import click
 
-from pipelines.options import timezone_option
+from dems.workflows.options import CalibrateOptions
+from pipelines.options import option_flags
 
 EXAMPLE_FOLDER = "zilien_v2_test-21"
 
@@ -107,7 +108,7 @@ def _echo_stream(stream: dict[str, Any]) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text."
 )
-@timezone_option
+@option_flags(CalibrateOptions)  # --timezone, as the processing commands
 @click.option(
     "--date-order",
     type=click.Choice(["day-first", "month-first", "year-first"]),

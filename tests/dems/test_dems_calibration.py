@@ -40,34 +40,34 @@ def test_sensitivity_factors_within_3_percent_of_truth(experiment, calibration):
     truth = experiment.truth["sensitivity_C_per_mol"]
     for gas in ("O2", "CO2", "CO"):
         primary = {"O2": "32", "CO2": "44", "CO": "28"}[gas]
-        entry = calibration["sensitivity"][gas][primary]
+        entry = calibration.sensitivity[gas][primary]
         assert entry["F_C_per_mol"] == pytest.approx(truth[gas][primary], rel=0.03)
         assert entry["r2"] > 0.999
         # the standard error is of the right size: truth within 5 stderr, stderr < 1 %
         assert 0 < entry["F_stderr_C_per_mol"] < 0.01 * entry["F_C_per_mol"]
         assert abs(entry["F_C_per_mol"] - truth[gas][primary]) < 5 * entry["F_stderr_C_per_mol"]
     # fragments are separated by the multi-gas fit: CO2's m/z 28 next to CO's m/z 28
-    assert calibration["sensitivity"]["CO2"]["28"]["F_C_per_mol"] == pytest.approx(
+    assert calibration.sensitivity["CO2"]["28"]["F_C_per_mol"] == pytest.approx(
         truth["CO2"]["28"], rel=0.03
     )
-    assert calibration["sensitivity"]["O2"]["16"]["F_C_per_mol"] == pytest.approx(
+    assert calibration.sensitivity["O2"]["16"]["F_C_per_mol"] == pytest.approx(
         truth["O2"]["16"], rel=0.03
     )
 
 
 def test_transit_delay_within_2_s_and_response_time(experiment, calibration):
-    assert calibration["delay_s"] == pytest.approx(experiment.truth["delay_s"], abs=2.0)
-    assert calibration["response_time_s"] == pytest.approx(
+    assert calibration.delay_s == pytest.approx(experiment.truth["delay_s"], abs=2.0)
+    assert calibration.response_time_s == pytest.approx(
         experiment.truth["response_time_s"], abs=2.0
     )
-    assert len(calibration["transitions"]) >= 6  # up and down steps of three gases
+    assert len(calibration.transitions) >= 6  # up and down steps of three gases
 
 
 def test_delay_follows_a_different_transport():
     slow = make_experiment(seed=2, dead_time_s=25.0, tau_s=8.0)
     result = calibrate_gas_steps(slow.calibration_ms, parse_steps(slow.calibration_steps))
-    assert result["delay_s"] == pytest.approx(slow.truth["delay_s"], abs=2.0)
-    assert result["delay_s"] > 25
+    assert result.delay_s == pytest.approx(slow.truth["delay_s"], abs=2.0)
+    assert result.delay_s > 25
 
 
 def test_transition_times_on_exact_first_order_step():
@@ -173,8 +173,12 @@ def test_faradaic_sensitivity_recovers_factor():
 
 def test_calibration_json_round_trip_and_bad_files(tmp_path, calibration):
     path = tmp_path / "cal.json"
-    write_json_atomic(path, {"format": FORMAT, "version": 1, **calibration})
+    write_json_atomic(path, calibration.to_document())
     document = read_calibration(path)
+    assert document.sensitivity == calibration.sensitivity
+    assert (document.method, document.carrier) == ("gas steps", calibration.carrier)
+    assert document.delay_s == calibration.delay_s
+    assert document.path == str(path.resolve())
     factors = sensitivity_factors(document)
     assert set(factors) == {"O2", "CO2", "CO"}
     assert factors["O2"][32.0] == pytest.approx(0.5, rel=0.03)
@@ -219,10 +223,10 @@ def test_faradaic_calibration_on_datasets_with_drifting_background():
         background_windows=[(100.0, 400.0), (1300.0, 1600.0)],
         delay_s=delay,
     )
-    entry = result["sensitivity"]["CO2"]["44"]
+    entry = result.sensitivity["CO2"]["44"]
     assert entry["F_C_per_mol"] == pytest.approx(factor, rel=0.01)
     assert entry["charge_C"] == pytest.approx(0.06, rel=0.01)
-    assert result["method"] == "faradaic"
+    assert result.method == "faradaic"
     with pytest.raises(CalibrationError, match="m/z 28 is not a channel"):
         faradaic_calibration(
             ms, ec, gas="CO", mass=28.0, z=2, ec_window=(0, 1), background_windows=[(0, 10)]

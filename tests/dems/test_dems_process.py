@@ -34,12 +34,12 @@ def run(experiment, **options):
         experiment.calibration_ms, parse_steps(experiment.calibration_steps)
     )
     ms, ec = align(experiment.ms, experiment.ec, experiment.truth["align_offset_s"])
-    windows = default_background_windows(ms, ec, calibration["delay_s"])
+    windows = default_background_windows(ms, ec, calibration.delay_s)
     result = quantify_run(
         ms,
         ec,
         factors=sensitivity_factors(calibration),
-        delay_s=calibration["delay_s"],
+        delay_s=calibration.delay_s,
         grid=grid_bounds(ms),
         windows=windows,
         mass_g=float(ec.attrs["characteristic_mass_g"]),
@@ -155,7 +155,7 @@ def test_wrong_clock_offset_would_shift_the_onset():
         ms,
         ec,
         factors=sensitivity_factors(calibration),
-        delay_s=calibration["delay_s"],
+        delay_s=calibration.delay_s,
         grid=grid_bounds(ms),
         windows=default_background_windows(ms, ec),
         mass_g=0.01,
@@ -206,7 +206,7 @@ def test_pipeline_stays_lazy_on_a_chunked_48_h_run():
     )
     ms, ec = align(experiment.ms, experiment.ec)
     assert float(ms["time"].max()) > 47 * 3600
-    windows = default_background_windows(ms, ec, calibration["delay_s"])
+    windows = default_background_windows(ms, ec, calibration.delay_s)
     grid = grid_bounds(ms)
     lazy_ms = ms.chunk({"channel": 1, "sample": 20_000}).assign_coords(mass=ms["mass"])
     lazy_ec = ec.chunk({"time": 4000})
@@ -216,7 +216,7 @@ def test_pipeline_stays_lazy_on_a_chunked_48_h_run():
             lazy_ms,
             lazy_ec,
             factors=sensitivity_factors(calibration),
-            delay_s=calibration["delay_s"],
+            delay_s=calibration.delay_s,
             grid=grid,
             windows=windows,
             mass_g=0.01,

@@ -6,7 +6,6 @@ import json
 import re
 import shutil
 import struct
-import threading
 import warnings
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from click.testing import CliRunner
 from dems import plots as dems_plots
 from dems import result_views as dems_result_views
 from pipelines.cli import cli
-from pipelines.progress import QUIET_KEY, progress_bar, quiet
+from pipelines.progress import QUIET_KEY, progress_bar
 from tests.example_results import example_batch
 from tests.plot_data import flux
 from tofsims import cei_views
@@ -275,37 +274,15 @@ def test_batch_console_has_no_progress_bars(batch):
 # --- progress switch -----------------------------------------------------------------------------
 
 
-def test_progress_bar_is_silenced_by_quiet_and_by_the_dask_key():
+def test_progress_bar_is_silenced_when_disabled_and_by_the_dask_key():
     import dask
     from dask.diagnostics import ProgressBar
 
     assert isinstance(progress_bar(), ProgressBar)
-    with quiet():
-        assert not isinstance(progress_bar(), ProgressBar)
+    assert not isinstance(progress_bar(enabled=False), ProgressBar)
     assert isinstance(progress_bar(minimum=1.0), ProgressBar)
     with dask.config.set({QUIET_KEY: True}):
         assert not isinstance(progress_bar(), ProgressBar)
-
-
-def test_quiet_holds_while_any_thread_is_inside():
-    from dask.diagnostics import ProgressBar
-
-    entered, release = threading.Event(), threading.Event()
-
-    def other_experiment():
-        with quiet():
-            entered.set()
-            release.wait(10)
-
-    thread = threading.Thread(target=other_experiment)
-    thread.start()
-    entered.wait(10)
-    with quiet():
-        pass  # this experiment finishes first
-    assert not isinstance(progress_bar(), ProgressBar)  # the other one is still running
-    release.set()
-    thread.join()
-    assert isinstance(progress_bar(), ProgressBar)
 
 
 def test_served_result_store_without_summary_uses_its_onsets_attribute(batch, tmp_path):

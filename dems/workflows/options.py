@@ -1,0 +1,254 @@
+"""Options of the DEMS workflows: one typed definition per parameter.
+
+Each field carries its default, units, range, help text and command-line flag
+(:func:`operando_core.options.option`); ``operando dems calibrate``/``process`` offer exactly
+these flags and a batch manifest accepts exactly these keys (field names). Light to import (no
+numpy or xarray): the command line builds its ``--help`` from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from operando_core.options import integer, number, option, text, validate
+
+__all__ = [
+    "BACKGROUND_MODELS",
+    "ONSET_METHODS",
+    "CalibrateOptions",
+    "FaradaicOptions",
+    "ProcessOptions",
+    "gas_z",
+    "window",
+]
+
+#: Background models of :func:`dems.process.quantify_run` (``auto``: by number of windows).
+BACKGROUND_MODELS = ("auto", "constant", "linear", "polynomial", "als")
+#: Onset criteria of :func:`dems.onset.detect_onset`.
+ONSET_METHODS = ("threshold", "tangent")
+
+
+def window(value: Any) -> tuple[float, float]:
+    """Convert a time window to ``(start, end)`` in s, end after start (text ``"START:END"``)."""
+    if isinstance(value, str):
+        try:
+            start, end = (float(v) for v in value.split(":"))
+        except ValueError:
+            raise ValueError(f"{value!r}: expected START:END in seconds") from None
+    elif isinstance(value, Sequence) and len(value) == 2:
+        start, end = (number(v) for v in value)
+    else:
+        raise TypeError(f"{value!r}: expected [start, end] in seconds")
+    if end <= start:
+        raise ValueError(f"{value!r}: END must be after START")
+    return start, end
+
+
+def gas_z(value: Any) -> tuple[str, float]:
+    """Convert electrons per molecule of a gas to ``(gas, z)`` (text ``"GAS=Z"``)."""
+    if isinstance(value, str):
+        gas, _, z = value.partition("=")
+        try:
+            return gas.strip(), float(z)
+        except ValueError:
+            raise ValueError(f"{value!r}: expected GAS=Z, e.g. CO2=2") from None
+    if isinstance(value, Sequence) and len(value) == 2:
+        return text(value[0]), number(value[1])
+    raise TypeError(f"{value!r}: expected GAS=Z, e.g. CO2=2")
+
+
+def faradaic_spec(value: Any) -> tuple[str, float, float]:
+    """Convert a Faradaic calibration target to ``(gas, m/z, z)`` (text ``"GAS:MZ:Z"``)."""
+    if isinstance(value, str):
+        try:
+            gas, mass, z = value.split(":")
+            return gas, float(mass), float(z)
+        except ValueError:
+            raise ValueError(f"{value!r}: expected GAS:MZ:Z, e.g. CO2:44:2") from None
+    if isinstance(value, Sequence) and len(value) == 3:
+        return text(value[0]), number(value[1]), number(value[2])
+    raise TypeError(f"{value!r}: expected GAS:MZ:Z, e.g. CO2:44:2")
+
+
+def _known_timezone(name: str) -> str | None:
+    from dems.io.timestamps import resolve_timezone
+
+    try:
+        resolve_timezone(name)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
+def _known_gases(gases: tuple[str, ...]) -> str | None:
+    from dems.fragmentation import PATTERNS
+
+    unknown = [g for g in gases if g not in PATTERNS]
+    if unknown:
+        return f"no fragmentation pattern for {unknown}; known: {', '.join(sorted(PATTERNS))}"
+    return None
+
+
+def timezone_option() -> Any:
+    """Declare the ``timezone`` option of every workflow that reads vendor files."""
+    return option(
+        None,
+        convert=text,
+        check=_known_timezone,
+        flag="--timezone",
+        metavar="IANA",
+        help="Zone of naive vendor timestamps, e.g. Europe/Berlin [default: this machine's].",
+    )
+
+
+def background_windows_option(help: str) -> Any:
+    """Declare the quiet windows of an MS channel (repeatable ``--bg-window``)."""
+    return option((), convert=window, multiple=True, flag="--bg-window", units="s",
+                  metavar="START:END", help=help)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CalibrateOptions:
+    """Options of :func:`dems.workflows.calibrate` (gas steps)."""
+
+    timezone: str | None = timezone_option()
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+@dataclass(frozen=True)
+class FaradaicOptions:
+    """Options of :func:`dems.workflows.calibrate_faradaic`.
+
+    ``F = ∫(S − S_bg) dt / (Q/(z·F))`` for a gas produced at a known charge ``Q`` (the EC
+    file's current integrated over ``ec_window``).
+    """
+
+    faradaic: tuple[str, float, float] = option(
+        convert=faradaic_spec,
+        flag="--faradaic",
+        metavar="GAS:MZ:Z",
+        help="Faradaic calibration of one gas/m/z with z electrons per molecule.",
+    )
+    ec_window: tuple[float, float] = option(
+        convert=window,
+        flag="--ec-window",
+        units="s",
+        metavar="START:END",
+        help="Faradaic: window (s, MS time axis after alignment) holding the charge.",
+    )
+    bg_windows: tuple[tuple[float, float], ...] = background_windows_option(
+        "Faradaic: quiet window(s) of the MS channel (repeatable)."
+    )
+    delay_s: float = option(
+        0.0,
+        convert=number,
+        flag="--delay",
+        units="s",
+        metavar="S",
+        help="Faradaic: transit delay shifting the MS window (s).",
+    )
+    timezone: str | None = timezone_option()
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if not self.bg_windows:
+            from operando_core.options import OptionError
+
+            raise OptionError("bg_windows", "a Faradaic calibration needs at least one window")
+
+
+@dataclass(frozen=True)
+class ProcessOptions:
+    """Options of :func:`dems.workflows.processing` (every key of a ``kind = "dems"`` manifest)."""
+
+    mass_mg: float | None = option(
+        None,
+        convert=number,
+        greater_than=0,
+        units="mg",
+        flag="--mass",
+        help="Active mass in mg [default: the EC file's characteristic mass].",
+    )
+    timezone: str | None = timezone_option()
+    clock_offset_s: float | None = option(
+        None,
+        convert=number,
+        units="s",
+        flag="--clock-offset",
+        metavar="S",
+        help="EC clock correction passed to dems.align (s) [default: recorded or 0].",
+    )
+    delay_s: float | None = option(
+        None,
+        convert=number,
+        units="s",
+        flag="--delay",
+        metavar="S",
+        help="Transit delay (s) [default: from the calibration, else 0].",
+    )
+    delay_uncertainty_s: float = option(
+        1.0,
+        convert=number,
+        at_least=0,
+        units="s",
+        flag="--delay-uncertainty",
+        metavar="S",
+        help="1σ uncertainty of delay + alignment (s), for the onset budget.",
+    )
+    background: str = option(
+        "auto",
+        convert=text,
+        choices=BACKGROUND_MODELS,
+        flag="--background",
+        help="Background model (auto: by number of windows).",
+    )
+    bg_windows: tuple[tuple[float, float], ...] = background_windows_option(
+        "Quiet window in MS seconds (repeatable)."
+    )
+    degree: int = option(
+        2,
+        convert=integer,
+        at_least=0,
+        flag="--degree",
+        help="Degree of the polynomial drift model.",
+    )
+    gases: tuple[str, ...] = option(
+        (),
+        convert=text,
+        multiple=True,
+        check=_known_gases,
+        flag="--gas",
+        help="Gas to report (repeatable) [default: all].",
+    )
+    onset_method: str = option(
+        "threshold",
+        convert=text,
+        choices=ONSET_METHODS,
+        flag="--onset-method",
+        help="Reported onset estimate (both are in the summary).",
+    )
+    k: float = option(
+        3.0, convert=number, greater_than=0, flag="--k", help="Onset threshold in baseline σ."
+    )
+    persistence: int = option(
+        5,
+        convert=integer,
+        at_least=1,
+        flag="--persistence",
+        help="Samples the flux must stay above.",
+    )
+    z: tuple[tuple[str, float], ...] = option(
+        (),
+        convert=gas_z,
+        multiple=True,
+        flag="--z",
+        metavar="GAS=Z",
+        help="Electrons per molecule for a Faradaic efficiency (repeatable).",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
