@@ -13,7 +13,6 @@ with a worker is rescheduled by the scheduler.
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 import traceback
@@ -25,24 +24,18 @@ from typing import TYPE_CHECKING, Any
 
 from pipelines.atomic import atomic_directory, write_json_atomic
 from pipelines.fingerprint import DigestCache, experiment_fingerprint
+from pipelines.kinds import KINDS
 from pipelines.manifest import Experiment
 
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DONE_FILE", "RUNNERS", "BatchOutcome", "execute_experiment", "run_batch"]
+__all__ = ["DONE_FILE", "BatchOutcome", "execute_experiment", "run_batch"]
 
 DONE_FILE = "done.json"
 #: Inputs at least this large (bytes) are split over all workers rather than run on one.
 SPREAD_BYTES = 256 * 1024**2
 SUMMARY_FILE = "summary.json"
-
-#: kind -> runner of one experiment, ``f(experiment, workdir) -> summary`` (or its
-#: "module:function" import path, resolved on the worker).
-RUNNERS: dict[str, str | Callable[[Experiment, Path], dict[str, Any]]] = {
-    "dems": "pipelines.runners:run_dems",
-    "tofsims": "pipelines.runners:run_tofsims",
-}
 
 
 @dataclass
@@ -53,15 +46,6 @@ class BatchOutcome:
     skipped: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-def load_runner(kind: str) -> Callable[[Experiment, Path], dict[str, Any]]:
-    """Import the runner of an experiment kind."""
-    runner = RUNNERS[kind]
-    if callable(runner):
-        return runner
-    module, function = runner.split(":")
-    return getattr(importlib.import_module(module), function)
 
 
 def execute_experiment(
@@ -79,7 +63,7 @@ def execute_experiment(
     dict
         The ``done.json`` record: fingerprint, name, kind, labels, elapsed time, outputs.
     """
-    runner = runner or load_runner(experiment.kind)
+    runner = runner or KINDS[experiment.kind].load_runner()
     started = time.time()
     with atomic_directory(Path(outdir) / experiment.name) as work:
         summary = runner(experiment, work)

@@ -1,12 +1,15 @@
 """Content fingerprints of experiments, so unchanged work is never recomputed.
 
-An experiment's fingerprint hashes its kind, its parameters, the operando version and the
-*content* of every input file (BLAKE2b). Digests of big files are cached per
-(path, size, modification time), so re-running a batch does not re-read gigabytes.
+An experiment's fingerprint hashes its kind, its options, the operando version and the
+*content* of every file it reads (BLAKE2b): the inputs the manifest names and the sidecars their
+readers find by themselves (a GRD's ``properties.txt``, an imzML's ``.ibd``; see
+:attr:`pipelines.kinds.Kind.files`). Digests of big files are cached per (path, size,
+modification time), so re-running a batch does not re-read gigabytes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -15,6 +18,7 @@ from typing import Any
 
 from pipelines._version import __version__
 from pipelines.atomic import write_json_atomic
+from pipelines.kinds import KINDS
 from pipelines.manifest import Experiment
 
 __all__ = ["DigestCache", "experiment_fingerprint", "file_digest"]
@@ -66,12 +70,32 @@ class DigestCache:
             self._dirty = False
 
 
+def read_files(experiment: Experiment) -> tuple[list[Path], str | None]:
+    """Every file the experiment reads, and why the list may be short (``None``: complete).
+
+    A sidecar that cannot be found (a GRD without ``properties.txt``) is left out: the
+    experiment then fails on its worker with the reader's message.
+    """
+    declared = list(experiment.inputs.values())
+    try:
+        files = KINDS[experiment.kind].files(experiment.inputs)
+    except (OSError, ValueError) as err:  # the readers' errors are ValueErrors
+        return declared, str(err)
+    return list(dict.fromkeys([*declared, *files])), None
+
+
 def experiment_fingerprint(experiment: Experiment, cache: DigestCache) -> str:
     """Hash of everything that determines an experiment's results (not its labels)."""
+    files, problem = read_files(experiment)
+    by_role = {path: role for role, path in experiment.inputs.items()}
     document = {
         "kind": experiment.kind,
-        "params": experiment.params,
-        "inputs": {role: cache.digest(path) for role, path in sorted(experiment.inputs.items())},
+        "options": [
+            {"type": type(o).__name__, **dataclasses.asdict(o)} for o in experiment.options
+        ],
+        # declared inputs by role, sidecars by name: moving a study keeps its fingerprints
+        "files": sorted([by_role.get(path, path.name), cache.digest(path)] for path in files),
+        "incomplete": problem,
         "operando": __version__,
     }
     text = json.dumps(document, sort_keys=True, default=str)

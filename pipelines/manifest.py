@@ -17,28 +17,28 @@ Example (paths are relative to the manifest's folder)::
     labels = { sample = "NCM83", cycle = 1 }
 
 Every key of an experiment that is not ``name``, ``kind`` or ``labels`` is either an input path
-(:data:`INPUT_KEYS`) or a processing parameter; ``[defaults.<kind>]`` (and ``[defaults]`` for
-keys common to all kinds) fill in what an experiment leaves out.
+(:attr:`pipelines.kinds.Kind.inputs`) or a processing parameter: a field of the kind's options
+classes (e.g. :class:`dems.workflows.options.ProcessOptions`), with the same name, units, default
+and checks as in Python and on the command line. ``[defaults.<kind>]`` (and ``[defaults]`` for
+keys common to all kinds) fill in what an experiment leaves out. The whole manifest is checked
+here, in the batch process, before any experiment is sent to a worker.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["INPUT_KEYS", "KINDS", "Experiment", "ManifestError", "load_manifest"]
+from operando_core.options import OptionError, option_fields
+from pipelines.kinds import KINDS, Kind
 
-#: Experiment kinds and the keys of each that name input files (resolved against the manifest).
-INPUT_KEYS: dict[str, frozenset[str]] = {
-    "dems": frozenset({"ms", "ec", "cal_ms", "calibration_steps", "calibration"}),
-    "tofsims": frozenset({"input", "properties"}),
-}
-#: Inputs each kind cannot do without.
-REQUIRED_INPUTS: dict[str, tuple[str, ...]] = {"dems": ("ms", "ec"), "tofsims": ("input",)}
-KINDS = tuple(INPUT_KEYS)
+__all__ = ["Experiment", "ManifestError", "load_manifest"]
+
+T = TypeVar("T")
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 
@@ -60,9 +60,13 @@ class Experiment:
     inputs
         Input role -> absolute path (e.g. ``{"ms": Path(...), "ec": Path(...)}``).
     params
-        Processing parameters (units in the key names, e.g. ``sputter_rate_nm_per_s``).
+        Processing parameters as the manifest gives them (units in the key names, e.g.
+        ``sputter_rate_nm_per_s``).
     labels
         Free-form labels copied into the comparison table (sample, cycle, temperature ...).
+    options
+        The checked options of the kind's workflows, made from ``params``
+        (:meth:`options_of`).
     """
 
     name: str
@@ -70,6 +74,14 @@ class Experiment:
     inputs: dict[str, Path]
     params: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, Any] = field(default_factory=dict)
+    options: tuple[Any, ...] = ()
+
+    def options_of(self, options_class: type[T]) -> T:
+        """Return the experiment's options of one workflow (its defaults when none were made)."""
+        for options in self.options:
+            if isinstance(options, options_class):
+                return options
+        return options_class()
 
 
 def load_manifest(path: str | Path) -> list[Experiment]:
@@ -113,37 +125,65 @@ def _experiment(
             f"{where}: 'name' must be a non-empty string of letters, digits, . _ + -"
         )
     where = f"{path}: experiment {name!r}"
-    kind = entry.get("kind")
-    if kind not in INPUT_KEYS:
-        raise ManifestError(f"{where}: 'kind' must be one of {list(KINDS)}, not {kind!r}")
+    kind = KINDS.get(entry.get("kind"))
+    if kind is None:
+        raise ManifestError(
+            f"{where}: 'kind' must be one of {list(KINDS)}, not {entry.get('kind')!r}"
+        )
     labels = entry.get("labels", {})
     if not isinstance(labels, dict):
         raise ManifestError(f"{where}: 'labels' must be a table, e.g. {{ sample = \"NCM83\" }}")
     shared = {k: v for k, v in defaults.items() if k not in KINDS}
-    merged = {**shared, **defaults.get(kind, {}), **entry}
+    merged = {**shared, **defaults.get(kind.name, {}), **entry}
     inputs: dict[str, Path] = {}
     params: dict[str, Any] = {}
     for key, value in merged.items():
         if key in ("name", "kind", "labels"):
             continue
-        if key in INPUT_KEYS[kind]:
+        if key in kind.inputs:
             inputs[key] = _resolve(path, where, key, value)
         else:
             params[key] = value
-    from pipelines.runners import PARAMETERS, unknown_parameters
-
-    unknown = unknown_parameters(kind, params)
-    if unknown:
-        known = ", ".join(sorted(PARAMETERS[kind]))
-        raise ManifestError(f"{where}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
-    missing = [key for key in REQUIRED_INPUTS[kind] if key not in inputs]
+    missing = [key for key in kind.required if key not in inputs]
     if missing:
         raise ManifestError(f"{where}: missing input {', '.join(missing)}")
-    if kind == "dems" and "calibration" in inputs and "calibration_steps" in inputs:
+    if kind.name == "dems" and "calibration" in inputs and "calibration_steps" in inputs:
         raise ManifestError(f"{where}: give either 'calibration' or 'calibration_steps', not both")
-    if kind == "dems" and "calibration_steps" in inputs and "cal_ms" not in inputs:
+    if kind.name == "dems" and "calibration_steps" in inputs and "cal_ms" not in inputs:
         raise ManifestError(f"{where}: 'calibration_steps' needs the calibration run 'cal_ms'")
-    return Experiment(name=name, kind=kind, inputs=inputs, params=params, labels=dict(labels))
+    return Experiment(
+        name=name,
+        kind=kind.name,
+        inputs=inputs,
+        params=params,
+        labels=dict(labels),
+        options=_options(where, kind, params),
+    )
+
+
+def _options(where: str, kind: Kind, params: dict[str, Any]) -> tuple[Any, ...]:
+    """Check the parameters against the kind's options classes and make the options."""
+    fields = {f.name: f for options_class in kind.options for f, _ in option_fields(options_class)}
+    unknown = sorted(set(params) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise ManifestError(f"{where}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
+    made = []
+    for options_class in kind.options:
+        own = {f.name for f, _ in option_fields(options_class)}
+        required = [
+            f.name
+            for f, _ in option_fields(options_class)
+            if f.default is dataclasses.MISSING and f.name not in params
+        ]
+        if required:
+            raise ManifestError(f"{where}: missing parameter {', '.join(required)}")
+        try:
+            made.append(options_class(**{k: v for k, v in params.items() if k in own}))
+        except OptionError as err:
+            value = params.get(err.name)
+            raise ManifestError(f"{where}: {err.name} = {value!r}: {err.render(str)}") from None
+    return tuple(made)
 
 
 def _resolve(manifest: Path, where: str, key: str, value: Any) -> Path:

@@ -11,8 +11,9 @@ and use it in the workflow: the flag, the manifest key, the check and ``--help``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -30,7 +31,7 @@ from operando_core.options import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["build_options", "flag_of", "option_flags"]
+__all__ = ["build_options", "flag_of", "option_flags", "usage_errors"]
 
 _CLICK_TYPES = {number: float, integer: int, text: str}
 
@@ -57,18 +58,23 @@ def _check_value(spec: OptionSpec) -> Callable[[click.Context, click.Parameter, 
     return check
 
 
+def _cli_default(field: dataclasses.Field, spec: OptionSpec) -> Any:
+    """Spell the default as the command line would (a tuple as comma-separated text)."""
+    default = field.default
+    if default is dataclasses.MISSING or spec.multiple:
+        return () if spec.multiple else None
+    return ",".join(map(str, default)) if isinstance(default, tuple) else default
+
+
 def _click_option(field: dataclasses.Field, spec: OptionSpec, required: bool) -> Any:
-    default = None if field.default is dataclasses.MISSING else field.default
     declarations = [spec.flag, field.name]
     if spec.convert is boolean:
-        return click.option(
-            *declarations, default=default, is_flag="/" not in spec.flag, help=spec.help
-        )
+        return click.option(*declarations, default=field.default, is_flag=True, help=spec.help)
     kind = click.Choice(spec.choices) if spec.choices else _CLICK_TYPES.get(spec.convert, str)
     return click.option(
         *declarations,
         type=kind,
-        default=default if not spec.multiple else (),
+        default=_cli_default(field, spec),
         required=required and field.default is dataclasses.MISSING,
         multiple=spec.multiple,
         metavar=spec.metavar,
@@ -100,6 +106,24 @@ def option_flags(*options_classes: type, required: bool = True) -> Callable[[F],
     return decorate
 
 
+@contextlib.contextmanager
+def usage_errors(options_class: type) -> Iterator[None]:
+    """Turn an :class:`~operando_core.options.OptionError` into a usage error naming the flag.
+
+    Raises
+    ------
+    click.BadParameter
+        A value the workflow cannot use (exit status 2).
+    """
+    try:
+        yield
+    except OptionError as err:
+        raise click.BadParameter(
+            err.render(lambda name: flag_of(options_class, name)),
+            param_hint=flag_of(options_class, err.name),
+        ) from None
+
+
 def build_options(options_class: type, values: Mapping[str, Any]) -> Any:
     """Make ``options_class`` from the parsed command line (only its own fields are taken).
 
@@ -109,11 +133,5 @@ def build_options(options_class: type, values: Mapping[str, Any]) -> Any:
         A value the workflow cannot use, naming its flag (exit status 2).
     """
     names = {field.name for field, _ in option_fields(options_class)}
-    given = {k: v for k, v in values.items() if k in names and v is not None}
-    try:
-        return options_class(**given)
-    except OptionError as err:
-        raise click.BadParameter(
-            err.render(lambda name: flag_of(options_class, name)),
-            param_hint=flag_of(options_class, err.name),
-        ) from None
+    with usage_errors(options_class):
+        return options_class(**{k: v for k, v in values.items() if k in names and v is not None})

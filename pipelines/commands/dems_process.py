@@ -15,6 +15,8 @@ from pipelines.report import export_options, rendering, write_exports
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
     import xarray as xr
 
+    from dems.workflows import ProcessRun
+
 EPILOG = """\b
 Examples:
   operando dems process run.asc --ec cell_C01.mpt --calibration cal.json -o run.zarr \\
@@ -30,29 +32,25 @@ starts, rests followed by a charge, and a final rest after a discharge.
 """
 
 
-def run_process(
-    ms_file: Path,
-    ec_file: Path,
-    calibration: Path | None,
-    options: ProcessOptions,
+def publish_process(
+    run: ProcessRun,
     *,
     output: Path,
     summary_path: Path,
     html: Path | None = None,
     png: Path | None = None,
+    title: str = "",
     echo: Echo = click.echo,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Run :func:`dems.workflows.processing` on files and write its outputs; return the summary.
+    """Compute a :func:`dems.workflows.process` run and write its outputs; return the summary.
 
     Writes the result dataset (``output``, ``.zarr`` or ``.nc``), ``summary.json`` and the
     report views (``html``/``png``), each atomically; used by the command and by
     ``operando batch``.
     """
-    from dems.workflows import process
     from pipelines.atomic import write_dataset_atomic, write_json_atomic
 
-    run = process(ms_file, ec_file, calibration, options)
     echo(f"transit delay {run.delay_s:.2f} s, {len(run.windows)} background window(s)", err=True)
     with computing(progress=progress):
         result = run.compute()
@@ -64,7 +62,7 @@ def run_process(
         text = f"{value:.3f} ± {onset['uncertainty_V']:.3f} V" if value is not None else "no onset"
         echo(f"{gas:<5} onset {text}")
     echo(f"wrote {output} and {summary_path}")
-    _export_views(result.dataset, summary, html=html, png=png, title=ms_file.stem, echo=echo)
+    _export_views(result.dataset, summary, html=html, png=png, title=title, echo=echo)
     return summary
 
 
@@ -117,16 +115,16 @@ def process(
     """
     if output.suffix not in (".zarr", ".nc"):
         raise click.BadParameter("output must end in .zarr or .nc", param_hint="-o")
+    from dems.workflows import process
+
     options = build_options(ProcessOptions, values)
-    run_process(
-        ms_file,
-        ec_file,
-        calibration,
-        options,
+    publish_process(
+        process(ms_file, ec_file, calibration, options),
         output=output,
         summary_path=summary_path,
         html=html,
         png=png,
+        title=ms_file.stem,
     )
 
 

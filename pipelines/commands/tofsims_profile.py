@@ -7,6 +7,10 @@ from typing import Any
 
 import click
 
+from pipelines.options import build_options, option_flags
+from pipelines.progress import computing
+from tofsims.workflows.options import ProfileOptions
+
 EPILOG = """\b
 Examples:
   operando tofsims profile volume.zarr -o profiles.csv
@@ -58,27 +62,18 @@ def write_profile_csv(profile: Any, path: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file: .csv (table) or .nc (netCDF, all coordinates).",
 )
-@click.option(
-    "--seconds-per-scan",
-    type=float,
-    default=None,
-    metavar="S",
-    help="Sputter time per scan (s) [default: what the file says; needed for GRD and 3D ASCII].",
-)
-def profile(input_path: Path, output: Path, seconds_per_scan: float | None) -> None:
+@option_flags(ProfileOptions)
+def profile(input_path: Path, output: Path, **values: Any) -> None:
     """Write the depth profile of INPUT (volume store or raw TOF-SIMS export)."""
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".nc"):
         raise click.BadParameter("the output must end in .csv or .nc", param_hint="-o/--output")
     from pipelines.atomic import write_atomically, write_netcdf_atomic
-    from pipelines.progress import progress_bar
-    from pipelines.tofsims_input import is_profile, open_tofsims_input
-    from tofsims.profiles import depth_profile
+    from tofsims.workflows import profile as depth_profile
 
-    data = open_tofsims_input(input_path, seconds_per_scan=seconds_per_scan)
-    result = data if is_profile(data) else depth_profile(data)
-    with progress_bar(minimum=1.0):
-        result = result.compute()
+    options = build_options(ProfileOptions, values)
+    with computing(minimum=1.0):
+        result = depth_profile(input_path, options).compute()
     if suffix == ".csv":
         write_atomically(output, lambda tmp: write_profile_csv(result, tmp))
     else:

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
 
-from pipelines import batch as batch_module
 from pipelines.atomic import atomic_directory
 from pipelines.batch import run_batch
 from pipelines.manifest import ManifestError, load_manifest
@@ -49,6 +48,9 @@ def fake_tofsims(experiment, workdir: Path):
     }
 
 
+FAKE = {"dems": fake_dems, "tofsims": fake_tofsims}
+
+
 @pytest.fixture(scope="module")
 def client():
     with (
@@ -61,9 +63,7 @@ def client():
 
 
 @pytest.fixture
-def study(tmp_path, monkeypatch):
-    monkeypatch.setitem(batch_module.RUNNERS, "dems", fake_dems)
-    monkeypatch.setitem(batch_module.RUNNERS, "tofsims", fake_tofsims)
+def study(tmp_path):
     CALLS.clear()
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -137,16 +137,16 @@ def test_duplicate_names_rejected(study):
 def test_batch_runs_resumes_and_tabulates(study, client, tmp_path):
     out = tmp_path / "out"
     experiments = load_manifest(study)
-    first = run_batch(experiments, out, client)
+    first = run_batch(experiments, out, client, runners=FAKE)
     assert sorted(first.computed) == ["A", "B", "S"] and not first.failed
     assert sorted(CALLS) == ["A", "B", "S"]
 
     CALLS.clear()
-    second = run_batch(experiments, out, client)
+    second = run_batch(experiments, out, client, runners=FAKE)
     assert sorted(second.skipped) == ["A", "B", "S"] and CALLS == []
 
     (study.parent / "raw" / "b.asc").write_text("changed content")
-    third = run_batch(load_manifest(study), out, client)
+    third = run_batch(load_manifest(study), out, client, runners=FAKE)
     assert third.computed == ["B"] and CALLS == ["B"]
 
     rows = table_rows(experiments, out, {"A": "cached", "B": "computed", "S": "cached"}, {})
@@ -163,7 +163,7 @@ def test_batch_runs_resumes_and_tabulates(study, client, tmp_path):
 def test_failure_is_isolated_and_leaves_no_partial_output(study, client, tmp_path):
     (study.parent / "raw" / "b.asc").write_text("explode")
     out = tmp_path / "out"
-    outcome = run_batch(load_manifest(study), out, client)
+    outcome = run_batch(load_manifest(study), out, client, runners=FAKE)
     assert sorted(outcome.computed) == ["A", "S"]
     assert "broken file" in outcome.failed["B"]
     assert not (out / "B").exists()

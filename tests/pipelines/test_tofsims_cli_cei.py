@@ -155,7 +155,7 @@ def test_garbage_file(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--sputter-rate", "-1"], "positive"),
+        (["--sputter-rate", "-1"], "must be > 0"),
         (["--sputter-rate", "0.05", "--marker", "ZrO2-"], "'ZrO2-' is not in the data"),
         (["--sputter-rate", "0.05", "--seconds-per-scan", "0"], "must be > 0"),
         (["--sputter-rate", "0.05", "--bulk", "CoO2-"], "'CoO2-' is not in the data"),

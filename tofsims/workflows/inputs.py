@@ -1,11 +1,12 @@
-"""Open the INPUT of ``operando tofsims`` commands: a volume Zarr store or a raw export.
+"""The inputs of the TOF-SIMS workflows: a volume Zarr store or a raw export, with sputter time.
 
-Orchestration only: the Zarr store is opened lazily with :func:`xarray.open_zarr`; every other
-path goes to :func:`tofsims.io.open_tofsims` (GRD with properties, 3D ASCII, SurfaceLab profile,
-...), which recognises the format from the content. A GRD event list is binned lazily into a
-volume of the battery fragments (:data:`GRD_FRAGMENTS` plus the requested markers) with the
-calibration of its ``properties.txt`` and ±0.05 u windows; ``operando tofsims reconstruct``
-gives control over windows, recalibration, binning and dead-time correction.
+A Zarr store is opened lazily with :func:`xarray.open_zarr`; every other path goes to
+:func:`tofsims.io.open_tofsims` (GRD with properties, 3D ASCII, SurfaceLab profile, ...), which
+recognises the format from the content. A GRD event list is binned lazily into a volume of the
+battery fragments (:data:`~tofsims.workflows.options.DEFAULT_FRAGMENTS` plus the requested
+markers) with the calibration of its ``properties.txt`` and ±0.05 u windows;
+:func:`tofsims.workflows.reconstruct` gives control over windows, recalibration, binning and
+dead-time correction.
 """
 
 from __future__ import annotations
@@ -14,17 +15,45 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["is_profile", "open_tofsims_input"]
+import numpy as np
+import xarray as xr
+
+from operando_core.readers import read_head
+from tofsims.errors import TofsimsReadError
+from tofsims.io import grd, open_tofsims
+from tofsims.io import input_files as reader_input_files
+from tofsims.reconstruct import reconstruct
+from tofsims.workflows.options import DEFAULT_FRAGMENTS
+
+__all__ = ["input_files", "is_event_list", "is_profile", "is_zarr_store", "open_input"]
 
 VOLUME_DIMS = ("fragment", "scan", "y", "x")
-#: Fragments binned when a GRD event list is given directly.
-GRD_FRAGMENTS = ("C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-")
 
 
-def _is_zarr_store(path: Path) -> bool:
+def is_zarr_store(path: str | os.PathLike[str]) -> bool:
+    """Tell a Zarr store (a folder with Zarr metadata) from a raw export."""
+    path = Path(path)
     return path.is_dir() and any(
         (path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
     )
+
+
+def is_event_list(path: str | os.PathLike[str]) -> bool:
+    """Tell a GRD raw event list (binned by :func:`tofsims.workflows.reconstruct`)."""
+    return os.path.isfile(path) and grd.can_open(path, read_head(path))
+
+
+def input_files(
+    path: str | os.PathLike[str], properties: str | os.PathLike[str] | None = None
+) -> list[Path]:
+    """Every file opening ``path`` reads: a store, or the export and its sidecars.
+
+    A GRD's ``properties.txt`` (given, or the one found beside it), an imzML's ``.ibd``, the
+    sibling files of a 3D ASCII export; a Zarr store is its folder.
+    """
+    if is_zarr_store(path):
+        return [Path(path)]
+    return reader_input_files(path, **({"properties": properties} if properties else {}))
 
 
 def is_profile(data: Any) -> bool:
@@ -33,8 +62,6 @@ def is_profile(data: Any) -> bool:
 
 
 def _check(data: Any, path: Path) -> None:
-    from tofsims.errors import TofsimsReadError
-
     if "counts" in data.data_vars:
         if set(data["counts"].dims) != set(VOLUME_DIMS):
             raise TofsimsReadError(
@@ -53,10 +80,6 @@ def _check(data: Any, path: Path) -> None:
 
 
 def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
-    import numpy as np
-
-    from tofsims.errors import TofsimsReadError
-
     n = data.sizes["scan"]
     if seconds is not None:
         if not (np.isfinite(seconds) and seconds > 0):
@@ -84,14 +107,12 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
 
 
 def _volume_from_events(events: Any, fragments: tuple[str, ...], seconds: float | None) -> Any:
-    from tofsims.reconstruct import reconstruct
-
-    wanted = list(dict.fromkeys([*GRD_FRAGMENTS, *fragments]))
+    wanted = list(dict.fromkeys([*DEFAULT_FRAGMENTS, *fragments]))
     volume = reconstruct(events, wanted, seconds_per_scan=seconds)
     return volume.drop_vars([v for v in volume.data_vars if v != "counts"])
 
 
-def open_tofsims_input(
+def open_input(
     path: str | os.PathLike[str],
     *,
     seconds_per_scan: float | None = None,
@@ -109,31 +130,25 @@ def open_tofsims_input(
         scan); a profile keeps its first time and gets a step of S.
     fragments
         Fragments that must be in the volume when a GRD event list is binned (e.g. the CEI and
-        bulk markers), besides :data:`GRD_FRAGMENTS`.
+        bulk markers), besides :data:`~tofsims.workflows.options.DEFAULT_FRAGMENTS`.
 
     Returns
     -------
     xarray.Dataset
         The volume (lazy, dask-backed for stores) or the depth profile.
     """
-    import xarray as xr
-
-    from tofsims.errors import TofsimsReadError
-
     path = Path(path)
     if not path.exists():
         raise TofsimsReadError(path, "no such file or directory")
-    if path.is_dir() and not _is_zarr_store(path):
+    if path.is_dir() and not is_zarr_store(path):
         if not any(path.iterdir()):
             raise TofsimsReadError(path, "the folder is empty")
-    if _is_zarr_store(path):
+    if is_zarr_store(path):
         try:
             data = xr.open_zarr(path)
         except Exception as err:  # zarr raises many types for broken stores
             raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
     else:
-        from tofsims.io import open_tofsims
-
         data = open_tofsims(path)
         if "record" in data.data_vars and "tof" in data.data_vars:  # GRD event table
             data = _volume_from_events(data, tuple(fragments), seconds_per_scan)
