@@ -33,7 +33,8 @@ def result_flux(result: xr.Dataset) -> xr.DataArray:
     xarray.DataArray
         ``flux(gas, time)`` with the coordinates ``potential`` (V), ``cycle`` (samples before
         the first cycle dropped; no ``cycle`` when the EC file has no cycle numbers) and
-        ``charge`` (``direction == +1``), as expected by
+        ``charge`` (a charge half-cycle, ``direction == +1``, while an anodic current flows,
+        ``current > 0``: the rest after a potential hold is not charge), as expected by
         :func:`flux_vs_time`, :func:`flux_vs_potential` and :func:`cumulative_gas`. Only the
         1-D variables along ``time`` are read; ``flux`` stays lazy.
 
@@ -47,7 +48,10 @@ def result_flux(result: xr.Dataset) -> xr.DataArray:
     flux = result["flux"]
     coords = {"potential": ("time", np.asarray(result["potential"]), {"units": "V"})}
     if "direction" in result:
-        coords["charge"] = ("time", np.asarray(result["direction"]) > 0)
+        charging = np.asarray(result["direction"]) > 0
+        if "current" in result:
+            charging &= np.asarray(result["current"]) > 0
+        coords["charge"] = ("time", charging)
     flux = flux.assign_coords(coords)
     cycle = np.asarray(result["cycle"], dtype=float) if "cycle" in result else np.array([])
     if np.isfinite(cycle).any():  # an EC file without cycle numbers: no cycle coordinate

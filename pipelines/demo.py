@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from pipelines.atomic import write_json_atomic, write_netcdf_atomic
 
 if TYPE_CHECKING:
-    import xarray as xr
+    pass
 
 __all__ = [
     "DEMO_MARKER",
@@ -35,7 +35,6 @@ __all__ = [
     "format_comparison",
     "prepare_output",
     "serve_paths",
-    "view_ready_flux",
     "write_flux_views",
 ]
 
@@ -230,33 +229,6 @@ def comparison_html(rows: list[SampleComparison]) -> str:
     )
 
 
-def view_ready_flux(result: xr.Dataset) -> xr.DataArray:
-    """Return the ``flux(gas, time)`` of a DEMS result with the coordinates the views expect.
-
-    :func:`dems.plots.flux_vs_potential` and ``operando serve`` look for ``potential`` (V),
-    ``cycle`` (int) and ``charge`` (bool) as coordinates along ``time``; ``operando dems
-    process`` stores them as data variables. ``charge`` is true in charge half-cycles while a
-    positive (anodic) current flows, so the open-circuit rest after a potential hold is not
-    drawn as charge. Times without potentiostat data (the MS recording before the EC file
-    starts or after it ends) are left out.
-    """
-    import numpy as np
-
-    recorded = np.isfinite(np.asarray(result["potential"]))
-    if "cycle" in result:
-        recorded &= np.isfinite(np.asarray(result["cycle"]))
-    result = result.isel(time=np.flatnonzero(recorded))
-    coords: dict[str, Any] = {"potential": result["potential"]}
-    if "cycle" in result:
-        coords["cycle"] = result["cycle"].astype(int)
-    if "direction" in result and "current" in result:
-        # charging = a charge half-cycle while current flows (the rest after it is left out)
-        coords["charge"] = (result["direction"] > 0) & (result["current"] > 0)
-    elif "direction" in result:
-        coords["charge"] = result["direction"] > 0
-    return result["flux"].assign_coords(coords)
-
-
 def _onsets(summary_path: Path) -> dict[str, Any]:
     """Onsets ``{gas: {"potential_V", "uncertainty_V", "method"}}`` of a DEMS summary."""
     summary = json.loads(summary_path.read_text())
@@ -275,10 +247,12 @@ def write_flux_views(outdir: Path, experiments: list[str]) -> list[Path]:
     """
     import xarray as xr
 
+    from dems.result_views import result_flux
+
     written = []
     for name in experiments:
         with xr.open_zarr(outdir / name / "result.zarr", consolidated=False) as result:
-            flux = view_ready_flux(result).load()
+            flux = result_flux(result).load()
         dataset = flux.to_dataset(name="flux")
         dataset.attrs["onsets_json"] = json.dumps(_onsets(outdir / name / "summary.json"))
         dataset.attrs["source_file"] = str((outdir / name / "result.zarr").resolve())
@@ -325,11 +299,12 @@ def _flux_panels(outdir: Path, experiments: Mapping[str, str]) -> list[Any]:
     import xarray as xr
 
     from dems.plots import flux_vs_potential
+    from dems.result_views import result_flux
 
     panels = []
     for name, sample in experiments.items():
         with xr.open_zarr(outdir / name / "result.zarr", consolidated=False) as result:
-            flux = view_ready_flux(result).load()
+            flux = result_flux(result).load()
         view = flux_vs_potential(flux, _onsets(outdir / name / "summary.json"))
         view = view.opts(title=f"{sample}: gas flux during charge", backend="bokeh")
         panels.append(pn.pane.HoloViews(view, linked_axes=False))

@@ -170,3 +170,21 @@ def test_large_experiment_is_split_across_workers(
         assert summary["cei_thickness_nm"]["mean"] == pytest.approx(
             single.loc[experiment.name, "cei_thickness_nm_mean"], rel=1e-9
         )
+
+
+def test_editing_a_grd_properties_file_recomputes_exactly_that_experiment(study, cluster, tmp_path):
+    """The reader finds properties.txt by itself; the fingerprint still covers it."""
+    import shutil
+
+    _, client = cluster
+    copy = tmp_path / "study"
+    shutil.copytree(study.parent, copy)
+    sims = [e for e in load_manifest(copy / study.name) if e.kind == "tofsims"]
+    out = tmp_path / "out"
+    first = run_batch(sims, out, client)
+    assert sorted(first.computed) == ["modified-sims", "pristine-sims"] and not first.failed
+    properties = copy / "raw" / "pristine-sims" / "pristine.itm.grd.properties.txt"
+    with open(properties, "a", encoding="cp1252", newline="") as handle:
+        handle.write("Context.Mode.StaticSIMS.TDC.DeadTime\t0\t6.5e-08\t65 ns\r\n")
+    again = run_batch(load_manifest(copy / study.name)[2:], out, client)
+    assert again.computed == ["pristine-sims"] and again.skipped == ["modified-sims"]

@@ -187,3 +187,29 @@ def test_unknown_parameter_is_rejected_with_the_known_ones(study):
     study.write_text(study.read_text().replace('marker = "LiF2-"', 'markr = "LiF2-"'))
     with pytest.raises(ManifestError, match=r"unknown parameter.*markr.*marker"):
         load_manifest(study)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("sputter_rate_nm_per_s = -0.05", r"sputter_rate_nm_per_s = -0.05: must be > 0"),
+        ('sputter_rate_nm_per_s = "0.05"', r"sputter_rate_nm_per_s = '0.05': expected a number"),
+        ("", r"missing parameter sputter_rate_nm_per_s"),
+    ],
+)
+def test_parameters_are_checked_by_the_workflow_options(study, line, message):
+    study.write_text(study.read_text().replace("sputter_rate_nm_per_s = 0.05", line))
+    with pytest.raises(ManifestError, match=message) as info:
+        load_manifest(study)
+    assert "experiment 'S'" in str(info.value)
+
+
+def test_manifest_options_are_the_workflow_options(study):
+    from dems.workflows import ProcessOptions
+    from tofsims.workflows import CeiOptions, ReconstructOptions
+
+    experiments = load_manifest(study)
+    sims = experiments[2]
+    assert sims.options_of(CeiOptions) == CeiOptions(sputter_rate_nm_per_s=0.05, marker="LiF2-")
+    assert sims.options_of(ReconstructOptions) == ReconstructOptions()
+    assert experiments[0].options_of(ProcessOptions) == ProcessOptions()

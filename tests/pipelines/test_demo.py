@@ -178,27 +178,3 @@ def test_help_is_fast_and_root_help_points_to_the_demo():
     assert "Examples:" in done.stdout and "--serve" in done.stdout
     root = CliRunner().invoke(cli, ["--help"]).output
     assert "operando demo " in root and "\\b" not in root  # examples laid out, not rewrapped
-
-
-def test_view_ready_flux_keeps_ec_times_and_marks_charge_only_while_charging():
-    import xarray as xr
-
-    from pipelines.demo import view_ready_flux
-
-    nan = np.nan
-    result = xr.Dataset(
-        {
-            "flux": (("gas", "time"), np.arange(12.0).reshape(2, 6)),
-            "potential": ("time", [nan, 3.8, 4.2, 4.6, 4.5, 3.5]),
-            "current": ("time", [nan, 0.2, 0.2, 0.05, 0.0, -0.2]),
-            "cycle": ("time", [nan, 1.0, 1.0, 1.0, 1.0, 1.0]),
-            "direction": ("time", [nan, 1.0, 1.0, 1.0, 1.0, -1.0]),
-        },
-        coords={"gas": ["O2", "CO2"], "time": np.arange(6.0) * 10},
-    )
-    flux = view_ready_flux(result)
-    assert list(flux["time"].values) == [10.0, 20.0, 30.0, 40.0, 50.0]  # no EC before 10 s
-    assert list(flux["charge"].values) == [True, True, True, False, False]  # rest, discharge
-    assert flux["cycle"].dtype.kind == "i"
-    assert list(flux["potential"].values) == [3.8, 4.2, 4.6, 4.5, 3.5]
-    assert list(flux.sel(gas="CO2").values) == [7.0, 8.0, 9.0, 10.0, 11.0]

@@ -77,9 +77,32 @@ def test_result_flux_carries_potential_cycle_and_charge(dems_result):
     kept = np.isfinite(cycle)
     assert flux_view.sizes["time"] == kept.sum() > 0
     np.testing.assert_array_equal(flux_view["potential"], result["potential"].values[kept])
-    np.testing.assert_array_equal(flux_view["charge"], result["direction"].values[kept] > 0)
+    charging = (result["direction"].values > 0) & (result["current"].values > 0)
+    np.testing.assert_array_equal(flux_view["charge"], charging[kept])
     assert flux_view["cycle"].dtype.kind == "i"
     np.testing.assert_array_equal(flux_view.values, result["flux"].values[:, kept])
+
+
+def test_result_flux_keeps_ec_times_and_marks_charge_only_while_charging():
+    import xarray as xr
+
+    nan = np.nan
+    result = xr.Dataset(
+        {
+            "flux": (("gas", "time"), np.arange(12.0).reshape(2, 6)),
+            "potential": ("time", [nan, 3.8, 4.2, 4.6, 4.5, 3.5]),
+            "current": ("time", [nan, 0.2, 0.2, 0.05, 0.0, -0.2]),
+            "cycle": ("time", [nan, 1.0, 1.0, 1.0, 1.0, 1.0]),
+            "direction": ("time", [nan, 1.0, 1.0, 1.0, 1.0, -1.0]),
+        },
+        coords={"gas": ["O2", "CO2"], "time": np.arange(6.0) * 10},
+    )
+    flux = dems_result_views.result_flux(result)
+    assert list(flux["time"].values) == [10.0, 20.0, 30.0, 40.0, 50.0]  # no EC before 10 s
+    assert list(flux["charge"].values) == [True, True, True, False, False]  # rest, discharge
+    assert flux["cycle"].dtype.kind == "i"
+    assert list(flux["potential"].values) == [3.8, 4.2, 4.6, 4.5, 3.5]
+    assert list(flux.sel(gas="CO2").values) == [7.0, 8.0, 9.0, 10.0, 11.0]
 
 
 def test_result_flux_needs_a_calibrated_result(dems_result):
