@@ -43,9 +43,13 @@ def input_files(path: str | os.PathLike[str], **options: Any) -> list[Path]:
     """Every file that reading ``path`` opens: the file itself and the sidecars its reader finds.
 
     A reader with sidecars (the GRD's ``properties.txt``, the imzML's ``.ibd``) lists them
-    with its own ``input_files``; for the others it is ``path`` alone. ``options`` are those
-    of the reader (e.g. ``properties=`` of a GRD).
+    with its own ``input_files``; for the others, and a volume store, it is ``path`` alone.
+    ``options`` are those of the reader (e.g. ``properties=`` of a GRD).
     """
+    from tofsims.io.volume_store import is_zarr_store
+
+    if is_zarr_store(path):
+        return [Path(path)]
     module = detect_format(path)
     if hasattr(module, "input_files"):
         return module.input_files(path, **options)
@@ -53,5 +57,24 @@ def input_files(path: str | os.PathLike[str], **options: Any) -> list[Path]:
 
 
 def open_tofsims(path: str | os.PathLike[str], **options: Any) -> xr.Dataset:
-    """Open any supported TOF-SIMS file; see ``docs/conventions.md`` for the result."""
+    """Open any supported TOF-SIMS file, or a volume store written by operando (lazily).
+
+    Parameters
+    ----------
+    path
+        A raw export (format recognised from the content: GRD, imzML, BIF6, SurfaceLab,
+        3D ASCII) or a Zarr volume store (``operando tofsims reconstruct``).
+    **options
+        Passed to the reader (e.g. ``properties=`` of a GRD).
+
+    Returns
+    -------
+    xarray.Dataset
+        See ``docs/conventions.md``: an event table, a volume ``counts(fragment, scan, y, x)``
+        or a depth profile ``intensity(scan, peak)``.
+    """
+    from tofsims.io.volume_store import is_zarr_store, open_volume
+
+    if is_zarr_store(path):
+        return open_volume(path)
     return detect_format(path).read(path, **options)

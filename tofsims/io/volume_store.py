@@ -17,12 +17,43 @@ from typing import Any
 
 import xarray as xr
 
-__all__ = ["STORE_SCANS", "STORE_TILE", "storage_chunks", "write_volume"]
+from tofsims.errors import TofsimsReadError
+
+__all__ = [
+    "STORE_SCANS",
+    "STORE_TILE",
+    "is_zarr_store",
+    "open_volume",
+    "storage_chunks",
+    "write_volume",
+]
 
 STORE_SCANS = 16
 STORE_TILE = 128
 #: Target size of one dask chunk written by one task (bytes).
 TASK_BYTES = 64 * 2**20
+
+
+def is_zarr_store(path: str | os.PathLike[str]) -> bool:
+    """Tell a Zarr store (a folder with Zarr metadata) from anything else."""
+    path = Path(path)
+    return path.is_dir() and any(
+        (path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
+    )
+
+
+def open_volume(path: str | os.PathLike[str]) -> xr.Dataset:
+    """Open a store written by :func:`write_volume` (or any Zarr dataset) lazily.
+
+    Raises
+    ------
+    TofsimsReadError
+        The store cannot be read.
+    """
+    try:
+        return xr.open_zarr(path)
+    except Exception as err:  # zarr raises many types for broken stores
+        raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
 
 
 def storage_chunks(sizes: dict[str, int]) -> tuple[int, int, int, int]:

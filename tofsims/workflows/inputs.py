@@ -16,26 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import xarray as xr
 
 from operando_core.readers import read_head
 from tofsims.errors import TofsimsReadError
 from tofsims.io import grd, open_tofsims
 from tofsims.io import input_files as reader_input_files
+from tofsims.io.volume_store import is_zarr_store
 from tofsims.reconstruct import reconstruct
 from tofsims.workflows.options import DEFAULT_FRAGMENTS
 
-__all__ = ["input_files", "is_event_list", "is_profile", "is_zarr_store", "open_input"]
+__all__ = ["input_files", "is_event_list", "is_profile", "open_input"]
 
 VOLUME_DIMS = ("fragment", "scan", "y", "x")
-
-
-def is_zarr_store(path: str | os.PathLike[str]) -> bool:
-    """Tell a Zarr store (a folder with Zarr metadata) from a raw export."""
-    path = Path(path)
-    return path.is_dir() and any(
-        (path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs", ".zmetadata")
-    )
 
 
 def is_event_list(path: str | os.PathLike[str]) -> bool:
@@ -51,8 +43,6 @@ def input_files(
     A GRD's ``properties.txt`` (given, or the one found beside it), an imzML's ``.ibd``, the
     sibling files of a 3D ASCII export; a Zarr store is its folder.
     """
-    if is_zarr_store(path):
-        return [Path(path)]
     return reader_input_files(path, **({"properties": properties} if properties else {}))
 
 
@@ -143,14 +133,8 @@ def open_input(
     if path.is_dir() and not is_zarr_store(path):
         if not any(path.iterdir()):
             raise TofsimsReadError(path, "the folder is empty")
-    if is_zarr_store(path):
-        try:
-            data = xr.open_zarr(path)
-        except Exception as err:  # zarr raises many types for broken stores
-            raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
-    else:
-        data = open_tofsims(path)
-        if "record" in data.data_vars and "tof" in data.data_vars:  # GRD event table
-            data = _volume_from_events(data, tuple(fragments), seconds_per_scan)
+    data = open_tofsims(path)
+    if "record" in data.data_vars and "tof" in data.data_vars:  # GRD event table
+        data = _volume_from_events(data, tuple(fragments), seconds_per_scan)
     _check(data, path)
     return _with_seconds_per_scan(data, seconds_per_scan, path)

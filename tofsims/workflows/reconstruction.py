@@ -108,12 +108,15 @@ def reconstruct(
     events
         The lazy event table (:func:`open_events`).
     options
-        Fragments, windows, binning, dead time, time per scan.
+        Fragments, windows, binning, dead time, time per scan, recalibration.
     fit
-        A computed :func:`mass_recalibration` to apply; ``None``: the calibration of
-        ``properties.txt``.
+        A computed :func:`mass_recalibration` to apply. ``None``: with
+        ``options.recalibrate`` it is computed here (one pass over the file, the only
+        computation of this function), else the calibration of ``properties.txt`` is used.
     """
     options = options or ReconstructOptions()
+    if fit is None and options.recalibrate:
+        fit = mass_recalibration(events, options).compute()
     sf, k0 = (float(fit.sf), float(fit.k0)) if fit is not None else (None, None)
     volume = bin_events(
         events,
