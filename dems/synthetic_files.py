@@ -1,11 +1,11 @@
 """Write synthetic DEMS experiments in real instrument formats.
 
-* EC-Lab ASCII ``.mpt`` (``reference/formats-dems.md`` §1): ``EC-Lab ASCII FILE``,
+* EC-Lab ASCII ``.mpt`` (``docs/formats.md``): ``EC-Lab ASCII FILE``,
   ``Nb header lines : N`` (line N holds the column names), latin-1, CRLF, decimal
   comma, ``Acquisition started on : mm/dd/YYYY HH:MM:SS.fff``, ``Mass of active
   material`` and ``Characteristic mass`` in mg, column names ``quantity/unit``
   with a trailing TAB.
-* Pfeiffer QUADERA ``.asc`` (§5): ``Sourcefile``/``Exporttime``/``Start Time``/
+* Pfeiffer QUADERA ``.asc``: ``Sourcefile``/``Exporttime``/``Start Time``/
   ``End Time`` header (day-first, no zone), channel-name line, one triplet
   (absolute time, ``Time Relative [s]``, ``Ion Current [A]``) per channel, CRLF,
   three-digit exponents, no line break after the last row.

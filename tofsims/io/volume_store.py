@@ -5,7 +5,7 @@ the volume): one fragment, 16 scans, a 128 × 128 tile — 1 MB of uint32. A per
 profile then reads ``n_scans/16`` chunks of one tile, and a one-scan slice reads the
 ``(ny/128)·(nx/128)`` tiles of its scan group; both stay far from reading the volume.
 Compression: Blosc-zstd level 3 with bit-shuffle (best ratio and read speed on sparse
-counts, ``reference/stack.md`` §5).
+counts).
 """
 
 from __future__ import annotations
