@@ -19,10 +19,8 @@ function, so ``import dems`` stays cheap for the command line.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from dems.errors import AlignmentError, CalibrationError, DemsError, DemsReadError
+from operando_core.exports import lazy_exports
 
 __all__ = [
     "AlignmentError",
@@ -37,22 +35,15 @@ __all__ = [
     "workflows",
 ]
 
-_LAZY = {
-    "open_ms": "dems.io",
-    "open_ec": "dems.io",
-    "detect_format": "dems.io",
-    "readers": "dems.io",
-    "align": "dems.alignment",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    if name == "workflows":
-        return importlib.import_module("dems.workflows")
-    raise AttributeError(f"module 'dems' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)  # the public API, for tab completion
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "open_ms": "dems.io:open_ms",
+        "open_ec": "dems.io:open_ec",
+        "detect_format": "dems.io:detect_format",
+        "readers": "dems.io:readers",
+        "align": "dems.alignment:align",
+        "workflows": "dems.workflows",
+    },
+    __all__,
+)

@@ -21,6 +21,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from pipelines.atomic import atomic_file
 F = TypeVar("F", bound=Callable[..., Any])
 
 __all__ = [
+    "ReportFiles",
     "ViewExportError",
     "export_options",
     "inline_panel_stylesheets",
@@ -244,3 +246,38 @@ def write_exports(
         if png is not None:
             written.append(save_png(view if png_view is None else png_view, png))
     return written
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where to save a result's report views (``--html``/``--png``; ``None``: not asked).
+
+    Attributes
+    ----------
+    html, png
+        Output files of the interactive page and the static figure.
+    title
+        Page title of the HTML file.
+    """
+
+    html: Path | None = None
+    png: Path | None = None
+    title: str = "operando"
+
+    def save(self, report: Callable[..., Any], echo: Callable[..., None] = click.echo) -> None:
+        """Build the report views and save them; nothing when no file is asked for.
+
+        ``report(static=False)`` is the interactive page, ``report(static=True)`` the figure
+        for the PNG; both are built under the :func:`rendering` lock.
+        """
+        if self.html is None and self.png is None:
+            return
+        with rendering():  # views are built and saved by one thread at a time
+            write_exports(
+                report(static=False),
+                html=self.html,
+                png=self.png,
+                title=self.title,
+                png_view=report(static=True),
+            )
+        echo(f"wrote {', '.join(str(p) for p in (self.html, self.png) if p is not None)}")

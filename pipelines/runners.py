@@ -21,6 +21,7 @@ from typing import Any
 
 from dems.workflows.options import CalibrateOptions, ProcessOptions
 from pipelines.manifest import Experiment
+from pipelines.report import ReportFiles
 from tofsims.workflows.options import CeiOptions, ReconstructOptions
 
 __all__ = ["REPORT_NAME", "ExperimentLog", "run_dems", "run_tofsims"]
@@ -83,8 +84,7 @@ def run_dems(experiment: Experiment, workdir: Path) -> dict[str, Any]:
             process(inputs["ms"], inputs["ec"], calibration, options),
             output=workdir / "result.zarr",
             summary_path=workdir / "summary.json",
-            html=workdir / REPORT_NAME,
-            title=inputs["ms"].stem,
+            report=ReportFiles(workdir / REPORT_NAME, title=inputs["ms"].stem),
             echo=echo,
             progress=False,
         )
@@ -115,8 +115,7 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
             run,
             summary_path=workdir / "summary.json",
             map_path=workdir / "cei_map.nc" if run.is_volume else None,
-            html=workdir / REPORT_NAME,
-            title=Path(volume).name,
+            report=ReportFiles(workdir / REPORT_NAME, title=Path(volume).name),
             echo=echo,
             progress=False,
         )

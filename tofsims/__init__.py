@@ -18,9 +18,7 @@ first use, so ``import tofsims`` stays cheap for the command line.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from operando_core.exports import lazy_exports
 from tofsims.errors import AnalysisError, FragmentError, TofsimsError, TofsimsReadError
 
 __all__ = [
@@ -34,21 +32,13 @@ __all__ = [
     "workflows",
 ]
 
-_LAZY = {
-    "open": ("tofsims.io", "open_tofsims"),
-    "detect_format": ("tofsims.io", "detect_format"),
-    "readers": ("tofsims.io", "readers"),
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module, attribute = _LAZY[name]
-        return getattr(importlib.import_module(module), attribute)
-    if name == "workflows":
-        return importlib.import_module("tofsims.workflows")
-    raise AttributeError(f"module 'tofsims' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)  # the public API, for tab completion
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "open": "tofsims.io:open_tofsims",
+        "detect_format": "tofsims.io:detect_format",
+        "readers": "tofsims.io:readers",
+        "workflows": "tofsims.workflows",
+    },
+    __all__,
+)

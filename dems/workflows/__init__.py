@@ -17,8 +17,7 @@ command line and batch manifests.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from operando_core.exports import lazy_exports
 
 __all__ = [
     "CalibrateOptions",
@@ -34,25 +33,18 @@ __all__ = [
 ]
 
 # light options at once; the workflows (xarray, dask) on first use
-_LAZY = {
-    "Calibration": "dems.calibration_file",
-    "CalibrateOptions": "dems.workflows.options",
-    "FaradaicOptions": "dems.workflows.options",
-    "ProcessOptions": "dems.workflows.options",
-    "ProcessResult": "dems.workflows.processing",
-    "ProcessRun": "dems.workflows.processing",
-    "ProcessSummary": "dems.workflows.processing",
-    "calibrate": "dems.workflows.calibration",
-    "calibrate_faradaic": "dems.workflows.calibration",
-    "process": "dems.workflows.processing",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'dems.workflows' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)  # the public API, for tab completion
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "Calibration": "dems.calibration_file:Calibration",
+        "CalibrateOptions": "dems.workflows.options:CalibrateOptions",
+        "FaradaicOptions": "dems.workflows.options:FaradaicOptions",
+        "ProcessOptions": "dems.workflows.options:ProcessOptions",
+        "ProcessResult": "dems.workflows.processing:ProcessResult",
+        "ProcessRun": "dems.workflows.processing:ProcessRun",
+        "ProcessSummary": "dems.workflows.processing:ProcessSummary",
+        "calibrate": "dems.workflows.calibration:calibrate",
+        "calibrate_faradaic": "dems.workflows.calibration:calibrate_faradaic",
+        "process": "dems.workflows.processing:process",
+    },
+)

@@ -10,11 +10,9 @@ import click
 from dems.workflows.options import ProcessOptions
 from pipelines.options import build_options, option_flags
 from pipelines.progress import Echo, computing
-from pipelines.report import export_options, rendering, write_exports
+from pipelines.report import ReportFiles, export_options
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
-    import xarray as xr
-
     from dems.workflows import ProcessRun
 
 EPILOG = """\b
@@ -37,17 +35,14 @@ def publish_process(
     *,
     output: Path,
     summary_path: Path,
-    html: Path | None = None,
-    png: Path | None = None,
-    title: str = "",
+    report: ReportFiles | None = None,
     echo: Echo = click.echo,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute a :func:`dems.workflows.process` run and write its outputs; return the summary.
 
     Writes the result dataset (``output``, ``.zarr`` or ``.nc``), ``summary.json`` and the
-    report views (``html``/``png``), each atomically; used by the command and by
-    ``operando batch``.
+    report views (``report``), each atomically; used by the command and by ``operando batch``.
     """
     from pipelines.atomic import write_dataset_atomic, write_json_atomic
 
@@ -62,7 +57,14 @@ def publish_process(
         text = f"{value:.3f} ± {onset['uncertainty_V']:.3f} V" if value is not None else "no onset"
         echo(f"{gas:<5} onset {text}")
     echo(f"wrote {output} and {summary_path}")
-    _export_views(result.dataset, summary, html=html, png=png, title=title, echo=echo)
+    if report is not None:
+
+        def views(static: bool) -> Any:
+            from dems.result_views import process_report
+
+            return process_report(result.dataset, summary, static=static)
+
+        report.save(views, echo)
     return summary
 
 
@@ -122,32 +124,5 @@ def process(
         process(ms_file, ec_file, calibration, options),
         output=output,
         summary_path=summary_path,
-        html=html,
-        png=png,
-        title=ms_file.stem,
+        report=ReportFiles(html, png, title=ms_file.stem),
     )
-
-
-def _export_views(
-    result: xr.Dataset,
-    summary: dict,
-    *,
-    html: Path | None,
-    png: Path | None,
-    title: str,
-    echo: Echo,
-) -> None:
-    """Save the report views (``--html``/``--png``) of a computed result."""
-    if html is None and png is None:
-        return
-    from dems.result_views import process_report
-
-    with rendering():  # views are built and saved by one thread at a time
-        write_exports(
-            process_report(result, summary),
-            html=html,
-            png=png,
-            title=title,
-            png_view=process_report(result, summary, static=True),
-        )
-    echo(f"wrote {', '.join(str(p) for p in (html, png) if p is not None)}")

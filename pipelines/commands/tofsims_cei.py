@@ -9,7 +9,7 @@ import click
 
 from pipelines.options import build_options, option_flags, usage_errors
 from pipelines.progress import Echo, computing
-from pipelines.report import export_options, rendering, write_exports
+from pipelines.report import ReportFiles, export_options
 from tofsims.workflows.options import CeiOptions
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
@@ -37,17 +37,15 @@ def publish_cei(
     *,
     summary_path: Path,
     map_path: Path | None = None,
-    html: Path | None = None,
-    png: Path | None = None,
-    title: str = "",
+    report: ReportFiles | None = None,
     echo: Echo = click.echo,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute a :func:`tofsims.workflows.cei` run and write its outputs; return the summary.
 
     Writes ``summary.json``, the thickness map (``map_path``, netCDF; a volume's run only) and
-    the report views (``html``/``png``), each atomically; used by the command and by
-    ``operando batch``.
+    the report views (``report``: profiles, and the map of a volume), each atomically; used by
+    the command and by ``operando batch``.
     """
     from pipelines.atomic import write_json_atomic, write_netcdf_atomic
 
@@ -62,8 +60,15 @@ def publish_cei(
         f"CEI thickness ({run.options.marker}): "
         f"{'n/a' if mean is None else f'{mean:.2f} nm'}; wrote {summary_path}"
     )
-    thickness = result.map["thickness"] if result.map is not None else None
-    _export_views(result.profile, summary, thickness, html=html, png=png, title=title, echo=echo)
+    if report is not None:
+        thickness = result.map["thickness"] if result.map is not None else None
+
+        def views(static: bool) -> Any:
+            from tofsims.cei_views import cei_report
+
+            return cei_report(result.profile, summary, thickness, static=static)
+
+        report.save(views, echo)
     return summary
 
 
@@ -102,31 +107,8 @@ def cei(
     if map_path is not None and not run.is_volume:
         raise click.UsageError("--map needs a volume; INPUT is a depth profile")
     publish_cei(
-        run, summary_path=summary_path, map_path=map_path, html=html, png=png, title=input_path.name
+        run,
+        summary_path=summary_path,
+        map_path=map_path,
+        report=ReportFiles(html, png, title=input_path.name),
     )
-
-
-def _export_views(
-    profile: Any,
-    summary: dict[str, Any],
-    thickness: Any,
-    *,
-    html: Path | None,
-    png: Path | None,
-    title: str,
-    echo: Echo,
-) -> None:
-    """Save the report views (``--html``/``--png``): profiles, and the map of a volume."""
-    if html is None and png is None:
-        return
-    from tofsims.cei_views import cei_report
-
-    with rendering():  # views are built and saved by one thread at a time
-        write_exports(
-            cei_report(profile, summary, thickness),
-            html=html,
-            png=png,
-            title=title,
-            png_view=cei_report(profile, summary, thickness, static=True),
-        )
-    echo(f"wrote {', '.join(str(p) for p in (html, png) if p is not None)}")

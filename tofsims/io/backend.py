@@ -12,13 +12,6 @@ The registry and these helpers are shared with :mod:`dems` (:mod:`operando_core.
 
 from __future__ import annotations
 
-from operando_core.readers import (
-    HEAD_BYTES,
-    header_json,
-    package_version,
-    provenance,
-    read_head,
-    sniff,
-)
+from operando_core.readers import header_json, provenance, sniff
 
-__all__ = ["HEAD_BYTES", "header_json", "package_version", "provenance", "read_head", "sniff"]
+__all__ = ["header_json", "provenance", "sniff"]

@@ -18,8 +18,7 @@ with the command line and batch manifests.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from operando_core.exports import lazy_exports
 
 __all__ = [
     "DEFAULT_FRAGMENTS",
@@ -40,30 +39,23 @@ __all__ = [
 ]
 
 # light options at once; the workflows (xarray, dask) on first use
-_LAZY = {
-    "DEFAULT_FRAGMENTS": "tofsims.workflows.options",
-    "CeiOptions": "tofsims.workflows.options",
-    "ProfileOptions": "tofsims.workflows.options",
-    "ReconstructOptions": "tofsims.workflows.options",
-    "CeiResult": "tofsims.workflows.cei_thickness",
-    "CeiRun": "tofsims.workflows.cei_thickness",
-    "CeiSummary": "tofsims.workflows.cei_thickness",
-    "cei": "tofsims.workflows.cei_thickness",
-    "input_files": "tofsims.workflows.inputs",
-    "is_profile": "tofsims.workflows.inputs",
-    "open_input": "tofsims.workflows.inputs",
-    "mass_recalibration": "tofsims.workflows.reconstruction",
-    "open_events": "tofsims.workflows.reconstruction",
-    "reconstruct": "tofsims.workflows.reconstruction",
-    "profile": "tofsims.workflows.depth_profiles",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'tofsims.workflows' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)  # the public API, for tab completion
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "DEFAULT_FRAGMENTS": "tofsims.workflows.options:DEFAULT_FRAGMENTS",
+        "CeiOptions": "tofsims.workflows.options:CeiOptions",
+        "ProfileOptions": "tofsims.workflows.options:ProfileOptions",
+        "ReconstructOptions": "tofsims.workflows.options:ReconstructOptions",
+        "CeiResult": "tofsims.workflows.cei_thickness:CeiResult",
+        "CeiRun": "tofsims.workflows.cei_thickness:CeiRun",
+        "CeiSummary": "tofsims.workflows.cei_thickness:CeiSummary",
+        "cei": "tofsims.workflows.cei_thickness:cei",
+        "input_files": "tofsims.workflows.inputs:input_files",
+        "is_profile": "tofsims.workflows.inputs:is_profile",
+        "open_input": "tofsims.workflows.inputs:open_input",
+        "mass_recalibration": "tofsims.workflows.reconstruction:mass_recalibration",
+        "open_events": "tofsims.workflows.reconstruction:open_events",
+        "reconstruct": "tofsims.workflows.reconstruction:reconstruct",
+        "profile": "tofsims.workflows.depth_profiles:profile",
+    },
+)
