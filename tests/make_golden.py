@@ -1,8 +1,8 @@
 """Golden outputs: every processing command and a batch on small inputs, normalised.
 
 ``python tests/make_golden.py`` regenerates ``tests/data/golden/`` (about 20 s); run it after a
-deliberate change of numbers and review the diff. ``tests/pipelines/test_golden.py`` makes them again
-and compares them byte for byte with the committed files.
+deliberate change of numbers and review the diff. ``tests/pipelines/test_golden.py`` makes them
+again and compares them byte for byte with the committed files.
 
 Inputs: the generated example study (16 x 16 pixels, seed 3, the one :mod:`example_results` runs
 the batch on) and a committed SurfaceLab depth profile. Normalisation replaces what differs

@@ -12,7 +12,7 @@ import pytest
 from tofsims.errors import TofsimsReadError
 from tofsims.io import imzml
 
-FOLDER = Path(__file__).parent / "data" / "tofsims" / "pewlib_imzml_placeholder_uuid"
+FOLDER = Path(__file__).parents[1] / "data" / "tofsims" / "pewlib_imzml_placeholder_uuid"
 #: pewlib's tests/test_io_imzml.py: total-ion-current image of test.imzML
 PEWLIB_TIC = [[80436, 72098], [52676, 75608]]
 
