@@ -18,31 +18,62 @@ import xarray as xr
 from tofsims.errors import AnalysisError
 
 __all__ = [
+    "TIME_REFERENCES",
     "depth_constant_rate",
     "depth_piecewise_rate",
     "rate_from_reference_layer",
+    "scan_intervals",
+    "scan_steps",
     "scan_time",
 ]
 
 XrObj = TypeVar("XrObj", xr.Dataset, xr.DataArray)
 
 
-def scan_time(obj: xr.Dataset | xr.DataArray, at: str = "end") -> np.ndarray:
-    """Sputter time (s) of each scan, at its end (as stored) or at its midpoint.
+TIME_REFERENCES = ("start", "midpoint", "end")
+
+
+def scan_steps(obj: xr.Dataset | xr.DataArray) -> np.ndarray:
+    """Sputter time (s) of each scan: the spacing of ``sputter_time`` (last step repeated).
+
+    A single scan takes its step from the ``seconds_per_scan`` attribute (NaN if absent).
+    """
+    t = _stored_times(obj)
+    if t.size > 1:
+        return np.diff(t, append=t[-1] + (t[-1] - t[-2]))
+    return np.array([float(obj.attrs.get("seconds_per_scan", np.nan))])
+
+
+def scan_time(obj: xr.Dataset | xr.DataArray, at: str = "start") -> np.ndarray:
+    """Sputter time (s) of each scan at its start (as stored), midpoint or end.
+
+    ``sputter_time`` is the cumulative sputter time at the start of each scan (first scan 0 s
+    for a depth profile; ``docs/conventions.md``, "Time convention"): scan ``k`` sputters through
+    ``[t_k, t_k + Δt_k]``.
 
     Parameters
     ----------
     obj
         Volume or profile with a ``sputter_time`` coordinate along ``scan``.
     at
-        ``"end"`` (the stored cumulative time) or ``"midpoint"`` (end minus half the step; the
-        first scan's step is its own time, or 0 when the axis starts at 0 s).
+        ``"start"`` (the stored time), ``"midpoint"`` (``t + Δt/2``, the centre of the depth
+        interval the scan integrates over) or ``"end"`` (``t + Δt``).
 
     Returns
     -------
     numpy.ndarray
         Times in s, shape ``(scan,)``.
     """
+    t = _stored_times(obj)
+    if at not in TIME_REFERENCES:
+        raise AnalysisError(f"unknown time reference {at!r} (use 'start', 'midpoint' or 'end')")
+    if at == "start":
+        return t
+    step = scan_steps(obj)
+    return t + (step / 2 if at == "midpoint" else step)
+
+
+def _stored_times(obj: xr.Dataset | xr.DataArray) -> np.ndarray:
     if "sputter_time" not in obj.coords:
         raise AnalysisError("the data have no 'sputter_time' coordinate; give --seconds-per-scan")
     t = np.asarray(obj["sputter_time"].values, dtype=float)
@@ -53,14 +84,28 @@ def scan_time(obj: xr.Dataset | xr.DataArray, at: str = "end") -> np.ndarray:
         raise AnalysisError(
             f"sputter_time is not increasing at scan {bad} ({t[bad]} s after {t[bad - 1]} s)"
         )
-    if at == "end":
-        return t
-    if at == "midpoint":
-        step = np.diff(t, prepend=0.0)
-        if t[0] <= 0:  # SurfaceLab profiles start at 0 s: the first point has no extent
-            step[0] = 0.0
-        return t - step / 2
-    raise AnalysisError(f"unknown time reference {at!r} (use 'end' or 'midpoint')")
+    return t
+
+
+def scan_intervals(obj: xr.Dataset | xr.DataArray, coord: str = "depth") -> np.ndarray:
+    """Depth (or time) interval ``[lo, hi]`` each scan integrates over, shape ``(scan, 2)``.
+
+    Derived from ``coord`` and its ``time_reference`` attribute (``start`` if absent): with
+    ``start`` scan k covers ``[c_k, c_k + Δc_k]``, with ``midpoint`` ``[c_k − Δc/2, c_k + Δc/2]``,
+    with ``end`` ``[c_k − Δc_k, c_k]``; ``Δc`` is the spacing of ``coord`` (last one repeated).
+    """
+    if coord not in obj.coords:
+        raise AnalysisError(f"the data have no {coord!r} coordinate")
+    c = np.asarray(obj[coord].values, dtype=float)
+    if c.ndim != 1 or c.size < 2 or not np.all(np.isfinite(c)) or np.any(np.diff(c) <= 0):
+        raise AnalysisError(f"{coord!r} must be finite and increasing along 'scan'")
+    step = np.diff(c, append=c[-1] + (c[-1] - c[-2]))
+    reference = obj[coord].attrs.get("time_reference", "start")
+    shift = {"start": 0.0, "midpoint": 0.5, "end": 1.0}.get(reference)
+    if shift is None:
+        raise AnalysisError(f"{coord!r} has an unknown time_reference {reference!r}")
+    lo = c - shift * step
+    return np.stack([lo, lo + step], axis=-1)
 
 
 def _with_depth(obj: XrObj, depth: np.ndarray, attrs: dict[str, object]) -> XrObj:
@@ -68,7 +113,7 @@ def _with_depth(obj: XrObj, depth: np.ndarray, attrs: dict[str, object]) -> XrOb
 
 
 def depth_constant_rate(
-    obj: XrObj, rate_nm_per_s: float, *, rate_uncertainty_nm_per_s: float = 0.0, at: str = "end"
+    obj: XrObj, rate_nm_per_s: float, *, rate_uncertainty_nm_per_s: float = 0.0, at: str = "start"
 ) -> XrObj:
     """Add ``depth = rate · sputter_time`` (nm).
 
@@ -81,7 +126,9 @@ def depth_constant_rate(
     rate_uncertainty_nm_per_s
         Standard uncertainty of the rate (nm/s), recorded for error propagation.
     at
-        Time reference of each scan: ``"end"`` or ``"midpoint"`` (see :func:`scan_time`).
+        Time reference of each scan: ``"start"`` (depth = rate × stored time), ``"midpoint"``
+        or ``"end"`` (see :func:`scan_time`); recorded as the ``time_reference`` attribute, so
+        :func:`scan_intervals` knows which depths a scan covers.
 
     Returns
     -------
@@ -107,7 +154,7 @@ def depth_piecewise_rate(
     switch_times_s: Sequence[float],
     *,
     transition_s: float = 0.0,
-    at: str = "end",
+    at: str = "start",
 ) -> XrObj:
     """Add a depth scale with rates that change at interface times.
 
@@ -128,7 +175,7 @@ def depth_piecewise_rate(
     transition_s
         Width (s) of the linear rate change at each interface.
     at
-        Time reference of each scan (``"end"`` or ``"midpoint"``).
+        Time reference of each scan (``"start"``, ``"midpoint"`` or ``"end"``).
 
     Returns
     -------

@@ -284,8 +284,10 @@ def reconstruct(
         :func:`poisson_correct`), the raw counts are kept as ``counts_raw`` and
         ``saturated`` flags voxels with I/N′ > 0.5.
     seconds_per_scan
-        Sputter + analysis time per scan (s), for the ``sputter_time`` coordinate (end of
-        each scan); NaN when unknown.
+        Sputter time per scan (s), for the ``sputter_time`` coordinate (start of each scan,
+        ``k·Δt``: ``docs/conventions.md``). Default: the events' ``seconds_per_scan``
+        attribute (``Analysis.SputterTime`` / ``Analysis.TotalScans`` of ``properties.txt``);
+        NaN when neither is known. Attribute ``sputter_time_source`` says which was used.
     spectrum_mass_max
         Upper end (u) of the summed spectrum (default: 200 u or above the highest window).
 
@@ -303,6 +305,7 @@ def reconstruct(
         Computing ``counts`` and ``spectrum`` together reads the file once.
     """
     attrs = events.attrs
+    seconds_per_scan, time_source = _seconds_per_scan(attrs, seconds_per_scan)
     sf = float(attrs["sf"] if sf is None else sf)
     k0 = float(attrs["k0"] if k0 is None else k0)
     if lateral_bin < 1:
@@ -382,6 +385,7 @@ def reconstruct(
         raster,
         n_scans,
     )
+    out.attrs["sputter_time_source"] = time_source
     if dead_time_s is not None:
         shadow = xr.DataArray(view("shadow"), dims=out["counts"].dims)
         pixels = _pixels_per_bin(raster, lateral_bin)
@@ -392,6 +396,16 @@ def reconstruct(
         out["saturated"] = saturated
         out.attrs.update(poisson_corrected=1, dead_time_s=float(dead_time_s))
     return out
+
+
+def _seconds_per_scan(attrs: dict[str, Any], given: float | None) -> tuple[float | None, str]:
+    """Seconds per scan to use and its source: the argument, else the properties, else None."""
+    if given is not None:
+        return float(given), "argument seconds_per_scan"
+    from_file = float(attrs.get("seconds_per_scan", math.nan))
+    if math.isfinite(from_file) and from_file > 0:
+        return from_file, str(attrs.get("sputter_time_source", "properties.txt"))
+    return None, "none"
 
 
 def _pixels_per_bin(raster: tuple[int, int], lateral_bin: int) -> xr.DataArray:
@@ -426,7 +440,7 @@ def _assemble(
         coords={
             **windows.coords,
             "scan": scan,
-            "sputter_time": ("scan", (scan + 1) * per_scan),
+            "sputter_time": ("scan", scan * per_scan),
             "y": np.arange(ny, dtype=np.int64),
             "x": np.arange(nx, dtype=np.int64),
             "tof_channel": channels,
@@ -438,10 +452,11 @@ def _assemble(
     ds["spectrum_part"].attrs.update(
         units="counts", long_name="spectrum of each block of scans (sum = spectrum)"
     )
-    ds["sputter_time"].attrs["units"] = "s"
+    ds["sputter_time"].attrs.update(units="s", time_reference="start")
     if seconds_per_scan is None:
         ds["sputter_time"].attrs["reason"] = (
-            "unknown: properties.txt holds no sputter time; pass seconds_per_scan"
+            "unknown: properties.txt holds no sputter time (Analysis.SputterTime); "
+            "pass seconds_per_scan"
         )
     ds["spectrum_mass"].attrs["units"] = "u"
     ds["tof_channel"].attrs["units"] = "channel"

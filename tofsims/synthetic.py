@@ -3,10 +3,15 @@
 A sample is a stack of layers seen from the surface: cathode–electrolyte interphase (CEI,
 per-pixel thickness map), an optional CeO2 coating of uniform thickness, and the oxide bulk
 (optionally B-doped). Each fragment has an expected count rate per voxel in each layer; layer
-boundaries are broadened by a Gaussian of standard deviation ``interface_sigma_nm`` (erf edges,
-16–84 % width = 2σ); a surface transient (pre-equilibrium yield ramp) multiplies every signal;
-counts are Poisson (or, with saturation, binomial over the primary shots) samples of the
-expectation. See ``docs/methods.md`` ("Synthetic layered samples").
+boundaries are broadened by the MRI depth-resolution function (:mod:`tofsims.resolution`:
+roughness ``interface_sigma_nm``, mixing ``mixing_nm``, information depth
+``information_depth_nm``; with the last two 0 it is a Gaussian, erf edges of 16–84 % width 2σ);
+a surface transient (pre-equilibrium yield ramp) multiplies every signal and optional surface
+excesses (contamination) add to some; counts are Poisson (or, with saturation, binomial over the
+primary shots) samples of the expectation, scaled so a chosen marker reaches a chosen number of
+counts per pixel and scan at its maximum. Scan ``k`` sputters through depths
+``[r·t_k, r·(t_k + Δt)]`` and stores ``sputter_time = t_k = k·Δt`` (start of the scan,
+``docs/conventions.md``). See ``docs/methods.md`` ("Synthetic layered samples").
 
 The result follows ``docs/conventions.md`` ("TOF-SIMS volume"): ``counts(fragment, scan, y, x)``.
 Randomness is drawn row by row from ``numpy.random.default_rng([seed, row])``, so the same seed
@@ -16,6 +21,7 @@ gives the same counts whether the volume is built in memory or as a dask array o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from itertools import pairwise
 from typing import Any
@@ -25,12 +31,15 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
+from tofsims.resolution import MriResolution, mri_cdf
+
 __all__ = [
     "FRAGMENTS",
     "PRESETS",
     "LayeredSample",
     "SampleTruth",
     "layered_sample",
+    "marker_peak_counts",
 ]
 
 #: Fragments of the synthetic samples, our notation, with integration windows (u).
@@ -73,7 +82,10 @@ class LayeredSample:
     boron_doped
         Bulk BO2− level raised to 0.8 counts/voxel (B-doped oxide).
     interface_sigma_nm
-        Gaussian broadening σ of every layer boundary (nm); 16–84 % width = 2σ.
+        Roughness σ of the depth resolution (nm); alone it gives erf edges, 16–84 % width 2σ.
+    mixing_nm, information_depth_nm
+        Atomic-mixing length w and information depth λ of the MRI depth resolution (nm,
+        :mod:`tofsims.resolution`); 0 = none.
     sputter_rate_nm_per_s
         Constant sputter rate (nm/s) used to map time to depth.
     seconds_per_scan
@@ -91,8 +103,16 @@ class LayeredSample:
     saturation_shots
         Primary shots per pixel and scan; when given, counts are binomial(N, 1 − exp(−λ/N)),
         the dead-time saturated detector; ``None`` gives Poisson counts.
+    surface_excess
+        Extra signal at the very surface (contamination, e.g. adventitious carbon on C2HO−)
+        per fragment, as a fraction of its CEI level at z = 0, decaying as
+        ``exp(−z/transient_depth_nm)``.
     levels
-        Expected counts per voxel per layer (cei, coating, bulk) for every fragment.
+        Expected counts per voxel per layer (cei, coating, bulk) for every fragment, at full
+        yield, before ``marker_peak`` scaling.
+    marker_peak
+        ``(fragment, counts)``: scale every level so that this fragment's field-mean expected
+        counts per pixel and scan at its maximum equal ``counts``; ``None`` = levels as given.
     """
 
     cei_thickness_nm: float = 10.0
@@ -102,6 +122,8 @@ class LayeredSample:
     coating_thickness_nm: float = 0.0
     boron_doped: bool = False
     interface_sigma_nm: float = 0.5
+    mixing_nm: float = 0.0
+    information_depth_nm: float = 0.0
     sputter_rate_nm_per_s: float = 0.05
     seconds_per_scan: float = 2.0
     n_scans: int = 150
@@ -112,17 +134,67 @@ class LayeredSample:
     drift_px: tuple[int, int] = (0, 0)
     lateral_contrast: float = 0.3
     saturation_shots: int | None = None
+    surface_excess: dict[str, float] = field(default_factory=dict)
     levels: dict[str, tuple[float, float, float]] = field(
         default_factory=lambda: dict(DEFAULT_LEVELS)
     )
+    marker_peak: tuple[str, float] | None = None
 
+
+#: Counts per voxel per layer of a cycled NCM83 at real 3D levels (issue 12): at the LiF2−
+#: maximum ≈ 0.55 counts per pixel and scan, C2HO− 0.76, PO3− 0.27, NiO2− plateau 0.41.
+REAL_LEVELS: dict[str, tuple[float, float, float]] = {
+    "C2HO-": (0.85, 0.03, 0.012),
+    "PO3-": (0.30, 0.02, 0.008),
+    "LiF2-": (0.62, 0.03, 0.008),
+    "BO2-": (0.02, 0.06, 0.01),
+    "NiO2-": (0.008, 0.05, 0.45),
+    "CeO2-": (0.004, 0.70, 0.004),
+}
+
+#: Depth resolution comparable to 3 nm layers: 16–84 % width of an edge ≈ 2.4 nm.
+_REAL_RESOLUTION: dict[str, Any] = {
+    "interface_sigma_nm": 0.8,
+    "mixing_nm": 1.0,
+    "information_depth_nm": 0.3,
+    "transient_depth_nm": 1.0,
+    "transient_depth_fraction": 0.7,
+    "surface_excess": {"C2HO-": 0.6},
+}
 
 #: Presets of the study: pristine NCM83 (thick CEI, max of the CEI markers at ≈160 s) and the
-#: B/Ce-modified one (thin CEI on a CeO2 coating, B-doped bulk, max at ≈60 s).
+#: B/Ce-modified one (thin CEI on a CeO2 coating, B-doped bulk, max at ≈60 s); and two at real
+#: 3D count levels (issue 12): ``cycled`` (64 × 64 × 250, CEI 5–11 nm, mean 8 nm, LiF2− 0.55
+#: counts per pixel and scan at its maximum) and ``thin`` (3 nm CEI on a 2 nm CeO2 coating).
 PRESETS: dict[str, LayeredSample] = {
     "pristine": LayeredSample(cei_thickness_nm=10.0, cei_tilt=0.1, cei_bump_amplitude=0.1),
     "modified": LayeredSample(
         cei_thickness_nm=4.0, coating_thickness_nm=3.0, boron_doped=True, cei_tilt=0.1
+    ),
+    "cycled": LayeredSample(
+        cei_thickness_nm=8.0,
+        cei_tilt=0.45,
+        cei_bumps=4,
+        cei_bump_amplitude=0.2,
+        n_scans=250,
+        ny=64,
+        nx=64,
+        levels=dict(REAL_LEVELS),
+        marker_peak=("LiF2-", 0.55),
+        **_REAL_RESOLUTION,
+    ),
+    "thin": LayeredSample(
+        cei_thickness_nm=3.0,
+        coating_thickness_nm=2.0,
+        cei_tilt=0.2,
+        cei_bumps=2,
+        cei_bump_amplitude=0.1,
+        n_scans=250,
+        ny=64,
+        nx=64,
+        levels=dict(REAL_LEVELS),
+        marker_peak=("LiF2-", 0.55),
+        **_REAL_RESOLUTION,
     ),
 }
 
@@ -145,6 +217,13 @@ class SampleTruth:
         Applied lateral shift (pixels) of each scan, dims ``(scan, axis)``, axis = ``["y", "x"]``.
     expected
         Noise-free expected counts ``(fragment, scan)`` summed over the field (for profile tests).
+    count_scale
+        Factor applied to every level (1 unless ``marker_peak`` was given).
+    peak_counts
+        Field-mean expected counts per pixel and scan at each fragment's maximum
+        ``(fragment,)``.
+    resolution
+        The depth resolution used (:class:`tofsims.resolution.MriResolution`).
     """
 
     cei_thickness_nm: xr.DataArray
@@ -153,6 +232,9 @@ class SampleTruth:
     sputter_rate_nm_per_s: float
     shifts: xr.DataArray
     expected: xr.DataArray
+    count_scale: float = 1.0
+    peak_counts: xr.DataArray | None = None
+    resolution: MriResolution | None = None
 
 
 def layered_sample(
@@ -191,6 +273,11 @@ def layered_sample(
     sample = PRESETS[preset] if isinstance(preset, str) else preset
     sample = replace(sample, **overrides)
     canvas, yield_map, margin = _thickness_canvas(sample, seed)
+    field_of_view = (slice(margin, margin + sample.ny), slice(margin, margin + sample.nx))
+    scale = _count_scale(sample, canvas[field_of_view], yield_map[field_of_view])
+    sample = replace(
+        sample, levels={k: tuple(scale * v for v in lv) for k, lv in sample.levels.items()}
+    )
     shifts = _shifts(sample)
     fragments = list(sample.levels)
     shape = (len(fragments), sample.n_scans, sample.ny, sample.nx)
@@ -202,7 +289,7 @@ def layered_sample(
         data: Any = rows(0, sample.ny)
     else:
         data = _dask_counts(rows, shape, chunks)
-    sputter_time = sample.seconds_per_scan * np.arange(1, sample.n_scans + 1)
+    sputter_time = sample.seconds_per_scan * np.arange(sample.n_scans)
     volume = xr.Dataset(
         {"counts": (("fragment", "scan", "y", "x"), data, {"units": "counts"})},
         coords={
@@ -210,13 +297,15 @@ def layered_sample(
             "mass_low": ("fragment", [FRAGMENTS[f][0] for f in fragments], {"units": "u"}),
             "mass_high": ("fragment", [FRAGMENTS[f][1] for f in fragments], {"units": "u"}),
             "scan": np.arange(sample.n_scans, dtype=np.int64),
-            "sputter_time": ("scan", sputter_time, {"units": "s"}),
+            "sputter_time": ("scan", sputter_time, {"units": "s", "time_reference": "start"}),
             "y": np.arange(sample.ny, dtype=np.int64),
             "x": np.arange(sample.nx, dtype=np.int64),
         },
         attrs=_attrs(sample, preset if isinstance(preset, str) else "custom", seed),
     )
-    truth_map = canvas[margin : margin + sample.ny, margin : margin + sample.nx]
+    volume.attrs["synthetic_count_scale"] = scale
+    truth_map = canvas[field_of_view]
+    expected = _expected_profile(sample, truth_map, yield_map[field_of_view], fragments, volume)
     truth = SampleTruth(
         cei_thickness_nm=xr.DataArray(
             truth_map,
@@ -228,15 +317,40 @@ def layered_sample(
         interface_sigma_nm=sample.interface_sigma_nm,
         sputter_rate_nm_per_s=sample.sputter_rate_nm_per_s,
         shifts=xr.DataArray(shifts, dims=("scan", "axis"), coords={"axis": ["y", "x"]}),
-        expected=_expected_profile(
-            sample,
-            truth_map,
-            yield_map[margin : margin + sample.ny, margin : margin + sample.nx],
-            fragments,
-            volume,
+        expected=expected,
+        count_scale=scale,
+        peak_counts=(expected.max("scan") / (sample.ny * sample.nx)).drop_vars(
+            "sputter_time", errors="ignore"
         ),
+        resolution=_resolution(sample),
     )
     return volume, truth
+
+
+def _resolution(sample: LayeredSample) -> MriResolution:
+    return MriResolution(sample.interface_sigma_nm, sample.mixing_nm, sample.information_depth_nm)
+
+
+def _count_scale(sample: LayeredSample, thickness: np.ndarray, yield_map: np.ndarray) -> float:
+    """Factor on every level that brings ``marker_peak``'s fragment to its target maximum."""
+    if sample.marker_peak is None:
+        return 1.0
+    fragment, target = sample.marker_peak
+    if fragment not in sample.levels:
+        raise ValueError(f"marker_peak fragment {fragment!r} is not among the levels")
+    # a subsample of the field is enough for the mean profile (smooth maps)
+    step = max(1, min(thickness.shape) // 16)
+    cei = thickness[::step, ::step].ravel()[None, :]
+    weight = yield_map[::step, ::step].ravel()
+    profile = (_expected_rows(sample, cei, [fragment])[0] * weight).mean(axis=1)
+    return float(target / profile.max())
+
+
+def marker_peak_counts(truth: SampleTruth, fragment: str) -> float:
+    """Field-mean expected counts per pixel and scan at ``fragment``'s maximum (truth)."""
+    if truth.peak_counts is None:
+        raise ValueError("the truth holds no peak counts")
+    return float(truth.peak_counts.sel(fragment=fragment))
 
 
 def _attrs(sample: LayeredSample, name: str, seed: int) -> dict[str, Any]:
@@ -304,14 +418,41 @@ def _mean_erf(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (primitive(b) - primitive(a)) / (b - a)
 
 
+#: Sub-samples per scan when averaging the MRI occupancy over a scan's depth interval.
+_SUBSAMPLES = 6
+
+
+@lru_cache(maxsize=8)
+def _scan_averaged_cdf(
+    step: float, sigma: float, w: float, lam: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """MRI CDF averaged over one scan's depth interval ``[t, t + step]``, on a 2 pm grid."""
+    reach = 12 * (sigma + w + lam)
+    grid = np.arange(-reach - step, reach + step, 0.002)
+    offsets = (np.arange(_SUBSAMPLES) + 0.5) / _SUBSAMPLES
+    table = sum(mri_cdf(grid + f * step, sigma, w, lam) for f in offsets) / _SUBSAMPLES
+    return grid, table
+
+
 def _occupancies(
     sample: LayeredSample, z_lo: np.ndarray, z_hi: np.ndarray, cei: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean fraction of CEI, coating and bulk over each depth interval [z_lo, z_hi] (nm)."""
     scale = np.sqrt(2) * sample.interface_sigma_nm
+    mri = sample.mixing_nm > 0 or sample.information_depth_nm > 0
 
-    def above(edge: np.ndarray) -> np.ndarray:  # mean of 0.5·(1 + erf((z − edge)/√2σ))
-        return 0.5 * (1 + _mean_erf((z_lo - edge) / scale, (z_hi - edge) / scale))
+    if mri:
+        grid, table = _scan_averaged_cdf(
+            sample.sputter_rate_nm_per_s * sample.seconds_per_scan,
+            sample.interface_sigma_nm,
+            sample.mixing_nm,
+            sample.information_depth_nm,
+        )
+
+    def above(edge: np.ndarray) -> np.ndarray:
+        if not mri:  # exact mean of 0.5·(1 + erf((z − edge)/√2σ)) over the interval
+            return 0.5 * (1 + _mean_erf((z_lo - edge) / scale, (z_hi - edge) / scale))
+        return np.interp(z_lo - edge, grid, table)
 
     past_cei = above(cei)
     past_coating = above(cei + sample.coating_thickness_nm)
@@ -320,18 +461,21 @@ def _occupancies(
 
 def _expected_rows(sample: LayeredSample, cei: np.ndarray, fragments: list[str]) -> np.ndarray:
     """Compute expected counts ``(fragment, scan, ...)`` for CEI thickness ``cei (scan, ...)``."""
-    t_end = sample.seconds_per_scan * np.arange(1, sample.n_scans + 1)
+    t_end = sample.seconds_per_scan * np.arange(1, sample.n_scans + 1)  # scan k ends at (k+1)Δt
     z_hi = (sample.sputter_rate_nm_per_s * t_end).reshape((-1,) + (1,) * (cei.ndim - 1))
     z_lo = z_hi - sample.sputter_rate_nm_per_s * sample.seconds_per_scan
     occ = _occupancies(sample, z_lo, z_hi, cei)
     z_mid = 0.5 * (z_lo + z_hi)
-    yield_ramp = 1 - sample.transient_depth_fraction * np.exp(-z_mid / sample.transient_depth_nm)
+    surface = np.exp(-z_mid / sample.transient_depth_nm)
+    yield_ramp = 1 - sample.transient_depth_fraction * surface
     out = []
     for name in fragments:
         levels = list(sample.levels[name])
         if name == "BO2-" and sample.boron_doped:
             levels[2] = 0.8
-        out.append(yield_ramp * sum(level * o for level, o in zip(levels, occ, strict=True)))
+        signal = yield_ramp * sum(level * o for level, o in zip(levels, occ, strict=True))
+        excess = sample.surface_excess.get(name, 0.0)
+        out.append(signal + excess * levels[0] * surface if excess else signal)
     return np.stack(out)
 
 

@@ -8,6 +8,7 @@ from tofsims.depth import (
     depth_constant_rate,
     depth_piecewise_rate,
     rate_from_reference_layer,
+    scan_intervals,
     scan_time,
 )
 from tofsims.errors import AnalysisError
@@ -32,10 +33,22 @@ def test_constant_rate_adds_depth_beside_time():
     assert "depth" not in profile.coords  # input untouched
 
 
-def test_midpoint_reference():
-    np.testing.assert_allclose(scan_time(_profile([2.0, 4.0, 6.0]), "midpoint"), [1, 3, 5])
-    # SurfaceLab profiles start at 0 s: that point has no extent
-    np.testing.assert_allclose(scan_time(_profile([0.0, 1.5, 3.0]), "midpoint"), [0, 0.75, 2.25])
+def test_time_references_follow_the_start_of_scan_convention():
+    # sputter_time is the start of each scan (SurfaceLab: first point 0 s)
+    profile = _profile([0.0, 1.5, 3.0])
+    np.testing.assert_allclose(scan_time(profile), [0, 1.5, 3.0])
+    np.testing.assert_allclose(scan_time(profile, "midpoint"), [0.75, 2.25, 3.75])
+    np.testing.assert_allclose(scan_time(profile, "end"), [1.5, 3.0, 4.5])
+    with pytest.raises(AnalysisError, match="time reference"):
+        scan_time(profile, "centre")
+
+
+def test_scan_intervals_follow_the_depth_time_reference():
+    # whichever depth a scan is labelled with, it sputters through the same interval
+    profile = _profile([0.0, 2.0, 4.0])
+    for at in ("start", "midpoint", "end"):
+        intervals = scan_intervals(depth_constant_rate(profile, 0.05, at=at))
+        np.testing.assert_allclose(intervals, [[0, 0.1], [0.1, 0.2], [0.2, 0.3]], atol=1e-12)
 
 
 def test_piecewise_rates_step_at_the_interface():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import math
 import mmap
 import os
 from pathlib import Path
@@ -288,6 +289,7 @@ def lazy_records(
 
 def _attrs(path: str, props: Properties, props_path: Path) -> dict[str, Any]:
     ny, nx = props.raster
+    seconds_per_scan, source = props.seconds_per_scan()
     attrs = {
         "sf": props.sf,
         "k0": props.k0,
@@ -300,6 +302,9 @@ def _attrs(path: str, props: Properties, props_path: Path) -> dict[str, Any]:
         "dead_time_s": props.dead_time_s,
         "cycle_time_s": props.cycle_time_s,
         "polarity": props.polarity,
+        "seconds_per_scan": seconds_per_scan,
+        "sputter_time_source": source if math.isfinite(seconds_per_scan) else "none",
+        "sputter_time_reason": "" if math.isfinite(seconds_per_scan) else source,
         "properties_file": str(props_path.resolve()),
         "header_json": json.dumps(props.as_attrs(), ensure_ascii=False),
     }
@@ -343,7 +348,10 @@ def read(
 
         Attributes: ``sf``, ``k0`` (t = sf·√m + k0, channels), ``time_resolution_s``,
         ``raster_y``, ``raster_x``, ``total_scans``, ``shots_per_pixel``, ``field_of_view_m``,
-        ``dead_time_s``, ``cycle_time_s`` (NaN when absent), ``polarity``, ``properties_file``,
+        ``dead_time_s``, ``cycle_time_s`` (NaN when absent), ``polarity``,
+        ``seconds_per_scan`` (``Analysis.SputterTime`` / ``Analysis.TotalScans``; NaN when the
+        properties hold none), ``sputter_time_source`` (where it came from, ``"none"``) and
+        ``sputter_time_reason`` (why it is missing, else empty), ``properties_file``,
         ``header_json`` (all properties) and provenance.
 
     Raises

@@ -31,6 +31,7 @@ KEY_PI_SHOTS = "Analysis.PIShots"
 KEY_FOV = "Registration.Raster.FieldOfView"
 KEY_DEAD_TIME = "Context.Mode.StaticSIMS.TDC.DeadTime"
 KEY_CYCLE_TIME = "Measurement.CycleTime"
+KEY_SPUTTER_TIME = "Analysis.SputterTime"
 
 _LEADING_NUMBER = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 
@@ -184,6 +185,30 @@ class Properties:
         if math.isfinite(prop.value) and prop.value != 0:
             return "negative" if prop.value < 0 else "positive"
         raise TofsimsReadError(self.path, f"cannot read the polarity {prop.display!r}", prop.line)
+
+    def seconds_per_scan(self) -> tuple[float, str]:
+        """Sputter time per scan (s) and where it came from.
+
+        ``Analysis.SputterTime`` (total sputter time, s) / ``Analysis.TotalScans``, e.g.
+        1310.72 s over 100 scans = 13.1072 s per scan. No per-scan property is read: none
+        is documented (``docs/formats.md``).
+
+        Returns
+        -------
+        seconds, source
+            ``(s, "properties.txt: Analysis.SputterTime / Analysis.TotalScans")``, or
+            ``(nan, reason)`` when the file holds no usable sputter time (missing, NaN, or 0 s:
+            a static acquisition without a sputter beam).
+        """
+        prop = self.items.get(KEY_SPUTTER_TIME)
+        if prop is None:
+            return math.nan, f"properties.txt has no {KEY_SPUTTER_TIME}"
+        if not math.isfinite(prop.value):
+            return math.nan, f"{KEY_SPUTTER_TIME} has no numeric value ({prop.display!r})"
+        if prop.value <= 0:
+            return math.nan, f"{KEY_SPUTTER_TIME} is {prop.value:g} s (no sputtering: static?)"
+        scans = self.total_scans
+        return prop.value / scans, f"properties.txt: {KEY_SPUTTER_TIME} / {KEY_SCANS}"
 
     def check_pi_shots(self) -> None:
         """Check ``Analysis.PIShots`` = pixels × scans × shots per pixel (when present)."""

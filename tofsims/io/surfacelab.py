@@ -266,7 +266,17 @@ def _dataset(
     comment = lines[0].lstrip("#").strip()
     coords = {
         "scan": ("scan", np.arange(len(table), dtype=np.int64)),
-        "sputter_time": ("scan", time, {"units": "s", "long_name": "Sputter Time"}),
+        "sputter_time": (
+            "scan",
+            time,
+            {
+                "units": "s",
+                "long_name": "Sputter Time",
+                # depth profiles start at 0 s (sputtering before each analysis); static
+                # acquisitions put the first point at half a scan (1.6384 s of 3.2768 s)
+                "time_reference": "start" if time[0] == 0 else "midpoint",
+            },
+        ),
         "dose": ("scan", table[:, 2], {"units": "ions", "long_name": "primary-ion dose"}),
         "fluence": ("scan", table[:, 3], {"units": "ions/cm2", "long_name": "fluence"}),
         "peak": ("peak", np.arange(len(labels), dtype=np.int64)),

@@ -79,20 +79,20 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
             start = float(data["sputter_time"].values[0])
             times = start + seconds * np.arange(n)
         else:
-            times = seconds * np.arange(1, n + 1)
+            times = seconds * np.arange(n)
         source = "option --seconds-per-scan"
     elif "sputter_time" in data.coords and np.isfinite(data["sputter_time"].values).all():
-        return data.assign_attrs(sputter_time_source="file")
+        return data.assign_attrs(sputter_time_source=data.attrs.get("sputter_time_source", "file"))
     elif "seconds_per_scan" in data.attrs and float(data.attrs["seconds_per_scan"]) > 0:
-        times = float(data.attrs["seconds_per_scan"]) * np.arange(1, n + 1)
+        times = float(data.attrs["seconds_per_scan"]) * np.arange(n)
         source = "file attribute seconds_per_scan"
     else:
         raise TofsimsReadError(
             path,
-            "has no sputter time (GRD and 3D ASCII exports do not store it); "
-            "give --seconds-per-scan",
+            "has no sputter time (3D ASCII exports do not store it, nor does a properties.txt "
+            "without Analysis.SputterTime); give --seconds-per-scan",
         )
-    data = data.assign_coords(sputter_time=("scan", times, {"units": "s"}))
+    data = data.assign_coords(sputter_time=("scan", times, {"units": "s", "time_reference": "start"}))
     return data.assign_attrs(sputter_time_source=source)
 
 
@@ -116,8 +116,10 @@ def open_input(
         Zarr store (directory) written from a volume, or any file ``tofsims.io.open_tofsims``
         reads.
     seconds_per_scan
-        Overrides the file's time axis: a volume gets ``sputter_time = S·(scan + 1)`` (end of each
-        scan); a profile keeps its first time and gets a step of S.
+        Overrides the file's time axis: a volume gets ``sputter_time = S·scan`` (start of each
+        scan, ``docs/conventions.md``); a profile keeps its first time and gets a step of S.
+        Without it, a GRD event list takes ``Analysis.SputterTime`` / ``Analysis.TotalScans``
+        from its ``properties.txt``.
     fragments
         Fragments that must be in the volume when a GRD event list is binned (e.g. the CEI and
         bulk markers), besides :data:`~tofsims.workflows.options.DEFAULT_FRAGMENTS`.
