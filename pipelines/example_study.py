@@ -58,7 +58,7 @@ def _write_tofsims(folder: Path, sample: str, seed: int, pixels: int) -> dict[st
     folder.mkdir(parents=True, exist_ok=True)
     volume, truth = layered_sample(sample, seed=seed, ny=pixels, nx=pixels)
     path = folder / f"{sample}.itm.grd"
-    write_grd(volume["counts"], path, seed=seed)
+    write_grd(volume["counts"], path, seconds_per_scan=SECONDS_PER_SCAN, seed=seed)
     thickness = truth.cei_thickness_nm.values
     return {
         "paths": {"grd": path},
@@ -75,7 +75,6 @@ def _manifest(entries: list[dict[str, Any]]) -> str:
         "# Generated example study (operando demo): pristine vs B/Ce-modified NCM83.",
         "[defaults.tofsims]",
         f"sputter_rate_nm_per_s = {SPUTTER_RATE_NM_PER_S}",
-        f"seconds_per_scan = {SECONDS_PER_SCAN}",
         'marker = "LiF2-"',
         'bulk = "NiO2-"',
         "",

@@ -49,8 +49,12 @@ def write_properties(
     field_of_view_m: float = 1e-4,
     dead_time_s: float | None = None,
     cycle_time_s: float = 1e-4,
+    sputter_time_s: float | None = None,
 ) -> Path:
-    """Write a SurfaceLab-style ``properties.txt`` (4 TAB columns, cp1252, CRLF)."""
+    """Write a SurfaceLab-style ``properties.txt`` (4 TAB columns, cp1252, CRLF).
+
+    ``sputter_time_s`` (total, s) is written as ``Analysis.SputterTime`` when given.
+    """
     ny, nx = raster
     rows: list[tuple[str, float, str]] = [
         (
@@ -76,6 +80,8 @@ def write_properties(
         rows.append(
             ("Context.Mode.StaticSIMS.TDC.DeadTime", dead_time_s, f"{dead_time_s * 1e9:g} ns")
         )
+    if sputter_time_s is not None:
+        rows.append(("Analysis.SputterTime", sputter_time_s, f"{sputter_time_s:g} s"))
     text = "".join(f"{key}\t{int(value)}\t{value!r}\t{shown}\r\n" for key, value, shown in rows)
     path = Path(path)
     with open(path, "wb") as handle:
@@ -162,6 +168,7 @@ def write_grd(
     properties_k0: float | None = None,
     polarity: str = "negative",
     dead_time_s: float | None = None,
+    seconds_per_scan: float | None = None,
     seed: int = 0,
 ) -> xr.Dataset:
     """Write ``counts`` as a GRD event list and its ``properties.txt``; return the truth.
@@ -191,6 +198,9 @@ def write_grd(
         test recalibration.
     polarity, dead_time_s
         Written to the properties.
+    seconds_per_scan
+        Sputter time per scan (s): written as ``Analysis.SputterTime`` = scans × this, as
+        SurfaceLab does; ``None`` writes no sputter time.
     seed
         Random seed.
 
@@ -247,6 +257,7 @@ def write_grd(
         shots_per_pixel=shots_per_pixel,
         polarity=polarity,
         dead_time_s=dead_time_s,
+        sputter_time_s=None if seconds_per_scan is None else seconds_per_scan * n_scans,
     )
     return xr.Dataset(
         {

@@ -71,5 +71,5 @@ def test_profile_on_grd_needs_and_uses_seconds_per_scan(grd, tmp_path):
     assert missing.exit_code == 1 and "--seconds-per-scan" in missing.output
     _run("tofsims", "profile", grd, "--seconds-per-scan", 2, "-o", tmp_path / "p.csv")
     table = pd.read_csv(tmp_path / "p.csv")
-    assert list(table["sputter_time_s"][:3]) == [2, 4, 6]
+    assert list(table["sputter_time_s"][:3]) == [0, 2, 4]  # start of each scan
     assert {"LiF2-", "NiO2-", "CeO2-"} <= set(table.columns)

@@ -83,7 +83,7 @@ def test_no_recalibration_binning_and_dead_time(raw, tmp_path):
     assert volume.attrs["poisson_corrected"] == 1
     assert volume.attrs["dead_time_s"] == pytest.approx(6.5e-8)
     assert volume["counts"].dtype == np.float64 and volume["counts_raw"].dtype == np.uint32
-    assert volume["sputter_time"].values.tolist() == [2.5 * (k + 1) for k in range(6)]
+    assert volume["sputter_time"].values.tolist() == [2.5 * k for k in range(6)]  # scan starts
 
 
 def test_usage_errors(raw, tmp_path):

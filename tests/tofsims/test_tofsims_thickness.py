@@ -173,8 +173,8 @@ def test_per_pixel_rate_map(samples):
     uniform = xr.full_like(truth.cei_thickness_nm, 0.05)
     by_time = cei_thickness_map(volume.drop_vars("depth"), rate_map=uniform)
     by_depth = cei_thickness_map(volume)
-    # midpoint depth in the fixture vs end-of-scan time here: half a scan (0.05 nm) apart
-    np.testing.assert_allclose(by_time.thickness, by_depth.thickness + 0.05, atol=1e-9)
+    # midpoint depth in the fixture vs start-of-scan time here: half a scan (0.05 nm) apart
+    np.testing.assert_allclose(by_time.thickness, by_depth.thickness - 0.05, atol=1e-9)
     two_classes = uniform.where(uniform.x < 24, 0.1)  # a faster-sputtering right half
     scaled = cei_thickness_map(volume.drop_vars("depth"), rate_map=two_classes)
     np.testing.assert_allclose(

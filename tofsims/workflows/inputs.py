@@ -92,7 +92,9 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
             "has no sputter time (3D ASCII exports do not store it, nor does a properties.txt "
             "without Analysis.SputterTime); give --seconds-per-scan",
         )
-    data = data.assign_coords(sputter_time=("scan", times, {"units": "s", "time_reference": "start"}))
+    data = data.assign_coords(
+        sputter_time=("scan", times, {"units": "s", "time_reference": "start"})
+    )
     return data.assign_attrs(sputter_time_source=source)
 
 
