@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import warnings
-import zlib
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,10 @@ import xarray as xr
 from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.special import erf, erfc
 
+from tofsims.bootstrap import block_rng, poisson_resamples, spread
 from tofsims.errors import AnalysisError
 from tofsims.profiles import gaussian_smooth, rechunk_data
+from tofsims.timing import fitted_peak
 
 __all__ = [
     "FIT_MODELS",
@@ -47,18 +48,6 @@ _MARKER_QUANTITIES = ("position_max", "position_50", "width_16_84")
 
 
 # --------------------------------------------------------------------------- numpy kernels
-def _rng(seed: int, block: np.ndarray) -> np.random.Generator:
-    digest = zlib.crc32(np.ascontiguousarray(block, dtype=float).tobytes())
-    return np.random.default_rng([seed, digest])
-
-
-def _resample(counts: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
-    """Observed counts followed by ``n_boot`` Poisson resamples, on a new leading axis."""
-    lam = np.clip(np.nan_to_num(counts, nan=0.0), 0, None)
-    draws = rng.poisson(lam, size=(n_boot, *counts.shape)).astype(float)
-    return np.concatenate([counts[None].astype(float), draws])
-
-
 def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(values, index[..., None], axis=-1)[..., 0]
 
@@ -76,14 +65,18 @@ def _falling_crossing(p: np.ndarray, level: np.ndarray, start: np.ndarray) -> np
     return np.where(found, i - 1 + np.clip(frac, 0, 1), np.nan)
 
 
-def _marker_indices(p: np.ndarray, min_counts: float) -> np.ndarray:
-    """Fractional indices of the maximum and of the 50 %, 84 %, 16 % falls: ``(..., 4)``."""
+def _marker_indices(p: np.ndarray, min_counts: float, top: np.ndarray | None = None) -> np.ndarray:
+    """Fractional indices of the maximum and of the 50 %, 84 %, 16 % falls: ``(..., 4)``.
+
+    The fall levels are fractions of ``top`` (default: the maximum of ``p``).
+    """
     filled = np.where(np.isnan(p), -np.inf, p)
     imax = np.argmax(filled, axis=-1)
     pmax = _take(p, imax)
+    reference = pmax if top is None else np.where(np.isfinite(top), top, pmax)
     out = np.stack(
         [imax.astype(float)]
-        + [_falling_crossing(p, level * pmax, imax) for level in (0.5, 0.84, 0.16)],
+        + [_falling_crossing(p, level * reference, imax) for level in (0.5, 0.84, 0.16)],
         axis=-1,
     )
     valid = np.isfinite(pmax) & (pmax >= min_counts) & ~np.isnan(p).any(axis=-1)
@@ -98,35 +91,42 @@ def _to_coord(index: np.ndarray, coord: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(index), np.nan, np.interp(safe, grid, coord))
 
 
-def _std(samples: np.ndarray) -> np.ndarray:
-    """Return the spread over the leading bootstrap axis (NaN below 2 finite draws)."""
-    finite = np.isfinite(samples).sum(axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        spread = np.nanstd(samples, axis=0, ddof=1)
-    return np.where(finite >= 2, spread, np.nan)
+def _fitted_tops(raw: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+    """Height of a Poisson log-quadratic fit at each profile's maximum (NaN: no vertex)."""
+    flat_raw = raw.reshape(-1, raw.shape[-1])
+    flat_smooth = smoothed.reshape(-1, raw.shape[-1])
+    tops = [fitted_peak(r, m)[1] for r, m in zip(flat_raw, flat_smooth, strict=True)]
+    return np.asarray(tops).reshape(raw.shape[:-1])
 
 
 def _layer_marker_kernel(
-    counts: np.ndarray, coord: np.ndarray, sigma: float, min_counts: float, n_boot: int, seed: int
+    counts: np.ndarray,
+    coord: np.ndarray,
+    sigma: float,
+    min_counts: float,
+    n_boot: int,
+    seed: int,
+    level: str = "max",
 ) -> np.ndarray:
     """Layer-marker estimates and bootstrap σ: ``(..., 7)`` = 3 values, max counts, 3 σ."""
-    samples = gaussian_smooth(_resample(counts, n_boot, _rng(seed, counts)), sigma)
-    at = _to_coord(_marker_indices(samples, min_counts), coord)
+    raw = poisson_resamples(counts, n_boot, block_rng(seed, counts))
+    samples = gaussian_smooth(raw, sigma)
+    top = _fitted_tops(raw, samples) if level == "fitted" else None
+    at = _to_coord(_marker_indices(samples, min_counts, top), coord)
     estimates = np.stack([at[..., 0], at[..., 1], at[..., 3] - at[..., 2]], axis=-1)
-    spread = _std(estimates[1:]) if n_boot > 1 else np.full_like(estimates[0], np.nan)
+    sigma_boot = spread(estimates[1:]) if n_boot > 1 else np.full_like(estimates[0], np.nan)
     observed = np.where(np.isnan(samples[0]), -np.inf, samples[0]).max(axis=-1)
     observed = np.where(np.isfinite(observed), observed, np.nan)
-    return np.concatenate([estimates[0], observed[..., None], spread], axis=-1)
+    return np.concatenate([estimates[0], observed[..., None], sigma_boot], axis=-1)
 
 
 def _crossing_kernel(
     marker: np.ndarray, bulk: np.ndarray, coord: np.ndarray, sigma: float, n_boot: int, seed: int
 ) -> np.ndarray:
     """Two-marker crossing position and σ: ``(..., 2)``."""
-    rng = _rng(seed, marker)
-    m = gaussian_smooth(_resample(marker, n_boot, rng), sigma)
-    b = gaussian_smooth(_resample(bulk, n_boot, rng), sigma)
+    rng = block_rng(seed, marker)
+    m = gaussian_smooth(poisson_resamples(marker, n_boot, rng), sigma)
+    b = gaussian_smooth(poisson_resamples(bulk, n_boot, rng), sigma)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN profiles give NaN
         m = m / np.nanmax(m, axis=-1, keepdims=True)
@@ -135,8 +135,8 @@ def _crossing_kernel(
     diff = m - b
     idx = _falling_crossing(diff, np.zeros(diff.shape[:-1]), imax)
     pos = _to_coord(idx, coord)
-    spread = _std(pos[1:]) if n_boot > 1 else np.full_like(pos[0], np.nan)
-    return np.stack([pos[0], spread], axis=-1)
+    sigma_boot = spread(pos[1:]) if n_boot > 1 else np.full_like(pos[0], np.nan)
+    return np.stack([pos[0], sigma_boot], axis=-1)
 
 
 # --------------------------------------------------------------------------- xarray wrappers
@@ -169,6 +169,7 @@ def layer_marker(
     min_counts: float = 0.0,
     n_boot: int = 50,
     seed: int = 0,
+    level: str = "max",
 ) -> xr.Dataset:
     """Maximum, 50 % point after the maximum and 16–84 % width of a layer marker.
 
@@ -189,6 +190,12 @@ def layer_marker(
         Poisson bootstrap resamples for the uncertainties (0 = none, σ = NaN).
     seed
         Seed of the bootstrap.
+    level
+        Reference of the 50/84/16 % levels: ``"max"`` (the smoothed maximum, tarahoffman's
+        rule; biased upwards by noise at low counts) or ``"fitted"`` (height of a Poisson
+        log-quadratic fit to the raw counts around the maximum,
+        :func:`tofsims.timing.fitted_peak`; the smoothed maximum where the fit has no vertex).
+        ``"fitted"`` loops over profiles: for whole-field and ROI profiles, not maps.
 
     Returns
     -------
@@ -197,6 +204,8 @@ def layer_marker(
         and ``*_std`` (bootstrap σ). NaN where there is no layer or no 50 % crossing.
         Attribute ``method`` (JSON) records the criterion and parameters. Lazy on dask input.
     """
+    if level not in ("max", "fitted"):
+        raise AnalysisError(f"unknown level {level!r} (use 'max' or 'fitted')")
     counts = _prepare(counts)
     values, units = _coord_values(counts, coord)
     out = xr.apply_ufunc(
@@ -208,6 +217,7 @@ def layer_marker(
             "min_counts": float(min_counts),
             "n_boot": int(n_boot),
             "seed": int(seed),
+            "level": level,
         },
         input_core_dims=[["scan"]],
         output_core_dims=[["quantity"]],
@@ -218,6 +228,7 @@ def layer_marker(
     method = {
         "criterion": "layer marker: max, 50 % of max after the peak (linear "
         "interpolation), 16-84 % width of the falling edge",
+        "level": "smoothed maximum" if level == "max" else "log-quadratic fit at the maximum",
         "coord": coord,
         "smooth_sigma_scans": smooth_scans,
         "min_counts": min_counts,
@@ -361,12 +372,12 @@ def _fit_one_unguarded(counts: np.ndarray, z: np.ndarray, model: str) -> np.ndar
 def _fit_kernel(
     counts: np.ndarray, coord: np.ndarray, model: str, n_boot: int, seed: int
 ) -> np.ndarray:
-    samples = _resample(counts, n_boot, _rng(seed, counts))
+    samples = poisson_resamples(counts, n_boot, block_rng(seed, counts))
     flat = samples.reshape(-1, samples.shape[-1])
     fitted = np.array([_fit_one(row, coord, model) for row in flat])
     fitted = fitted.reshape(*samples.shape[:-1], 3)
-    spread = _std(fitted[1:]) if n_boot > 1 else np.full_like(fitted[0], np.nan)
-    return np.concatenate([fitted[0], spread], axis=-1)
+    sigma_boot = spread(fitted[1:]) if n_boot > 1 else np.full_like(fitted[0], np.nan)
+    return np.concatenate([fitted[0], sigma_boot], axis=-1)
 
 
 def fit_layer(
