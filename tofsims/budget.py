@@ -34,7 +34,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-__all__ = ["BUDGET_TERMS", "estimator_spread", "uncertainty_budget"]
+__all__ = ["BUDGET_TERMS", "estimator_spread", "layer_stack_budgets", "uncertainty_budget"]
 
 BUDGET_TERMS = (
     "statistical",
@@ -145,3 +145,74 @@ def uncertainty_budget(
         },
         attrs={"terms": json.dumps({k: _DESCRIPTIONS[k] for k in BUDGET_TERMS})},
     )
+
+
+def layer_stack_budgets(
+    stack: xr.Dataset,
+    map_statistics: xr.Dataset | None = None,
+    *,
+    rate_relative_uncertainty: float = 0.0,
+) -> dict[str, xr.Dataset]:
+    """Budgets of the CEI and coating thicknesses from a stack fit and (optionally) its map.
+
+    CEI: the headline is the map mean (:func:`tofsims.stackmap.stack_map_statistics`) where
+    the map has values, else the whole-field stack fit; ``statistical`` is the σ of the map
+    mean (else the Fisher σ of the fit); ``estimator`` compares map mean and stack fit; the
+    model terms come from the fit; ``lateral_sampling`` from the map. Coating: the stack fit's
+    value with its Fisher σ and model terms (NaN budgets when no coating was found).
+
+    Parameters
+    ----------
+    stack
+        Result of :func:`tofsims.stackfit.fit_layer_stack` (one profile).
+    map_statistics
+        Result of :func:`tofsims.stackmap.stack_map_statistics`, or None (profile input).
+    rate_relative_uncertainty
+        u(r)/r of the sputter rate.
+
+    Returns
+    -------
+    dict
+        ``{"cei": budget, "coating": budget}`` (see :func:`uncertainty_budget`), lazy.
+    """
+    fit = stack["value"]
+    cei_fit = fit.sel(parameter="cei_nm", drop=True)
+    model_terms = {
+        name: {
+            "information_depth": stack["information_depth_shift"].sel(parameter=name, drop=True),
+            "fragment_consistency": stack["jackknife_std"]
+            .sel(parameter=name, drop=True)
+            .fillna(0.0),
+        }
+        for name in ("cei_nm", "coating_nm")
+    }
+    common = {"rate_relative_uncertainty": rate_relative_uncertainty}
+    if map_statistics is None:
+        cei = uncertainty_budget(
+            cei_fit,
+            statistical=stack["std"].sel(parameter="cei_nm", drop=True),
+            **model_terms["cei_nm"],
+            **common,
+        )
+    else:
+        has_map = map_statistics["mean"].notnull()
+        value = xr.where(has_map, map_statistics["mean"], cei_fit)
+        statistical = xr.where(
+            has_map, map_statistics["statistical"], stack["std"].sel(parameter="cei_nm")
+        )
+        cei = uncertainty_budget(
+            value,
+            statistical=statistical.drop_vars("parameter", errors="ignore"),
+            estimates={"map mean": map_statistics["mean"], "stack fit": cei_fit},
+            lateral_std=map_statistics["lateral_std"],
+            n_bins=map_statistics["n_bins"],
+            **model_terms["cei_nm"],
+            **common,
+        )
+    coating = uncertainty_budget(
+        fit.sel(parameter="coating_nm", drop=True),
+        statistical=stack["std"].sel(parameter="coating_nm", drop=True),
+        **model_terms["coating_nm"],
+        **common,
+    )
+    return {"cei": cei, "coating": coating}

@@ -252,7 +252,8 @@ def stack_map_statistics(thickness_map: xr.Dataset) -> xr.Dataset:
         bins), ``lateral_std`` (spread with the bins' own noise removed:
         ``√max(var − mean σ², 0)``), ``statistical`` (σ of the mean, ``√Σσ²/N``, bins
         independent), ``p05``/``p16``/``p84``/``p95`` (nm); ``valid_fraction`` (own bin
-        valid), ``filled_fraction`` (value from a parent), ``masked_fraction`` (no value).
+        valid), ``filled_fraction`` (value from a parent), ``masked_fraction`` (no value),
+        ``n_bins`` (bins with a value).
     """
     t = thickness_map["thickness"]
     s = thickness_map["thickness_std"]
@@ -272,6 +273,7 @@ def stack_map_statistics(thickness_map: xr.Dataset) -> xr.Dataset:
         "valid_fraction": thickness_map["valid"].mean(),
         "filled_fraction": (thickness_map["mask"] & ~thickness_map["valid"]).mean(),
         "masked_fraction": 1 - thickness_map["mask"].mean(),
+        "n_bins": n,
     }
     for name, q in zip(
         ("p05", "p16", "median", "p84", "p95"), quantiles["quantile"].values, strict=True
@@ -279,7 +281,7 @@ def stack_map_statistics(thickness_map: xr.Dataset) -> xr.Dataset:
         stats[name] = quantiles.sel(quantile=q, drop=True)
     out = xr.Dataset({k: v.drop_vars("quantile", errors="ignore") for k, v in stats.items()})
     for name in out.data_vars:
-        out[name].attrs["units"] = "1" if name.endswith("fraction") else "nm"
+        out[name].attrs["units"] = "1" if name.endswith("fraction") or name == "n_bins" else "nm"
     return out
 
 

@@ -112,7 +112,8 @@ class LayeredSample:
         yield, before ``marker_peak`` scaling.
     marker_peak
         ``(fragment, counts)``: scale every level so that this fragment's field-mean expected
-        counts per pixel and scan at its maximum equal ``counts``; ``None`` = levels as given.
+        counts per pixel and scan at its maximum equal ``counts`` (without drift; exact up to
+        512 × 512 pixels); ``None`` = levels as given.
     """
 
     cei_thickness_nm: float = 10.0
@@ -338,12 +339,14 @@ def _count_scale(sample: LayeredSample, thickness: np.ndarray, yield_map: np.nda
     fragment, target = sample.marker_peak
     if fragment not in sample.levels:
         raise ValueError(f"marker_peak fragment {fragment!r} is not among the levels")
-    # a subsample of the field is enough for the mean profile (smooth maps)
-    step = max(1, min(thickness.shape) // 16)
-    cei = thickness[::step, ::step].ravel()[None, :]
-    weight = yield_map[::step, ::step].ravel()
-    profile = (_expected_rows(sample, cei, [fragment])[0] * weight).mean(axis=1)
-    return float(target / profile.max())
+    # exact up to 512 × 512 pixels; a regular subsample of larger fields (smooth maps)
+    step = max(1, -(-max(thickness.shape) // 512))
+    cei, weight = thickness[::step, ::step], yield_map[::step, ::step]
+    profile = sum(
+        (_expected_rows(sample, cei[row][None, :], [fragment])[0] * weight[row]).sum(axis=1)
+        for row in range(cei.shape[0])
+    )
+    return float(target * cei.size / profile.max())
 
 
 def marker_peak_counts(truth: SampleTruth, fragment: str) -> float:
