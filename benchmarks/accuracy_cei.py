@@ -26,15 +26,10 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
 
+from tofsims.budget import BUDGET_TERMS
+
 FRAGMENTS = ("LiF2-", "C2HO-", "PO3-", "CeO2-", "NiO2-")
-BUDGET_ORDER = (
-    "statistical",
-    "estimator",
-    "information_depth",
-    "fragment_consistency",
-    "lateral_sampling",
-    "sputter_rate",
-)
+
 RATE_NM_PER_S = 0.05
 GOALS = (
     "goals at 0.5: mean within 2 %, thin CEI and coating within 0.15 nm, RMSE <= 5 %, 2σ >= 90 %"
@@ -200,13 +195,13 @@ def main() -> None:
     print(GOALS)
     print(report(results, args.levels))
     print()
-    print("median budget terms (nm) per level: " + ", ".join(BUDGET_ORDER))
+    print("median budget terms (nm) per level: " + ", ".join(BUDGET_TERMS))
     for level in args.levels:
         for preset, layer in (("cycled", "cei"), ("thin", "cei"), ("thin", "coating")):
             rows = [
                 r["sigmas"][layer] for r in results if r["preset"] == preset and r["level"] == level
             ]
-            medians = [np.nanmedian([row[t] for row in rows]) for t in BUDGET_ORDER]
+            medians = [np.nanmedian([row[t] for row in rows]) for t in BUDGET_TERMS]
             print(f"  {level:g} {preset} {layer}: " + " ".join(f"{m:.3f}" for m in medians))
 
 

@@ -153,14 +153,20 @@ REAL_LEVELS: dict[str, tuple[float, float, float]] = {
     "CeO2-": (0.004, 0.70, 0.004),
 }
 
-#: Depth resolution comparable to 3 nm layers: 16–84 % width of an edge ≈ 2.4 nm.
-_REAL_RESOLUTION: dict[str, Any] = {
+#: A 64 × 64 × 250 acquisition at real levels, with a depth resolution comparable to 3 nm
+#: layers (16–84 % width of an edge ≈ 2.4 nm), a surface transient and a C2HO− surface excess.
+_REAL_SAMPLE: dict[str, Any] = {
     "interface_sigma_nm": 0.8,
     "mixing_nm": 1.0,
     "information_depth_nm": 0.3,
     "transient_depth_nm": 1.0,
     "transient_depth_fraction": 0.7,
     "surface_excess": {"C2HO-": 0.6},
+    "n_scans": 250,
+    "ny": 64,
+    "nx": 64,
+    "levels": REAL_LEVELS,
+    "marker_peak": ("LiF2-", 0.55),
 }
 
 #: Presets of the study: pristine NCM83 (thick CEI, max of the CEI markers at ≈160 s) and the
@@ -173,16 +179,7 @@ PRESETS: dict[str, LayeredSample] = {
         cei_thickness_nm=4.0, coating_thickness_nm=3.0, boron_doped=True, cei_tilt=0.1
     ),
     "cycled": LayeredSample(
-        cei_thickness_nm=8.0,
-        cei_tilt=0.45,
-        cei_bumps=4,
-        cei_bump_amplitude=0.2,
-        n_scans=250,
-        ny=64,
-        nx=64,
-        levels=dict(REAL_LEVELS),
-        marker_peak=("LiF2-", 0.55),
-        **_REAL_RESOLUTION,
+        cei_thickness_nm=8.0, cei_tilt=0.45, cei_bumps=4, cei_bump_amplitude=0.2, **_REAL_SAMPLE
     ),
     "thin": LayeredSample(
         cei_thickness_nm=3.0,
@@ -190,12 +187,7 @@ PRESETS: dict[str, LayeredSample] = {
         cei_tilt=0.2,
         cei_bumps=2,
         cei_bump_amplitude=0.1,
-        n_scans=250,
-        ny=64,
-        nx=64,
-        levels=dict(REAL_LEVELS),
-        marker_peak=("LiF2-", 0.55),
-        **_REAL_RESOLUTION,
+        **_REAL_SAMPLE,
     ),
 }
 

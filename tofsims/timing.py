@@ -192,24 +192,28 @@ def time_to_maximum(
         seed=seed,
     )
     names = ("position", "position_std", "fitted_position", "fitted_position_std", "fitted_level")
+    method = {
+        "criterion": "argmax of the Gaussian-smoothed profile (parabolic refinement); vertex "
+        "of a Poisson log-quadratic fit above 80 % of it",
+        "coord": coord,
+        "smooth_sigma_scans": smooth_scans,
+        "uncertainty": f"Poisson bootstrap, {n_boot} resamples",
+    }
+    return _as_dataset(out, names, units, method, counts_name="fitted_level")
+
+
+def _as_dataset(
+    out: xr.DataArray, names: tuple[str, ...], units: str, method: dict, counts_name: str
+) -> xr.Dataset:
+    """Split the ``quantity`` output into named variables (``counts_name`` in counts)."""
     ds = xr.Dataset(
         {
             name: _drop_channel_coords(out.isel(quantity=i, drop=True)).assign_attrs(units=units)
             for i, name in enumerate(names)
         },
-        attrs={
-            "method": json.dumps(
-                {
-                    "criterion": "argmax of the Gaussian-smoothed profile (parabolic "
-                    "refinement); vertex of a Poisson log-quadratic fit above 80 % of it",
-                    "coord": coord,
-                    "smooth_sigma_scans": smooth_scans,
-                    "uncertainty": f"Poisson bootstrap, {n_boot} resamples",
-                }
-            )
-        },
+        attrs={"method": json.dumps(method)},
     )
-    ds["fitted_level"].attrs["units"] = "counts"
+    ds[counts_name].attrs["units"] = "counts"
     return ds
 
 
@@ -296,22 +300,11 @@ def time_to_plateau(
         seed=seed,
     )
     names = ("position", "position_std", "position_50", "position_50_std", "plateau")
-    ds = xr.Dataset(
-        {
-            name: _drop_channel_coords(out.isel(quantity=i, drop=True)).assign_attrs(units=units)
-            for i, name in enumerate(names)
-        },
-        attrs={
-            "method": json.dumps(
-                {
-                    "criterion": f"first rise of the smoothed profile to {fraction:g} (and 0.5) "
-                    f"of the plateau = mean raw count of the deepest {tail_fraction:g}",
-                    "coord": coord,
-                    "smooth_sigma_scans": smooth_scans,
-                    "uncertainty": f"Poisson bootstrap, {n_boot} resamples",
-                }
-            )
-        },
-    )
-    ds["plateau"].attrs["units"] = "counts"
-    return ds
+    method = {
+        "criterion": f"first rise of the smoothed profile to {fraction:g} (and 0.5) of the "
+        f"plateau = mean raw count of the deepest {tail_fraction:g}",
+        "coord": coord,
+        "smooth_sigma_scans": smooth_scans,
+        "uncertainty": f"Poisson bootstrap, {n_boot} resamples",
+    }
+    return _as_dataset(out, names, units, method, counts_name="plateau")
