@@ -39,6 +39,8 @@ from tofsims.thickness import bin_laterally
 
 __all__ = ["REASONS", "cei_stack_analysis", "stack_map_statistics", "stack_thickness_map"]
 
+#: Largest number of thickness values the per-bin likelihood is evaluated at.
+_MAX_GRID = 1000
 #: Codes of the ``reason`` map.
 REASONS = {
     0: "valid",
@@ -83,8 +85,11 @@ def _map_kernel(
     cei = float(value[0])
     if not np.isfinite(cei):
         return out.reshape(*lead, 4)
-    top = float(intervals[-1, 1])
-    grid = np.arange(grid_step, 0.9 * top, grid_step)
+    # thicknesses up to 3× the whole-field value + 5 nm (never past 90 % of the profile), on at
+    # most _MAX_GRID points: bounded memory for long profiles
+    upper = min(0.9 * float(intervals[-1, 1]), 3 * cei + 5.0)
+    step = max(grid_step, upper / _MAX_GRID)
+    grid = np.arange(step, upper, step)
     log_t = np.log(_templates(value, levels, intervals, grid))  # (grid, fragment, scan)
     norm = np.log(np.exp(log_t).sum(axis=-1))  # (grid, fragment)
     ll = np.einsum("bfk,gfk->bg", flat, log_t) - np.einsum("bf,gf->bg", flat.sum(-1), norm)
@@ -95,11 +100,11 @@ def _map_kernel(
     curvature = left - 2 * mid + right
     with np.errstate(invalid="ignore", divide="ignore"):
         shift = np.where(curvature < 0, 0.5 * (left - right) / curvature, 0.0)
-    estimate = grid[inner] + np.clip(shift, -1, 1) * grid_step
+    estimate = grid[inner] + np.clip(shift, -1, 1) * step
     weights = np.exp(ll - ll.max(axis=1, keepdims=True))
     weights /= weights.sum(axis=1, keepdims=True)
     mean = weights @ grid
-    std = np.sqrt(np.clip(weights @ grid**2 - mean**2, 0, None) + grid_step**2 / 12)
+    std = np.sqrt(np.clip(weights @ grid**2 - mean**2, 0, None) + step**2 / 12)
     total = flat.sum(axis=(1, 2))
     reason = np.zeros(flat.shape[0])
     reason[std > max_std_fraction * cei] = 3
@@ -177,7 +182,8 @@ def stack_thickness_map(
         A bin is imprecise (invalid) when its σ exceeds this fraction of the whole-field CEI
         thickness.
     grid_step_nm
-        Spacing (nm) of the thickness grid the likelihood is evaluated on.
+        Spacing (nm) of the thickness grid the likelihood is evaluated on (coarser when the
+        grid — up to 3× the whole-field thickness + 5 nm — would exceed 1000 points).
 
     Returns
     -------
