@@ -20,7 +20,7 @@ from tofsims.profiles import depth_profile, select_fragment
 from tofsims.synthetic import layered_sample
 from tofsims.timing import time_to_maximum, time_to_plateau
 
-DATA = Path(__file__).parent / "data" / "tofsims" / "uhasselt_surfacelab73_depth_profiles"
+DATA = Path(__file__).parents[1] / "data" / "tofsims" / "uhasselt_surfacelab73_depth_profiles"
 
 
 def _real(name: str) -> xr.Dataset:
