@@ -3,8 +3,9 @@
 Columns: ``experiment``, ``kind``, every label (``sample``, ``cycle`` ...), ``status``,
 ``error``, then the results: for DEMS ``<gas>_onset_V``, ``<gas>_onset_uncertainty_V``,
 ``<gas>_onset_method``, ``<gas>_evolved_umol``, ``<gas>_evolved_umol_per_g``, ``delay_s``;
-for TOF-SIMS ``cei_thickness_nm_mean``/``_median``/``_std``/``_uncertainty``, ``cei_method``,
-``coating_thickness_nm``. A value that could not be determined is empty (CSV) / null (Parquet).
+for TOF-SIMS ``cei_thickness_nm_mean``/``_median``/``_std``/``_uncertainty``/``_whole_field``,
+``cei_method``, ``coating_thickness_nm``, ``coating_thickness_uncertainty_nm``,
+``cei_warnings``. A value that could not be determined is empty (CSV) / null (Parquet).
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ def flatten_summary(kind: str, summary: dict[str, Any]) -> dict[str, Any]:
         row["delay_s"] = summary.get("delay_s")
     elif kind == "tofsims":
         cei = summary.get("cei_thickness_nm") or {}
-        for key in ("mean", "median", "std", "uncertainty"):
+        for key in ("mean", "median", "std", "uncertainty", "whole_field"):
             row[f"cei_thickness_nm_{key}"] = cei.get(key)
         row["cei_method"] = cei.get("method")
         row["coating_thickness_nm"] = summary.get("coating_thickness_nm")
+        row["coating_thickness_uncertainty_nm"] = summary.get("coating_thickness_uncertainty_nm")
+        row["cei_warnings"] = "; ".join(summary.get("warnings") or []) or None
     return row
 
 

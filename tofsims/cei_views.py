@@ -31,26 +31,34 @@ def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
     -------
     dict
         ``{label: depth in nm}`` for every interface that was determined (``null`` values are
-        left out), e.g. ``{"CEI (LiF2-) 10.1 nm": 10.08, "LiF2-/NiO2- 10.2 nm": 10.20}``; a
-        coating (which lies under the CEI) is marked at its lower boundary, CEI + coating.
+        left out), e.g. ``{"CEI (LiF2-) 10.08 ± 0.15 nm": 10.08, "LiF2-/NiO2- 10.2 nm": 10.20}``;
+        a coating (which lies under the CEI) is marked at its lower boundary, CEI + coating.
     """
     given = summary.get("input", {})
     marker, bulk = given.get("marker", "marker"), given.get("bulk", "bulk")
-    cei = (summary.get("cei_thickness_nm") or {}).get("mean")
-    found = {
-        f"CEI ({marker})": cei,
-        f"{marker}/{bulk}": (summary.get("two_marker_crossing_nm") or {}).get("value"),
-    }
-    interfaces = {
-        f"{label} {float(depth):.3g} nm": float(depth)
-        for label, depth in found.items()
-        if _finite(depth)
-    }
+    block = summary.get("cei_thickness_nm") or {}
+    cei = block.get("mean")
+    interfaces = {}
+    if _finite(cei):
+        interfaces[f"CEI ({marker}) {_with_uncertainty(cei, block.get('uncertainty'))}"] = float(
+            cei
+        )
+    crossing = (summary.get("two_marker_crossing_nm") or {}).get("value")
+    if _finite(crossing):
+        interfaces[f"{marker}/{bulk} {float(crossing):.3g} nm"] = float(crossing)
     coating = summary.get("coating_thickness_nm")
     if _finite(coating) and _finite(cei):
         # the coating lies under the CEI: its lower boundary is at CEI + coating thickness
-        interfaces[f"coating end ({float(coating):.3g} nm thick)"] = float(cei) + float(coating)
+        thick = _with_uncertainty(coating, summary.get("coating_thickness_uncertainty_nm"))
+        interfaces[f"coating end ({thick} thick)"] = float(cei) + float(coating)
     return interfaces
+
+
+def _with_uncertainty(value: float, uncertainty: Any) -> str:
+    """``"10.08 ± 0.15 nm"`` (two decimals), or ``"10.1 nm"`` without an uncertainty."""
+    if _finite(uncertainty):
+        return f"{float(value):.2f} ± {float(uncertainty):.2f} nm"
+    return f"{float(value):.3g} nm"
 
 
 def _finite(value: Any) -> bool:

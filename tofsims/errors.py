@@ -40,3 +40,21 @@ class FragmentError(TofsimsError, ValueError):
 
 class AnalysisError(TofsimsError, ValueError):
     """Inputs of a numerical step (depth scale, interface fit ...) are inconsistent."""
+
+
+class InputCheckError(TofsimsError, ValueError):
+    """The input fails a check that makes a CEI thickness meaningless (``force`` overrides).
+
+    Parameters
+    ----------
+    path
+        The input (file or dataset source), or None.
+    problem
+        One sentence saying what the check found.
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None, problem: str):
+        self.path = None if path is None else os.fspath(path)
+        self.problem = problem
+        where = f"{self.path}: " if self.path else ""
+        super().__init__(f"{where}{problem}; give --force (force=True) to analyse it anyway")

@@ -91,7 +91,7 @@ def fitted_peak(counts: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]
     if not beta[2] < 0:
         return np.nan, np.nan
     vertex = np.clip(-beta[1] / (2 * beta[2]), u[0], u[-1])
-    height = float(np.exp(beta[0] + beta[1] * vertex + beta[2] * vertex**2))
+    height = float(np.exp(min(beta[0] + beta[1] * vertex + beta[2] * vertex**2, 700.0)))
     return float(top + vertex * scale), height
 
 

@@ -24,12 +24,32 @@ Examples:
   operando tofsims cei profile.txt --sputter-rate 0.05 --summary summary.json
 
 \b
-Volumes give a per-pixel map (4x4 lateral bins, Gaussian smoothing sigma = 2 scans,
-bins with < 20 marker counts at the maximum are masked) and its statistics;
-a depth profile gives the whole-field value only (no map). Every number that
+The layer stack (CEI, optional coating, bulk; MRI depth resolution) is fitted
+jointly to the stack fragments by Poisson likelihood; volumes also give a
+per-bin CEI map (4x4-pixel bins, invalid bins filled from their 8x8 and 16x16
+parents) whose mean is the headline thickness; a depth profile gives the
+whole-field fit. The ± combines every term of the uncertainty budget. A static
+acquisition or a buried marker is an error unless --force. Every number that
 cannot be determined is null in summary.json, with the reason under "null_reasons".
 See docs/cli.md for every key and docs/methods.md for the methods.
 """
+
+
+def cei_line(summary: dict[str, Any], marker: str) -> str:
+    """One line: the headline thickness ± its uncertainty, its method and the coating."""
+    cei = summary["cei_thickness_nm"]
+    if cei["mean"] is None:
+        thickness = "n/a"
+    else:
+        spread = "" if cei["uncertainty"] is None else f" ± {cei['uncertainty']:.2f}"
+        thickness = f"{cei['mean']:.2f}{spread} nm ({cei['method']})"
+    coating = summary["coating_thickness_nm"]
+    if coating is None:
+        coated = "none"
+    else:
+        spread = summary["coating_thickness_uncertainty_nm"]
+        coated = f"{coating:.2f}{'' if spread is None else f' ± {spread:.2f}'} nm"
+    return f"CEI thickness ({marker}): {thickness}; coating {coated}"
 
 
 def publish_cei(
@@ -55,11 +75,9 @@ def publish_cei(
         write_netcdf_atomic(result.map, map_path)
     summary = result.summary.to_dict()
     write_json_atomic(summary_path, summary)
-    mean = result.summary.cei_thickness_nm
-    echo(
-        f"CEI thickness ({run.options.marker}): "
-        f"{'n/a' if mean is None else f'{mean:.2f} nm'}; wrote {summary_path}"
-    )
+    for warning in result.summary.warnings:
+        echo(f"warning: {warning}")
+    echo(f"{cei_line(result.summary.to_dict(), run.options.marker)}; wrote {summary_path}")
     if report is not None:
         thickness = result.map["thickness"] if result.map is not None else None
 

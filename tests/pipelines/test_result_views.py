@@ -255,6 +255,7 @@ def test_tofsims_cei_of_a_volume_writes_map_views(batch, tmp_path):
 def test_tofsims_cei_of_a_surfacelab_profile_shows_only_the_profile(tmp_path):
     args = ["tofsims", "cei", SURFACELAB, "--sputter-rate", 0.05, "--marker", "O2-"]
     args += ["--bulk", "Au-", "--summary", tmp_path / "s.json", "--html", tmp_path / "p.html"]
+    args += ["--force"]  # a static acquisition: analysed anyway, with a warning
     result = CliRunner().invoke(cli, [*map(str, args), "--png", str(tmp_path / "p.png")])
     assert result.exit_code == 0, result.output
     text = assert_offline_html(tmp_path / "p.html")
@@ -265,7 +266,7 @@ def test_tofsims_cei_of_a_surfacelab_profile_shows_only_the_profile(tmp_path):
 
 def test_html_output_folder_is_created_and_no_temporary_is_left(tmp_path):
     args = ["tofsims", "cei", SURFACELAB, "--sputter-rate", 0.05, "--marker", "O2-"]
-    args += ["--bulk", "Au-", "--summary", tmp_path / "s.json"]
+    args += ["--bulk", "Au-", "--summary", tmp_path / "s.json", "--force"]
     args += ["--html", tmp_path / "missing" / "dir" / "p.html"]
     result = CliRunner().invoke(cli, [str(a) for a in args])
     assert result.exit_code == 0, result.output  # folders of the outputs are created
@@ -342,3 +343,11 @@ def test_coating_is_marked_at_its_lower_boundary():
     }
     interfaces = cei_views.cei_interfaces(summary)
     assert interfaces == {"CEI (LiF2-) 4 nm": 4.0, "coating end (3 nm thick)": 7.0}
+    # with their uncertainties (summary.json of tofsims cei): shown as ±
+    summary["cei_thickness_nm"]["uncertainty"] = 0.154
+    summary["coating_thickness_uncertainty_nm"] = 0.05
+    interfaces = cei_views.cei_interfaces(summary)
+    assert interfaces == {
+        "CEI (LiF2-) 4.00 ± 0.15 nm": 4.0,
+        "coating end (3.00 ± 0.05 nm thick)": 7.0,
+    }

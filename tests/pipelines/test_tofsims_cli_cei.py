@@ -49,15 +49,35 @@ def test_cei_summary_against_ground_truth(stores, tmp_path, name):
     mean = float(truth.cei_thickness_nm.mean())
     assert cei["mean"] == pytest.approx(mean, abs=max(0.05 * mean, 0.3))
     assert cei["std"] > 0 and cei["uncertainty"] > 0
-    assert "50 %" in cei["method"]
-    assert set(cei["estimators"]) == {"50 % after the maximum", "erf fit", "emg fit", "map mean"}
+    assert cei["method"] == "stack map" and "layer stack" in cei["method_details"]
+    assert set(cei["estimators"]) == {
+        "50 % after the maximum",
+        "erf fit",
+        "emg fit",
+        "stack fit",
+        "stack map",
+    }
+    assert cei["estimators"]["stack map"] == cei["mean"]
+    assert cei["whole_field"] == cei["estimators"]["stack fit"]
     assert 0 <= cei["method_spread"] < 0.1 * mean
+    # the ± combines every budget term; the lateral spread is reported beside it
+    terms = np.array(list(cei["budget"].values()))
+    assert cei["uncertainty"] == pytest.approx(float(np.sqrt((terms**2).sum())))
+    assert 0 < cei["lateral_std"] <= cei["std"]
+    assert cei["valid_fraction"] + cei["filled_fraction"] + cei["masked_fraction"] == (
+        pytest.approx(1.0)
+    )
+    assert summary["layer_stack"]["coating_present"] is (name == "modified")
+    assert summary["warnings"] == []
     for fragment in ("C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-"):
         assert FRAGMENT_KEYS <= set(summary["fragments"][fragment])
     c2ho = summary["fragments"]["C2HO-"]
     assert c2ho["depth_at_max_nm"] == pytest.approx(0.05 * c2ho["time_to_max_s"])
     if name == "modified":
         assert summary["coating_thickness_nm"] == pytest.approx(3.0, abs=0.5)
+        assert summary["coating_thickness_uncertainty_nm"] > 0
+        assert set(summary["coating_budget"]) == set(cei["budget"])
+        assert summary["coating_estimators"]["stack fit"] == summary["coating_thickness_nm"]
     else:
         assert summary["coating_thickness_nm"] is None
         assert "coating_thickness_nm" in summary["null_reasons"]

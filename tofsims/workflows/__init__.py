@@ -48,7 +48,7 @@ __getattr__, __dir__ = lazy_exports(
         "ReconstructOptions": "tofsims.workflows.options:ReconstructOptions",
         "CeiResult": "tofsims.workflows.cei_thickness:CeiResult",
         "CeiRun": "tofsims.workflows.cei_thickness:CeiRun",
-        "CeiSummary": "tofsims.workflows.cei_thickness:CeiSummary",
+        "CeiSummary": "tofsims.workflows.cei_summary:CeiSummary",
         "cei": "tofsims.workflows.cei_thickness:cei",
         "input_files": "tofsims.workflows.inputs:input_files",
         "is_profile": "tofsims.workflows.inputs:is_profile",

@@ -1,94 +1,70 @@
-"""The CEI workflow: thickness of the cathode-electrolyte interphase (map, statistics), coating.
+"""The CEI workflow: thickness of the cathode-electrolyte interphase (map, budget), coating.
 
-:func:`cei` opens a volume (Zarr store, GRD, 3D ASCII …) or a depth profile, puts it on the
-depth scale of a constant sputter rate and builds the lazy whole-field profile and, for a
-volume, the per-pixel thickness map; :meth:`CeiRun.compute` computes both and derives every
-number of :class:`CeiSummary` (``summary.json`` of ``operando tofsims cei``): the CEI thickness
-(map statistics or whole-field value, bootstrap uncertainties), its spread over estimators, the
-coating, every fragment's timings and the two-marker crossing. A number that cannot be
-determined is ``None`` with its reason in ``null_reasons``. Nothing is written.
+:func:`cei` opens a volume (Zarr store, GRD, 3D ASCII …) or a depth profile, checks that it is
+a depth profile of a surface film (:mod:`tofsims.checks`), puts it on the depth scale of a
+constant sputter rate and builds, lazily, the layer-stack analysis: for a volume the
+whole-field stack fit and the per-bin CEI map refined against each other
+(:func:`tofsims.stackmap.cei_stack_analysis`), for a depth profile the stack fit
+(:func:`tofsims.stackfit.fit_layer_stack`), and the uncertainty budgets of the CEI and coating
+thicknesses (:func:`tofsims.budget.layer_stack_budgets`). :meth:`CeiRun.compute` computes them
+in one pass over the data and derives every number of :class:`CeiSummary` (``summary.json`` of
+``operando tofsims cei``): the headline thickness (map mean, else whole-field stack fit) with
+its budget, the simple estimators beside it, the coating, every fragment's time to maximum
+with σ, the bulk marker's time to plateau and the two-marker crossing. Nothing is written.
 
-Fixed processing parameters (documented in ``docs/cli.md``): :data:`BIN_SIZE`,
-:data:`MAP_SMOOTH_SCANS`, :data:`MAP_MIN_COUNTS`, :data:`N_BOOT`.
+Fixed processing parameters (documented in ``docs/cli.md``): :data:`BIN_SIZE`, :data:`N_BOOT`,
+:data:`SMOOTH_SCANS`, :data:`PLATEAU_FRACTION`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask
 import xarray as xr
+from dask.base import is_dask_collection
 
 from operando_core.options import OptionError
 from operando_core.readers import package_version
+from tofsims.budget import layer_stack_budgets
+from tofsims.checks import static_acquisition, surface_marker_diagnostics, surface_marker_warning
 from tofsims.depth import depth_constant_rate
-from tofsims.errors import AnalysisError
+from tofsims.errors import AnalysisError, InputCheckError
 from tofsims.interfaces import fit_layer, layer_marker, two_marker_crossing
 from tofsims.profiles import depth_profile, select_fragment
-from tofsims.thickness import cei_thickness_map, coating_thickness, thickness_statistics
+from tofsims.stackfit import fit_layer_stack
+from tofsims.stackmap import cei_stack_analysis, stack_map_statistics
+from tofsims.thickness import coating_thickness
+from tofsims.timing import time_to_maximum, time_to_plateau
+from tofsims.workflows.cei_summary import (
+    CeiSummary,
+    put_cei,
+    put_coating,
+    put_crossing,
+    put_fragments,
+    put_plateau,
+    put_stack,
+)
 from tofsims.workflows.inputs import is_profile, open_input
-from tofsims.workflows.options import DEFAULT_BULK, CeiOptions
+from tofsims.workflows.options import DEFAULT_BULK, STACK_FRAGMENTS, CeiOptions
 
-__all__ = ["BIN_SIZE", "MAP_MIN_COUNTS", "MAP_SMOOTH_SCANS", "N_BOOT", "CeiResult", "CeiRun",
+__all__ = ["BIN_SIZE", "N_BOOT", "PLATEAU_FRACTION", "SMOOTH_SCANS", "CeiResult", "CeiRun",
            "CeiSummary", "cei"]  # fmt: skip
 
-#: Lateral binning of the thickness map (pixels per side).
+#: Lateral bin of the CEI map (pixels per side; invalid bins take their 2x and 4x parents).
 BIN_SIZE = 4
-#: Gaussian smoothing of each binned depth profile (sigma, scans).
-MAP_SMOOTH_SCANS = 2.0
-#: Bins whose marker maximum has fewer counts are masked.
-MAP_MIN_COUNTS = 20.0
-#: Poisson bootstrap resamples of every uncertainty.
+#: Poisson bootstrap resamples of the whole-field uncertainties (times, crossing, 50 %).
 N_BOOT = 20
+#: Gaussian smoothing (σ, scans) of a profile before its maximum is located.
+SMOOTH_SCANS = 2.0
+#: Share of its plateau at which the bulk marker counts as reached (time to plateau).
+PLATEAU_FRACTION = 0.9
 
-
-def _number(value: Any) -> float | None:
-    """Return a JSON number, or None for NaN/inf."""
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-@dataclass
-class CeiSummary:
-    """The numbers of a CEI analysis; ``None`` values carry a reason in ``null_reasons``.
-
-    Attributes
-    ----------
-    values
-        ``cei_thickness_nm`` (``mean``, ``median``, ``std``, ``uncertainty``, ``method``,
-        percentiles, ``valid_fraction``, ``estimators``, ``method_spread``),
-        ``coating_thickness_nm`` (and its uncertainty and method), ``fragments``,
-        ``two_marker_crossing_nm``, ``input`` (``docs/cli.md`` lists every key).
-    null_reasons
-        Dotted key -> why that number is ``None``.
-    """
-
-    values: dict[str, Any] = field(default_factory=dict)
-    null_reasons: dict[str, str] = field(default_factory=dict)
-
-    def put(self, where: list[str], value: Any, reason: str) -> None:
-        """Set ``values[where...]`` to a number (or None with ``reason``)."""
-        node = self.values
-        for key in where[:-1]:
-            node = node.setdefault(key, {})
-        number = None if value is None else _number(value)
-        node[where[-1]] = number
-        if number is None:
-            self.null_reasons[".".join(where)] = reason
-
-    @property
-    def cei_thickness_nm(self) -> float | None:
-        """Mean CEI thickness (nm; whole-field value of a profile), ``None``: no layer."""
-        return self.values["cei_thickness_nm"]["mean"]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ``summary.json`` document."""
-        return {**self.values, "null_reasons": self.null_reasons}
+_COATING = {"auto": None, "yes": True, "no": False}
 
 
 @dataclass(frozen=True)
@@ -98,28 +74,55 @@ class CeiResult:
     Attributes
     ----------
     map
-        Per-pixel thickness map (``thickness(y, x)`` nm, its bootstrap ``thickness_std``,
-        ``mask`` …) of a volume; ``None`` for a depth profile.
+        Per-bin CEI thickness map of a volume (:func:`tofsims.stackmap.stack_thickness_map`:
+        ``thickness(y, x)`` and ``thickness_std`` in nm, ``valid``, ``mask``, ``bin_size``,
+        ``reason``, ``counts``); ``None`` for a depth profile.
     profile
         The whole-field depth profile ``intensity(scan, peak)`` with ``depth``.
+    stack
+        The whole-field layer-stack fit (:func:`tofsims.stackfit.fit_layer_stack`).
     summary
         Every number, :class:`CeiSummary`.
     """
 
     map: xr.Dataset | None
     profile: xr.Dataset
+    stack: xr.Dataset
     summary: CeiSummary
 
 
 @dataclass(frozen=True)
 class CeiRun:
-    """A CEI analysis ready to compute: the lazy profile and map, and the options."""
+    """A CEI analysis ready to compute: the lazy profile, stack fit, map and budgets.
+
+    Attributes
+    ----------
+    data
+        The input on the depth scale (volume or profile).
+    profile
+        Whole-field depth profile (lazy for a volume).
+    stack
+        Whole-field layer-stack fit (lazy).
+    thickness_map, statistics
+        Per-bin CEI map and its statistics (lazy; ``None`` for a depth profile).
+    budgets
+        ``{"cei": …, "coating": …}`` uncertainty budgets (lazy).
+    stack_fragments
+        The fragments fitted jointly by the layer stack.
+    warnings
+        Failed input checks found so far (only with ``options.force``).
+    """
 
     data: xr.Dataset
     profile: xr.Dataset
+    stack: xr.Dataset
     thickness_map: xr.Dataset | None
+    statistics: xr.Dataset | None
+    budgets: dict[str, xr.Dataset]
+    stack_fragments: tuple[str, ...]
     options: CeiOptions
     source: str | None
+    warnings: tuple[str, ...] = ()
 
     @property
     def is_volume(self) -> bool:
@@ -132,98 +135,238 @@ class CeiRun:
         return self.options.bulk or DEFAULT_BULK
 
     def compute(self, **compute_options: Any) -> CeiResult:
-        """Compute the profile (and map) and every number of the summary.
+        """Compute the profile, stack fit, map and budgets in one pass; derive the summary.
 
         ``compute_options`` go to :func:`dask.compute`.
+
+        Raises
+        ------
+        InputCheckError
+            The marker's maximum is buried (not a surface film) and ``options.force`` is off.
         """
-        if self.thickness_map is not None:
-            profile, thickness_map = dask.compute(
-                self.profile, self.thickness_map, **compute_options
-            )
-        else:
-            profile, thickness_map = self.profile.compute(**compute_options), None
+        lazy = [self.profile, self.stack, *self.budgets.values()]
+        if self.thickness_map is not None and self.statistics is not None:
+            lazy += [self.thickness_map, self.statistics]
+        computed = _compute_together(lazy, **compute_options)
+        profile, stack, cei_budget, coating_budget = computed[:4]
+        thickness_map, statistics = computed[4:] if len(computed) > 4 else (None, None)
         summary = CeiSummary()
-        marker = self.options.marker
-        if thickness_map is not None:
-            _cei_from_map(thickness_map, marker, summary, rate_rel=0.0)
-        else:
-            _cei_from_profile(profile, marker, summary)
-        _estimator_spread(profile, marker, summary)
-        _coating(profile, summary)
-        _fragment_entries(profile, summary)
-        if _has_fragment(profile, self.bulk):
-            _crossing(profile, marker, self.bulk, summary)
-        else:
-            summary.put(
-                ["two_marker_crossing_nm", "value"], None, f"no {self.bulk} signal in the data"
-            )
-        summary.values["input"] = {
-            "path": self.source,
-            "kind": "volume" if thickness_map is not None else "depth profile",
-            "sputter_rate_nm_per_s": self.options.sputter_rate_nm_per_s,
-            "sputter_time_source": self.data.attrs.get("sputter_time_source", "file"),
-            "marker": marker,
-            "bulk": self.bulk,
-        }
+        summary.warnings.extend(self.warnings)
+        self._check_marker(profile, summary)
+        if not bool(stack["converged"]):
+            summary.warnings.append("the layer-stack fit did not converge")
+        self._fill(profile, stack, {"cei": cei_budget, "coating": coating_budget}, statistics,
+                   summary)  # fmt: skip
         if thickness_map is not None:
             thickness_map.attrs |= {
                 "source_file": self.source,
                 "sputter_rate_nm_per_s": self.options.sputter_rate_nm_per_s,
                 "producer": f"operando {package_version()} tofsims cei",
             }
-        return CeiResult(thickness_map, profile, summary)
+        return CeiResult(thickness_map, profile, stack, summary)
+
+    def _check_marker(self, profile: xr.Dataset, summary: CeiSummary) -> None:
+        """Raise (or warn, with ``force``) when the marker's maximum is not at the surface."""
+        marker = _marker_counts(profile, self.options.marker, "marker")
+        bulk = _column(profile, self.bulk)
+        verdict = surface_marker_warning(
+            surface_marker_diagnostics(marker, bulk, smooth_scans=SMOOTH_SCANS),
+            self.options.marker,
+            self.bulk if bulk is not None else None,
+        )
+        if verdict is None:
+            return
+        if not self.options.force:
+            raise InputCheckError(self.source, verdict)
+        summary.warnings.append(verdict)
+
+    def _fill(
+        self,
+        profile: xr.Dataset,
+        stack: xr.Dataset,
+        budgets: dict[str, xr.Dataset],
+        statistics: xr.Dataset | None,
+        summary: CeiSummary,
+    ) -> None:
+        options, marker = self.options, self.options.marker
+        rate_rel = options.sputter_rate_uncertainty_nm_per_s / options.sputter_rate_nm_per_s
+        counts = _marker_counts(profile, marker, "marker")
+        fifty = layer_marker(counts, level="fitted", n_boot=N_BOOT)
+        simple = {
+            "50 % after the maximum": fifty["position_50"],
+            "erf fit": fit_layer(counts, model="erf", n_boot=0)["position"],
+            "emg fit": fit_layer(counts, model="emg", n_boot=0)["position"],
+        }
+        put_cei(
+            summary,
+            marker=marker,
+            budgets=budgets,
+            stack=stack,
+            statistics=statistics,
+            fifty=fifty,
+            simple=simple,
+            rate_rel=rate_rel,
+            descriptions=_descriptions(marker, self.stack_fragments),
+        )
+        ceo2 = _column(profile, "CeO2-")
+        erf_box = None if ceo2 is None else coating_thickness(ceo2, n_boot=0)
+        put_coating(
+            summary, budgets["coating"], stack, coating_option=options.coating, erf_box=erf_box
+        )
+        put_stack(summary, stack, self.stack_fragments, options.coating)
+        names, columns = _single_columns(profile)
+        if names:
+            selected = profile["intensity"].isel(peak=columns)
+            put_fragments(
+                summary,
+                names,
+                time_to_maximum(selected, smooth_scans=SMOOTH_SCANS, n_boot=N_BOOT),
+                layer_marker(selected, level="fitted", n_boot=0),
+                (profile["sputter_time"].values, profile["depth"].values),
+            )
+        else:
+            summary.values["fragments"] = {}
+        bulk = _column(profile, self.bulk)
+        if bulk is None:
+            summary.put(
+                ["two_marker_crossing_nm", "value"], None, f"no {self.bulk} signal in the data"
+            )
+        else:
+            plateau = time_to_plateau(
+                bulk, fraction=PLATEAU_FRACTION, smooth_scans=SMOOTH_SCANS, n_boot=N_BOOT
+            )
+            put_plateau(summary, self.bulk, plateau, PLATEAU_FRACTION)
+            put_crossing(
+                summary, two_marker_crossing(counts, bulk, n_boot=N_BOOT), marker, self.bulk
+            )
+        summary.values["input"] = {
+            "path": self.source,
+            "kind": "volume" if self.is_volume else "depth profile",
+            "sputter_rate_nm_per_s": options.sputter_rate_nm_per_s,
+            "sputter_rate_uncertainty_nm_per_s": options.sputter_rate_uncertainty_nm_per_s,
+            "sputter_time_source": self.data.attrs.get("sputter_time_source", "file"),
+            "marker": marker,
+            "bulk": self.bulk,
+            "stack_fragments": list(self.stack_fragments),
+            "coating": options.coating,
+            "information_depth_nm": options.information_depth_nm,
+            "information_depth_uncertainty_nm": options.information_depth_uncertainty_nm,
+            "force": options.force,
+        }
 
 
 def cei(data: xr.Dataset | str | os.PathLike[str], options: CeiOptions) -> CeiRun:
-    """CEI thickness of a volume or depth profile: per-pixel map, statistics, coating (lazy).
+    """CEI thickness of a volume or depth profile: layer stack, per-bin map, budgets (lazy).
 
-    Volumes give a per-pixel map (:data:`BIN_SIZE` × :data:`BIN_SIZE` lateral bins, Gaussian
-    smoothing over :data:`MAP_SMOOTH_SCANS` scans, bins with < :data:`MAP_MIN_COUNTS` marker
-    counts at the maximum masked) and its statistics; a depth profile gives the whole-field
-    value only.
+    Volumes give the whole-field layer-stack fit and a per-bin CEI map
+    (:data:`BIN_SIZE` × :data:`BIN_SIZE` pixels, invalid bins filled from their 2× and 4×
+    parents) refined against each other; a depth profile gives the stack fit only.
 
     Parameters
     ----------
     data
-        A volume ``counts(fragment, scan, y, x)`` or profile ``intensity(scan, peak)`` with a
-        ``sputter_time`` (s), or a file/store (:func:`tofsims.workflows.open_input`; a GRD is
-        binned with the battery fragments and the markers).
+        A volume ``counts(fragment, scan, y, x)`` or profile ``intensity(scan, peak)`` of raw
+        counts with a ``sputter_time`` (s), or a file/store
+        (:func:`tofsims.workflows.open_input`; a GRD is binned with the battery fragments, the
+        markers and the stack fragments).
     options
-        Sputter rate, seconds per scan, CEI and bulk markers.
+        Sputter rate (and its uncertainty), seconds per scan, CEI and bulk markers, the layer
+        stack's fragments, coating and information depth, ``force``.
 
     Returns
     -------
     CeiRun
-        The lazy profile (and map); nothing is computed.
+        The lazy analysis; nothing is computed (unless ``data`` is held in memory, numpy-backed).
 
     Raises
     ------
     OptionError
-        The marker, or a bulk marker given explicitly, is not in the data.
+        The marker, a bulk marker or a stack fragment given explicitly is not in the data.
+    InputCheckError
+        The input is a static acquisition (no depth profile) and ``options.force`` is off.
     """
+    wanted = (options.marker, options.bulk or DEFAULT_BULK, *(options.stack_fragments or ()))
     if isinstance(data, xr.Dataset):
         source = data.attrs.get("source_file")
     else:
         source = str(Path(data).resolve())
-        wanted = (options.marker, options.bulk or DEFAULT_BULK)
         data = open_input(data, seconds_per_scan=options.seconds_per_scan, fragments=wanted)
-    data = depth_constant_rate(data, options.sputter_rate_nm_per_s)
+    warnings = []
+    static = static_acquisition(data)
+    if static is not None:
+        if not options.force:
+            raise InputCheckError(source, static)
+        warnings.append(static)
+    data = depth_constant_rate(
+        data,
+        options.sputter_rate_nm_per_s,
+        rate_uncertainty_nm_per_s=options.sputter_rate_uncertainty_nm_per_s,
+    )
     volume = not is_profile(data)
     profile = depth_profile(data) if volume else data
     _marker_counts(profile, options.marker, "marker")  # fail fast, before any computation
     if options.bulk is not None:
         _marker_counts(profile, options.bulk, "bulk")  # an explicit bulk marker must exist
-    thickness_map = None
+    fragments = _stack_fragments(profile, options)
+    stack_options = {
+        "coating": _COATING[options.coating],
+        "information_depth_nm": options.information_depth_nm,
+        "information_depth_uncertainty_nm": options.information_depth_uncertainty_nm,
+    }
+    thickness_map = statistics = None
     if volume:
-        thickness_map = cei_thickness_map(
-            data,
-            options.marker,
-            bin_size=BIN_SIZE,
-            smooth_scans=MAP_SMOOTH_SCANS,
-            min_counts=MAP_MIN_COUNTS,
-            n_boot=N_BOOT,
+        stack, thickness_map = cei_stack_analysis(
+            data, fragments, bin_size=BIN_SIZE, **stack_options
         )
-    return CeiRun(data, profile, thickness_map, options, source)
+        statistics = stack_map_statistics(thickness_map)
+    else:
+        names = _fragment_names(profile)
+        columns = profile["intensity"].isel(peak=[names.index(f) for f in fragments])
+        stack = fit_layer_stack(columns, **stack_options)
+    budgets = layer_stack_budgets(
+        stack,
+        statistics,
+        rate_relative_uncertainty=options.sputter_rate_uncertainty_nm_per_s
+        / options.sputter_rate_nm_per_s,
+    )
+    return CeiRun(data, profile, stack, thickness_map, statistics, budgets, fragments, options,
+                  source, tuple(warnings))  # fmt: skip
+
+
+def _compute_together(datasets: Sequence[xr.Dataset], **compute_options: Any) -> list[xr.Dataset]:
+    """Compute several datasets in one :func:`dask.compute` (their shared inputs read once).
+
+    Works on the variables' dask arrays: ``dask.compute`` of Datasets that share 0-d variables
+    fails in xarray (pydata/xarray#11329).
+    """
+    lazy = [
+        (index, name)
+        for index, ds in enumerate(datasets)
+        for name, variable in ds.variables.items()
+        if is_dask_collection(variable.data)
+    ]
+    values = dask.compute(*(datasets[i].variables[name].data for i, name in lazy),
+                          **compute_options)  # fmt: skip
+    out = [ds.copy(deep=False) for ds in datasets]
+    for (index, name), value in zip(lazy, values, strict=True):
+        out[index].variables[name].data = value
+    return out
+
+
+def _descriptions(marker: str, fragments: Sequence[str]) -> dict[str, str]:
+    """Each headline method in words."""
+    joint = ", ".join(fragments)
+    return {
+        "stack map": f"mean of the per-bin CEI map: Poisson fit of the whole-field layer stack "
+        f"({joint}; MRI depth resolution) with one CEI thickness per {BIN_SIZE}x{BIN_SIZE}-pixel "
+        "bin, invalid bins filled from their 2x and 4x parents; uncertainty = every budget term "
+        "combined",
+        "stack fit": f"whole-field layer-stack fit ({joint}; MRI depth resolution, Poisson "
+        "likelihood); uncertainty = every budget term combined",
+        "50 % after the maximum": f"whole-field depth where {marker} falls to 50 % of its fitted "
+        f"maximum after the peak (the layer stack found no CEI); uncertainty = Poisson "
+        f"bootstrap ({N_BOOT} resamples), estimator spread and sputter rate combined",
+    }
 
 
 def _marker_counts(profile: Any, fragment: str, role: str) -> Any:
@@ -233,121 +376,39 @@ def _marker_counts(profile: Any, fragment: str, role: str) -> Any:
         raise OptionError(role, str(err)) from err
 
 
-def _has_fragment(profile: Any, fragment: str) -> bool:
-    return fragment in {str(v) for v in profile["fragment"].values}
+def _fragment_names(profile: Any) -> list[str]:
+    return [str(v) for v in profile["fragment"].values]
 
 
-def _fragment_entries(profile: Any, summary: CeiSummary) -> None:
-    """Time to max, depth at max, 50 % depth and 16–84 % width of every single fragment."""
-    names = [str(v) for v in profile["fragment"].values]
+def _column(profile: Any, fragment: str) -> Any:
+    """Return the profile column of ``fragment``, or None when absent."""
+    if fragment not in _fragment_names(profile):
+        return None
+    return select_fragment(profile["intensity"], fragment)
+
+
+def _stack_fragments(profile: Any, options: CeiOptions) -> tuple[str, ...]:
+    """Choose the stack fragments: as given, else the defaults present plus the markers."""
+    present = set(_fragment_names(profile))
+    if options.stack_fragments is not None:
+        missing = [f for f in options.stack_fragments if f not in present]
+        if missing:
+            raise OptionError(
+                "stack_fragments", f"{', '.join(missing)} not in the data (have: "
+                f"{', '.join(sorted(n for n in present if n))})"
+            )  # fmt: skip
+        return tuple(dict.fromkeys(options.stack_fragments))
+    markers = (options.marker, options.bulk or DEFAULT_BULK)
+    chosen = [f for f in (*markers, *STACK_FRAGMENTS) if f in present]
+    return tuple(dict.fromkeys(chosen))
+
+
+def _single_columns(profile: Any) -> tuple[list[str], list[int]]:
+    """First column of every single (non-sum, non-ratio) fragment: names and peak indices."""
+    names = _fragment_names(profile)
     kinds = [str(v) for v in profile["kind"].values] if "kind" in profile.coords else None
     columns: dict[str, int] = {}
-    for index, name in enumerate(names):  # first column of each fragment, single peaks only
+    for index, name in enumerate(names):
         if name and name not in columns and (kinds is None or kinds[index] == "single"):
             columns[name] = index
-    summary.values["fragments"] = {}
-    if not columns:
-        return
-    counts = profile["intensity"].isel(peak=list(columns.values()))
-    on_time = layer_marker(counts, coord="sputter_time", n_boot=N_BOOT)
-    on_depth = layer_marker(counts, coord="depth", n_boot=N_BOOT)
-    for position, name in enumerate(columns):
-        where = ["fragments", name]
-        at_time, at_depth = on_time.isel(peak=position), on_depth.isel(peak=position)
-        summary.put([*where, "time_to_max_s"], at_time["position_max"], "no counts")
-        summary.put([*where, "depth_at_max_nm"], at_depth["position_max"], "no counts")
-        summary.put(
-            [*where, "depth_50_nm"],
-            at_depth["position_50"],
-            "the signal never falls to 50 % of its maximum after the peak",
-        )
-        summary.put(
-            [*where, "width_16_84_nm"],
-            at_depth["width_16_84"],
-            "the signal never falls to 16 % of its maximum after the peak",
-        )
-
-
-def _cei_from_map(thickness_map: Any, marker: str, summary: CeiSummary, rate_rel: float) -> None:
-    stats = thickness_statistics(thickness_map, rate_relative_uncertainty=rate_rel).compute()
-    reason = f"no binned pixel has a {marker} layer (too few counts or no 50 % fall)"
-    for key in ("mean", "median", "std", "uncertainty"):
-        summary.put(["cei_thickness_nm", key], stats[key], reason)
-    summary.values["cei_thickness_nm"]["method"] = (
-        f"per-pixel depth where {marker} falls to 50 % of its maximum after the peak; "
-        f"{BIN_SIZE}x{BIN_SIZE} lateral bins, Gaussian smoothing sigma {MAP_SMOOTH_SCANS:g} "
-        f"scans, bins below {MAP_MIN_COUNTS:g} counts masked; uncertainty of the mean from a "
-        f"Poisson bootstrap ({N_BOOT} resamples) per bin"
-    )
-    for key in ("p05", "p16", "p84", "p95", "valid_fraction"):
-        summary.put(["cei_thickness_nm", key], stats[key], reason)
-
-
-def _cei_from_profile(profile: Any, marker: str, summary: CeiSummary) -> None:
-    estimate = layer_marker(_marker_counts(profile, marker, "marker"), n_boot=N_BOOT)
-    reason = f"{marker} never falls to 50 % of its maximum after the peak"
-    summary.put(["cei_thickness_nm", "mean"], estimate["position_50"], reason)
-    summary.put(["cei_thickness_nm", "median"], estimate["position_50"], reason)
-    summary.put(["cei_thickness_nm", "std"], None, "depth-profile input: no lateral map")
-    summary.put(["cei_thickness_nm", "uncertainty"], estimate["position_50_std"], reason)
-    summary.values["cei_thickness_nm"]["method"] = (
-        f"whole-field depth where {marker} falls to 50 % of its maximum after the peak; "
-        f"uncertainty from a Poisson bootstrap ({N_BOOT} resamples)"
-    )
-
-
-def _estimator_spread(profile: Any, marker: str, summary: CeiSummary) -> None:
-    """Whole-field thickness by every criterion and their spread (a systematic indication)."""
-    counts = _marker_counts(profile, marker, "marker")
-    values = {
-        "50 % after the maximum": layer_marker(counts, n_boot=0)["position_50"],
-        "erf fit": fit_layer(counts, model="erf", n_boot=0)["position"],
-        "emg fit": fit_layer(counts, model="emg", n_boot=0)["position"],
-    }
-    if summary.values["cei_thickness_nm"].get("mean") is not None:
-        values["map mean"] = summary.values["cei_thickness_nm"]["mean"]
-    for name, value in values.items():
-        summary.put(
-            ["cei_thickness_nm", "estimators", name],
-            value,
-            f"the {name} criterion found no {marker} layer",
-        )
-    found = [v for v in summary.values["cei_thickness_nm"]["estimators"].values() if v is not None]
-    summary.put(
-        ["cei_thickness_nm", "method_spread"],
-        max(found) - min(found) if found else None,
-        "no criterion found a layer",
-    )
-
-
-def _coating(profile: Any, summary: CeiSummary) -> None:
-    try:
-        counts = select_fragment(profile["intensity"], "CeO2-")
-    except AnalysisError:
-        summary.put(["coating_thickness_nm"], None, "no CeO2- signal in the data")
-        return
-    coating = coating_thickness(counts, n_boot=N_BOOT)
-    if not bool(coating["present"]):
-        summary.put(
-            ["coating_thickness_nm"],
-            None,
-            "no CeO2- layer: its peak is not above 5x the bulk level",
-        )
-        return
-    summary.put(["coating_thickness_nm"], coating["thickness"], "the erf-box fit failed")
-    summary.put(
-        ["coating_thickness_uncertainty_nm"], coating["thickness_std"], "the bootstrap fits failed"
-    )
-    summary.values["coating_method"] = json.loads(coating.attrs["method"])["criterion"]
-
-
-def _crossing(profile: Any, marker: str, bulk: str, summary: CeiSummary) -> None:
-    crossing = two_marker_crossing(
-        _marker_counts(profile, marker, "marker"),
-        _marker_counts(profile, bulk, "bulk"),
-        n_boot=N_BOOT,
-    )
-    reason = f"{marker} never falls below {bulk} (max-normalised)"
-    summary.put(["two_marker_crossing_nm", "value"], crossing["position"], reason)
-    summary.put(["two_marker_crossing_nm", "uncertainty"], crossing["position_std"], reason)
-    summary.values["two_marker_crossing_nm"]["method"] = f"max-normalised {marker} vs {bulk}"
+    return list(columns), list(columns.values())

@@ -17,6 +17,7 @@ from operando_core.options import OptionError, boolean, integer, number, option,
 __all__ = [
     "DEFAULT_BULK",
     "DEFAULT_FRAGMENTS",
+    "STACK_FRAGMENTS",
     "CeiOptions",
     "ProfileOptions",
     "ReconstructOptions",
@@ -27,6 +28,8 @@ __all__ = [
 DEFAULT_FRAGMENTS = ("C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-")
 #: Bulk marker of the two-marker crossing when none is given.
 DEFAULT_BULK = "NiO2-"
+#: Fragments the layer-stack fit uses by default, where present: CEI markers, coating, bulk.
+STACK_FRAGMENTS = ("LiF2-", "C2HO-", "PO3-", "CeO2-", "NiO2-")
 
 
 def fragment_list(value: Any) -> tuple[str, ...]:
@@ -135,6 +138,55 @@ class CeiOptions:
         flag="--bulk",
         help=f"Bulk marker fragment for the two-marker crossing [default: {DEFAULT_BULK} "
         "when present].",
+    )
+    sputter_rate_uncertainty_nm_per_s: float = option(
+        0.0,
+        convert=number,
+        at_least=0,
+        units="nm/s",
+        flag="--sputter-rate-uncertainty",
+        metavar="NM_PER_S",
+        help="Standard uncertainty of the sputter rate (nm/s), a term of every thickness budget.",
+    )
+    information_depth_nm: float = option(
+        0.3,
+        convert=number,
+        at_least=0,
+        units="nm",
+        flag="--information-depth",
+        metavar="NM",
+        help="Information depth of the MRI depth resolution (fixed in the layer-stack fit).",
+    )
+    information_depth_uncertainty_nm: float = option(
+        0.15,
+        convert=number,
+        at_least=0,
+        units="nm",
+        flag="--information-depth-uncertainty",
+        metavar="NM",
+        help="Standard uncertainty of the information depth, a term of the thickness budgets.",
+    )
+    coating: str = option(
+        "auto",
+        convert=text,
+        choices=("auto", "yes", "no"),
+        flag="--coating",
+        help="Coating layer under the CEI in the layer-stack fit: auto (likelihood-ratio "
+        "test), yes or no.",
+    )
+    stack_fragments: tuple[str, ...] | None = option(
+        None,
+        convert=fragment_list,
+        flag="--stack-fragments",
+        help="Comma-separated fragments fitted jointly by the layer stack [default: those of "
+        f"{','.join(STACK_FRAGMENTS)} present, plus the markers].",
+    )
+    force: bool = option(
+        False,
+        convert=boolean,
+        flag="--force",
+        help="Report a thickness even when the input checks fail (static acquisition, buried "
+        "marker); the failures become warnings.",
     )
 
     def __post_init__(self) -> None:
