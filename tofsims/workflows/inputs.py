@@ -86,6 +86,11 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
     elif "seconds_per_scan" in data.attrs and float(data.attrs["seconds_per_scan"]) > 0:
         times = float(data.attrs["seconds_per_scan"]) * np.arange(n)
         source = "file attribute seconds_per_scan"
+    elif data.attrs.get("sputter_time_reason"):  # a GRD whose properties hold no sputter time
+        raise TofsimsReadError(
+            path,
+            f"has no sputter time ({data.attrs['sputter_time_reason']}); give --seconds-per-scan",
+        )
     else:
         raise TofsimsReadError(
             path,
@@ -101,7 +106,9 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
 def _volume_from_events(events: Any, fragments: tuple[str, ...], seconds: float | None) -> Any:
     wanted = list(dict.fromkeys([*DEFAULT_FRAGMENTS, *fragments]))
     volume = reconstruct(events, wanted, seconds_per_scan=seconds)
-    return volume.drop_vars([v for v in volume.data_vars if v != "counts"])
+    volume = volume.drop_vars([v for v in volume.data_vars if v != "counts"])
+    # why the properties give no sputter time (e.g. 0 s: a static acquisition), for the checks
+    return volume.assign_attrs(sputter_time_reason=events.attrs.get("sputter_time_reason", ""))
 
 
 def open_input(
