@@ -248,6 +248,7 @@ def run_commands(study: Path, work: Path) -> dict[str, str]:
         "O-",
         "--summary",
         work / "cei-profile.json",
+        "--force",  # PO3- marks a buried interface of this perovskite stack: a warning
     )
     out["cli-tofsims-cei-profile.json"] = (work / "cei-profile.json").read_text()
     _invoke("tofsims", "profile", volume, "-o", work / "profile.csv")
