@@ -149,7 +149,9 @@ def _step_reference(ms, factors, gases, calibration, mass: float | None) -> floa
         return float(mass) if float(mass) in present else None
     used = {m for f in (factors or {}).values() for m in f}
     used |= {float(primary_mass(g)) for g in (gases if not factors else ())}
-    carrier = CARRIER_MASS.get(str((calibration or {}).get("carrier", "")))
+    carrier = CARRIER_MASS.get(str(getattr(calibration, "carrier", None) or ""))
+    if isinstance(calibration, Mapping):
+        carrier = CARRIER_MASS.get(str(calibration.get("carrier", "")))
     for candidate in (carrier, 40.0, 4.0):
         if candidate is not None and candidate in present and candidate not in used:
             return candidate
@@ -198,7 +200,7 @@ def quantify_run(
     negative_tolerance: float = 3.0,
     factor_uncertainty: Mapping[str, float] | None = None,
     knot_spacing_s: float = 3600.0,
-    calibration: Mapping[str, Any] | None = None,
+    calibration: Any = None,
     carrier_flow_sccm: float | None = None,
     flow_reference_C: float | None = None,
     cylinder_tolerance: float = 0.02,
@@ -241,9 +243,9 @@ def quantify_run(
     knot_spacing_s
         Knot spacing of the ``drift``/``anchored`` model (s, default 3600).
     calibration
-        The calibration document the factors come from: its standard errors, flows,
-        transit delay spread and response time feed the uncertainty budget
-        (:mod:`dems.uncertainty`).
+        The :class:`~dems.calibration_file.Calibration` (or its JSON document) the factors
+        come from: its standard errors, flows, transit delay spread and response time feed
+        the uncertainty budget (:mod:`dems.uncertainty`).
     carrier_flow_sccm
         Carrier flow of this run (sccm, > 0); None (default): as in the calibration.
         When it differs, the factors are scaled by calibration flow / carrier flow.

@@ -83,6 +83,15 @@ class CalibrationBudget:
     transfer: dict[str, Any] = field(default_factory=dict)
 
 
+def _document(calibration: Any) -> dict[str, Any]:
+    """Return the JSON document of a :class:`~dems.calibration_file.Calibration` or mapping."""
+    if calibration is None:
+        return {}
+    if hasattr(calibration, "to_document"):
+        return calibration.to_document()
+    return dict(calibration)
+
+
 def _calibration_flow(calibration: Mapping[str, Any]) -> float | None:
     """Return the calibration's carrier flow (mol/s): its steps' median total flow."""
     flows = calibration.get("total_flow_mol_per_s")
@@ -93,7 +102,7 @@ def _calibration_flow(calibration: Mapping[str, Any]) -> float | None:
 
 
 def calibration_budget(
-    calibration: Mapping[str, Any] | None,
+    calibration: Any,
     factors: Mapping[str, Mapping[float, float]],
     *,
     carrier_flow_sccm: float | None = None,
@@ -107,7 +116,7 @@ def calibration_budget(
     Parameters
     ----------
     calibration
-        The calibration document (``operando dems calibrate``) or None.
+        The :class:`~dems.calibration_file.Calibration` (or its JSON document), or None.
     factors
         Gas -> {m/z: F (C/mol)} as calibrated.
     carrier_flow_sccm
@@ -128,7 +137,7 @@ def calibration_budget(
         A carrier flow without a recorded calibration flow, or a non-positive flow.
     """
     budget = CalibrationBudget()
-    document = dict(calibration or {})
+    document = _document(calibration)
     cal_flow = _calibration_flow(document)
     cal_reference = document.get("flow_reference_C")
     scale = 1.0
@@ -173,14 +182,14 @@ def calibration_budget(
 
 
 def transit_terms(
-    calibration: Mapping[str, Any] | None, delay_s: float, clock_uncertainty_s: float = 1.0
+    calibration: Any, delay_s: float, clock_uncertainty_s: float = 1.0
 ) -> dict[str, float]:
     """Return the standard uncertainty terms (s) of the transit delay (module docs).
 
     The calibration's terms apply only when its delay is the one applied.
     """
     terms = {"clock": float(clock_uncertainty_s)}
-    document = dict(calibration or {})
+    document = _document(calibration)
     measured = document.get("delay_s")
     if not isinstance(measured, int | float) or not np.isfinite(measured):
         return terms

@@ -30,7 +30,7 @@ COARSE = {"ms_cycle_s": 6.0}
 
 
 def _process(ms, ec, calibration, mass_g, windows=None, **options):
-    delay = calibration["delay_s"]
+    delay = calibration.delay_s
     result = quantify_run(
         ms,
         ec,
@@ -224,7 +224,7 @@ def test_budget_lists_calibration_tolerances_and_an_unknown_flow_reference():
     alignment = summary["uncertainty"]["alignment_terms_s"]
     assert set(alignment) == {"clock", "delay", "response"}
     # the response term follows the calibration's 10–90 % rise: τ(1 − ln 2)/√3
-    tau = calibration["response_time_s"] / np.log(9)
+    tau = calibration.response_time_s / np.log(9)
     assert alignment["response"] == pytest.approx(tau * (1 - np.log(2)) / np.sqrt(3))
 
 
