@@ -235,8 +235,11 @@ def calibrate_gas_steps(
         ``sensitivity``: gas -> {"<m/z>": {F_C_per_mol, F_stderr_C_per_mol,
         intercept, r2, n_steps, method}}; ``delay_s`` (median over transitions,
         s), ``delay_spread_s`` (standard deviation, NaN with one transition),
-        ``response_time_s`` (median 10–90 % rise, s), ``transitions`` (list); no
-        ``sources`` (:func:`dems.workflows.calibrate` records the files).
+        ``response_time_s`` (median 10–90 % rise, s), ``transitions`` (list);
+        ``sources`` holds the flows for the calibration transfer
+        (:mod:`dems.uncertainty`): ``total_flow_mol_per_s`` (per step), ``flow_in_sccm``
+        (flows given in sccm) and ``flow_reference_C`` (their reference temperature, None
+        if not stated); :func:`dems.workflows.calibrate` adds the files.
 
     Raises
     ------
@@ -281,6 +284,11 @@ def calibrate_gas_steps(
         delay_spread_s=float(np.std(finite, ddof=1)) if finite.size > 1 else np.nan,
         response_time_s=float(np.nanmedian(rises)) if np.isfinite(rises).any() else np.nan,
         transitions=transitions,
+        sources={
+            "total_flow_mol_per_s": [s.total_flow_mol_per_s for s in steps.steps],
+            "flow_in_sccm": steps.flow_in_sccm,
+            "flow_reference_C": steps.flow_reference_C,
+        },
     )
 
 

@@ -74,7 +74,9 @@ class Calibration:
         Carrier gas of a gas-step calibration.
     sources
         Where it came from: ``source_file``, ``steps_file`` or ``ec_file``, ``ms_start_time``,
-        ``total_flow_mol_per_s`` (document order).
+        ``total_flow_mol_per_s`` (document order), and for gas steps ``flow_in_sccm`` and
+        ``flow_reference_C`` (the flow controller's reference temperature, None if not
+        stated) for the calibration transfer (:mod:`dems.uncertainty`).
     created, operando_version
         When and by which operando version it was made.
     path

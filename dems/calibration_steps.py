@@ -3,7 +3,9 @@
 Accepted keys (see ``docs/methods.md``, DEMS calibration)::
 
     carrier = "Ar"
-    total_flow_mol_per_s = 7.436e-07   # or total_flow_sccm = 1.0 (273.15 K, 101325 Pa)
+    total_flow_mol_per_s = 7.436e-07   # or total_flow_sccm = 1.0 (101325 Pa and ...)
+    flow_reference_C = 0.0             # ... the controller's reference temperature (°C);
+                                       # optional, 0 °C is assumed when not stated
     plateau_fraction = 0.5             # optional: last fraction of each step averaged
     [[step]]
     start_s = 597.0    # valve switch, s since the first sample of the calibration file
@@ -32,10 +34,16 @@ __all__ = [
     "CalibrationSteps",
     "parse_steps",
     "read_steps",
+    "sccm_mol_per_s",
 ]
 
 #: 1 sccm in mol/s at the standard reference 273.15 K and 101325 Pa (ideal gas).
 SCCM_MOL_PER_S = 101325.0 * 1e-6 / (8.314462618 * 273.15) / 60.0
+
+
+def sccm_mol_per_s(reference_C: float = 0.0) -> float:
+    """1 sccm in mol/s for a flow controller whose standard is 101325 Pa and ``reference_C`` °C."""
+    return SCCM_MOL_PER_S * 273.15 / (273.15 + reference_C)
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,10 @@ class CalibrationSteps:
     plateau_fraction: float = 0.5
     source: str = "<memory>"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: flows given in sccm anywhere in the file
+    flow_in_sccm: bool = False
+    #: reference temperature of the sccm flows (°C); None: not stated (0 °C assumed)
+    flow_reference_C: float | None = None
 
     @property
     def gases(self) -> list[str]:
@@ -89,18 +101,22 @@ def _number(where: str, table: dict[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def _flow(where: str, table: dict[str, Any], default: float | None) -> float | None:
+def _flow(
+    where: str, table: dict[str, Any], default: float | None, sccm_unit: float = SCCM_MOL_PER_S
+) -> float | None:
     mol = _number(where, table, "total_flow_mol_per_s")
     sccm = _number(where, table, "total_flow_sccm")
     if mol is not None and sccm is not None:
         raise CalibrationError(f"{where}: give total_flow_mol_per_s or total_flow_sccm, not both")
-    flow = mol if mol is not None else (sccm * SCCM_MOL_PER_S if sccm is not None else default)
+    flow = mol if mol is not None else (sccm * sccm_unit if sccm is not None else default)
     if flow is not None and flow <= 0:
         raise CalibrationError(f"{where}: the total flow must be positive, got {flow!r}")
     return flow
 
 
-def _step(source: str, index: int, table: Any, default_flow: float | None) -> CalibrationStep:
+def _step(
+    source: str, index: int, table: Any, default_flow: float | None, sccm_unit: float
+) -> CalibrationStep:
     where = f"{source}: step {index}"
     if not isinstance(table, dict):
         raise CalibrationError(f"{where}: must be a table ([[step]])")
@@ -120,7 +136,7 @@ def _step(source: str, index: int, table: Any, default_flow: float | None) -> Ca
         clean[str(gas)] = value
     if sum(clean.values()) > 1.0 + 1e-9:
         raise CalibrationError(f"{where}: mole fractions sum to {sum(clean.values()):g} > 1")
-    flow = _flow(where, table, default_flow)
+    flow = _flow(where, table, default_flow, sccm_unit)
     if flow is None:
         raise CalibrationError(f"{where}: no total flow (set total_flow_mol_per_s at top level)")
     plateau = _number(where, table, "plateau_start_s")
@@ -138,11 +154,20 @@ def parse_steps(document: dict[str, Any], source: str = "<memory>") -> Calibrati
         No steps, non-positive flow, mole fractions outside 0–1, overlapping or
         inverted windows, no gas with a non-zero mole fraction.
     """
-    flow = _flow(source, document, None)
+    reference = _number(source, document, "flow_reference_C")
+    if reference is not None and not -50.0 <= reference <= 50.0:
+        raise CalibrationError(
+            f"{source}: flow_reference_C must be in -50–50 °C, got {reference:g}"
+        )
+    sccm_unit = sccm_mol_per_s(reference or 0.0)
+    flow = _flow(source, document, None, sccm_unit)
     steps_table = document.get("step", [])
     if not isinstance(steps_table, list) or not steps_table:
         raise CalibrationError(f"{source}: no [[step]] tables: nothing to calibrate")
-    steps = [_step(source, i + 1, table, flow) for i, table in enumerate(steps_table)]
+    steps = [_step(source, i + 1, table, flow, sccm_unit) for i, table in enumerate(steps_table)]
+    in_sccm = "total_flow_sccm" in document or any(
+        isinstance(t, dict) and "total_flow_sccm" in t for t in steps_table
+    )
     for i, (a, b) in enumerate(itertools.pairwise(steps), start=1):
         if b.start_s < a.end_s:
             raise CalibrationError(f"{source}: step {i + 1} starts before step {i} ends")
@@ -150,13 +175,16 @@ def parse_steps(document: dict[str, Any], source: str = "<memory>") -> Calibrati
     fraction = 0.5 if fraction is None else fraction
     if not 0.0 < fraction <= 1.0:
         raise CalibrationError(f"{source}: plateau_fraction must be in (0, 1], got {fraction:g}")
-    known = {"carrier", "total_flow_mol_per_s", "total_flow_sccm", "plateau_fraction", "step"}
+    known = {"carrier", "total_flow_mol_per_s", "total_flow_sccm", "plateau_fraction", "step",
+             "flow_reference_C"}  # fmt: skip
     result = CalibrationSteps(
         carrier=str(document.get("carrier", "")),
         steps=steps,
         plateau_fraction=fraction,
         source=source,
         extra={k: v for k, v in document.items() if k not in known},
+        flow_in_sccm=in_sccm,
+        flow_reference_C=reference,
     )
     if not result.gases:
         raise CalibrationError(f"{source}: every mole fraction is zero: no gas to calibrate")

@@ -10,13 +10,15 @@ result.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from dems.background import fit_background
+from dems.background import fit_background, reference_steps
 from dems.cycles import label_half_cycles
 from dems.errors import AlignmentError, CalibrationError
 from dems.fragmentation import primary_mass, sensitivity_matrix
@@ -27,8 +29,61 @@ from dems.quantify import (
     interpolate_ec,
     to_uniform_grid,
 )
+from dems.uncertainty import calibration_budget, transit_terms
 
-__all__ = ["default_background_windows", "quantify_run"]
+__all__ = ["AnchorCandidates", "default_background_windows", "quantify_run"]
+
+
+class AnchorCandidates(list):
+    """Quiet windows proposed from the EC record, with what the anchor search needs.
+
+    A list of ``(start_s, end_s)`` windows (MS time) like any user windows, so it
+    is recorded and printed the same way; :func:`quantify_run` recognises it and, with
+    ``background="auto"``, searches the anchors of the drift model from the data
+    instead of using the windows as given (user windows are always used as given).
+
+    Attributes
+    ----------
+    more
+        Further first-guess anchors: the second half of every discharge and the low
+        part of every charge (below a quarter of its potential rise).
+    """
+
+    def __init__(self, windows=(), more=()):
+        super().__init__(windows)
+        self.more = [tuple(map(float, w)) for w in more]
+
+
+def _states(current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample state (+1 charge, −1 discharge, 0 rest) and the run boundaries."""
+    threshold = 0.01 * np.nanmax(np.abs(current))
+    state = np.where(current > threshold, 1, np.where(current < -threshold, -1, 0))
+    edges = np.flatnonzero(np.diff(state) != 0) + 1
+    return state, np.concatenate([[0], edges, [state.size]])
+
+
+def _active_guesses(
+    t_ec: np.ndarray,
+    potential: np.ndarray | None,
+    state: np.ndarray,
+    bounds: np.ndarray,
+    shift: float,
+) -> list[tuple[float, float]]:
+    """First-guess anchors inside the active half-cycles (MS time)."""
+    more = []
+    for a, b in itertools.pairwise(bounds):
+        start, end = t_ec[a] + shift, t_ec[b - 1] + shift
+        if state[a] == 1:
+            if potential is not None and np.isfinite(potential[a:b]).any():
+                u = potential[a:b]
+                low = np.nanmin(u) + 0.25 * (np.nanmax(u) - np.nanmin(u))
+                rising = np.flatnonzero(~(u <= low))
+                last = a + (int(rising[0]) if rising.size else b - a) - 1
+                if last > a:
+                    more.append((start, t_ec[last] + shift))
+        elif state[a] == -1:
+            more.append((0.5 * (start + end), end))
+    return more
 
 
 def default_background_windows(
@@ -37,28 +92,32 @@ def default_background_windows(
     delay_s: float = 0.0,
     settle_s: float = 60.0,
     min_duration_s: float = 120.0,
-) -> list[tuple[float, float]]:
+) -> AnchorCandidates:
     """Quiet windows (s, MS time axis) for the background fit, from the EC record.
 
     Uses (1) MS time before the EC record starts, (2) every rest (|I| below 1 % of
     the maximum) that is followed by a charge — gas released during a charge can
-    still be arriving in the rest right after it — and (3) the final rest when it
+    still be arrive in the rest right after it — and (3) the final rest when it
     follows a discharge. Each rest is shifted by the transit delay and trimmed by
-    ``settle_s`` at its start. Reads the (in-memory) time and current values.
+    ``settle_s`` at its start. Reads the (in-memory) time, current and potential.
+
+    Returns
+    -------
+    AnchorCandidates
+        These windows, plus further first-guess anchors (the second half of each
+        discharge, the low-potential part of each charge) with which
+        :func:`quantify_run` finds the anchors of the drift model from the data.
     """
     t_ec = np.asarray(ec["time"].values, float)
     current = np.asarray(ec["current"].values, float)
+    potential = np.asarray(ec["potential"].values, float) if "potential" in ec else None
     t_ms = np.asarray(ms["time"].values, float)
     windows = []
     ms_start = float(np.nanmin(t_ms))
     if t_ec[0] + delay_s - ms_start >= min_duration_s:
         windows.append((ms_start, float(t_ec[0] + delay_s)))
-    threshold = 0.01 * np.nanmax(np.abs(current))
-    state = np.where(current > threshold, 1, np.where(current < -threshold, -1, 0))
-    edges = np.flatnonzero(np.diff(state) != 0) + 1
-    bounds = np.concatenate([[0], edges, [state.size]])
-    for j in range(len(bounds) - 1):
-        a, b = bounds[j], bounds[j + 1]
+    state, bounds = _states(current)
+    for a, b in itertools.pairwise(bounds):
         if state[a] != 0:
             continue
         following = state[b] if b < state.size else None
@@ -67,13 +126,36 @@ def default_background_windows(
             start, end = t_ec[a] + delay_s + settle_s, t_ec[b - 1] + delay_s
             if end - start >= min_duration_s:
                 windows.append((float(start), float(end)))
-    return windows
+    more = _active_guesses(t_ec, potential, state, bounds, delay_s)
+    return AnchorCandidates(windows, more)
 
 
 def _choose_model(model: str, windows: Sequence[tuple[float, float]]) -> str:
     if model != "auto":
         return model
+    if isinstance(windows, AnchorCandidates):
+        return "anchored"
     return {0: "als", 1: "constant", 2: "linear"}.get(len(windows), "polynomial")
+
+
+#: Base peak of common carrier gases.
+CARRIER_MASS = {"Ar": 40.0, "He": 4.0, "Ne": 20.0, "N2": 28.0}
+
+
+def _step_reference(ms, factors, gases, calibration, mass: float | None) -> float | None:
+    """m/z of the channel on which background steps are looked for (None: none)."""
+    present = set(np.asarray(ms["mass"].values, float).tolist())
+    if mass is not None:
+        return float(mass) if float(mass) in present else None
+    used = {m for f in (factors or {}).values() for m in f}
+    used |= {float(primary_mass(g)) for g in (gases if not factors else ())}
+    carrier = CARRIER_MASS.get(str(getattr(calibration, "carrier", None) or ""))
+    if isinstance(calibration, Mapping):
+        carrier = CARRIER_MASS.get(str(calibration.get("carrier", "")))
+    for candidate in (carrier, 40.0, 4.0):
+        if candidate is not None and candidate in present and candidate not in used:
+            return candidate
+    return None
 
 
 def _check_overlap(ec: xr.Dataset, grid: tuple[float, float, float], delay_s: float) -> None:
@@ -117,6 +199,13 @@ def quantify_run(
     gases: Sequence[str] = ("O2", "CO2"),
     negative_tolerance: float = 3.0,
     factor_uncertainty: Mapping[str, float] | None = None,
+    knot_spacing_s: float = 3600.0,
+    calibration: Any = None,
+    carrier_flow_sccm: float | None = None,
+    flow_reference_C: float | None = None,
+    cylinder_tolerance: float = 0.02,
+    flow_controller_tolerance: float = 0.01,
+    step_reference_mass: float | None = None,
 ) -> xr.Dataset:
     """Lazy DEMS quantification of an aligned MS + EC pair.
 
@@ -135,8 +224,11 @@ def quantify_run(
     windows
         Quiet windows (s, MS time) for the background.
     background
-        ``auto`` (by number of windows: 1 constant, 2 linear, ≥ 3 polynomial, 0 ALS),
-        ``constant``, ``linear``, ``polynomial`` or ``als``.
+        ``auto``: with the :class:`AnchorCandidates` of
+        :func:`default_background_windows`, ``anchored`` (anchors found from the
+        data); with windows given by the user, by their number (1 constant, 2 linear,
+        ≥ 3 polynomial, 0 ALS). Or ``constant``, ``linear``, ``polynomial``,
+        ``drift``, ``anchored`` or ``als`` (:func:`dems.background.fit_background`).
     degree
         Degree of the polynomial drift model.
     mass_g
@@ -147,7 +239,26 @@ def quantify_run(
         NNLS lower bound in flux-noise units (see :func:`dems.quantify.deconvolve`).
     factor_uncertainty
         gas -> relative standard uncertainty of its sensitivity factor (from the
-        calibration); propagated into the amounts of the summary.
+        calibration); used when ``calibration`` is not given.
+    knot_spacing_s
+        Knot spacing of the ``drift``/``anchored`` model (s, default 3600).
+    calibration
+        The :class:`~dems.calibration_file.Calibration` (or its JSON document) the factors
+        come from: its standard errors, flows, transit delay spread and response time feed
+        the uncertainty budget (:mod:`dems.uncertainty`).
+    carrier_flow_sccm
+        Carrier flow of this run (sccm, > 0); None (default): as in the calibration.
+        When it differs, the factors are scaled by calibration flow / carrier flow.
+    flow_reference_C
+        Reference temperature of this run's flow controller (°C, default: the
+        calibration's, else 0 °C).
+    cylinder_tolerance, flow_controller_tolerance
+        Relative half-widths of the calibration gas concentration (default 0.02) and
+        of the calibration flow (default 0.01); rectangular, into the amounts' budget.
+    step_reference_mass
+        m/z of a channel without gas evolution on which background steps (flow
+        disturbances) are found for the drift models; default: the carrier's (from the
+        calibration, else m/z 40 or 4 when measured and not quantified).
 
     Returns
     -------
@@ -156,8 +267,42 @@ def quantify_run(
     """
     _check_overlap(ec, grid, delay_s)
     model = _choose_model(background, windows)
-    corrected = fit_background(ms, model, windows, degree=degree)
+    fit_windows = list(windows)
+    if isinstance(windows, AnchorCandidates) and model == "anchored":
+        fit_windows += windows.more
+    reference = None
+    if model in ("drift", "anchored"):
+        reference = _step_reference(ms, factors, gases, calibration, step_reference_mass)
+    steps = reference_steps(ms, reference, knot_spacing_s) if reference is not None else None
+    shared = (
+        sorted({m for f in factors.values() for m in f})
+        if factors
+        else sorted({float(primary_mass(g)) for g in gases})
+    )
+    corrected = fit_background(
+        ms,
+        model,
+        fit_windows,
+        degree=degree,
+        knot_spacing_s=knot_spacing_s,
+        steps=steps,
+        joint=shared,
+    )
+    corrected.attrs["background_model"] = json.dumps(
+        {**json.loads(corrected.attrs["background_model"]), "step_reference_mass": reference}
+    )
+    budget = None
     if factors:
+        budget = calibration_budget(
+            calibration,
+            factors,
+            carrier_flow_sccm=carrier_flow_sccm,
+            flow_reference_C=flow_reference_C,
+            cylinder_tolerance=cylinder_tolerance,
+            flow_controller_tolerance=flow_controller_tolerance,
+            factor_uncertainty=factor_uncertainty,
+        )
+        factors = {g: {m: f * budget.scale[g] for m, f in fm.items()} for g, fm in factors.items()}
         masses = sorted({m for f in factors.values() for m in f})
     else:
         masses = sorted({float(primary_mass(g)) for g in gases})
@@ -182,6 +327,13 @@ def quantify_run(
         flux = deconvolve(on_grid, matrix, sigma, negative_tolerance)
         result["flux"] = flux
         result["sensitivity"] = matrix
+        stderr = np.zeros(matrix.shape)
+        for j, gas in enumerate(matrix["gas"].values):
+            for i, mass in enumerate(used_masses):
+                stderr[i, j] = budget.stderr.get(str(gas), {}).get(float(mass), 0.0)
+        result["sensitivity_stderr"] = matrix.copy(data=stderr).assign_attrs(
+            units="C/mol", long_name="standard error of the sensitivity factor"
+        )
         result["rate_per_mass"] = (flux * 1e6 * 60.0 / mass_g).assign_attrs(
             units="umol/(min.g)", long_name="gas evolution rate per gram of active material"
         )
@@ -193,7 +345,14 @@ def quantify_run(
     result = result.merge(interpolate_ec(ec_labelled, result["time"]))
     raw = corrected.rename(time="channel_time", mass="channel_mass")
     raw["channel_time"].attrs.update(units="s", long_name="MS time of each sample (no delay)")
-    for name in ("signal", "background", "corrected", "background_sigma"):
+    for name in (
+        "signal",
+        "background",
+        "corrected",
+        "background_sigma",
+        "background_anchor",
+        "background_step_s",
+    ):
         result[name] = raw[name]
     result.attrs.update(
         {
@@ -208,6 +367,9 @@ def quantify_run(
             "time_reference": "electrode time: MS time − transit delay (s since MS start_time)",
             "gases_json": json.dumps(list(factors) if factors else list(gases)),
             "factor_relative_uncertainty_json": json.dumps(dict(factor_uncertainty or {})),
+            "calibration_terms_json": json.dumps(budget.relative if budget else {}),
+            "calibration_transfer_json": json.dumps(budget.transfer if budget else {}),
+            "transit_terms_json": json.dumps(transit_terms(calibration, delay_s, 0.0)),
         }
     )
     return result

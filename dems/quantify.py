@@ -22,6 +22,7 @@ __all__ = [
     "cumulative_amount",
     "deconvolve",
     "electrode_time",
+    "flux_weights",
     "grid_bounds",
     "interpolate_ec",
     "to_uniform_grid",
@@ -97,6 +98,16 @@ def _flux_bounds(
     weighted = matrix / sigma[:, None]
     flux_sigma = np.sqrt(np.diag(np.linalg.pinv(weighted.T @ weighted)))
     return weighted, sigma, -k * flux_sigma
+
+
+def flux_weights(matrix: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Weights ``W(gas, mass)`` of the unconstrained deconvolution: ``ṅ = W · S``.
+
+    ``W = (FᵀΣ⁻¹F)⁻¹FᵀΣ⁻¹`` with ``Σ = diag(σ_M²)``: how a signal error at each m/z
+    (e.g. of its background) propagates into each gas's flux.
+    """
+    weighted, sigma, _ = _flux_bounds(np.asarray(matrix, float), np.asarray(sigma, float), 0.0)
+    return np.linalg.pinv(weighted) / sigma[None, :]
 
 
 def _solve_block(

@@ -1,119 +1,165 @@
-"""The JSON summary of a processed DEMS run: onsets, evolved amounts, per cycle.
+"""The summary of a processed DEMS run: onsets, evolved amounts, per cycle, with budgets.
 
-Works on a *computed* result of :func:`dems.process.quantify_run` (this is where
-the numbers are produced). Keys are documented in ``docs/cli.md``; the top-level
-``onsets``, ``evolved``, ``delay_s``, ``sensitivity`` and ``cycles`` are a contract.
-A number that cannot be determined is ``None`` with a ``reason`` beside it.
+:func:`summarize` works on a *computed* result of :func:`dems.process.quantify_run`
+(this is where the numbers are produced) and returns a :class:`Summary`: typed
+onsets (:class:`dems.onset.Onset`), amounts (:class:`Amount`), cycles and half-cycles,
+and a report of the background (:class:`BackgroundReport`). ``Summary.to_dict()`` is
+``summary.json`` (keys documented in ``docs/cli.md``); a ``Summary`` also reads and
+updates like that dictionary, so callers may add their own bookkeeping keys. The
+top-level ``onsets``, ``evolved``, ``delay_s``, ``sensitivity`` and ``cycles`` are a
+contract. A number that cannot be determined is ``None`` with a ``reason`` beside it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
+from dems.amounts import Amount, AmountBudget
 from dems.calibration import FARADAY
-from dems.fragmentation import primary_mass
-from dems.onset import detect_onset
+from dems.drift import white_noise
+from dems.onset import Onset, detect_onset
+from dems.uncertainty import combine
 
-__all__ = ["summarize"]
+__all__ = ["BackgroundReport", "CycleSummary", "HalfCycleSummary", "Summary", "summarize"]
 
 PLACEHOLDER_MASS_G = 0.001
+#: A charge's onset baseline ends at its first stretch this long (s) without anchors.
+BASELINE_GAP_S = 360.0
 
 
-def _series(result: xr.Dataset, gas: str) -> tuple[np.ndarray, str]:
-    if "flux" in result:
-        return np.asarray(result["flux"].sel(gas=gas).values, float), "mol/s"
-    mass = float(primary_mass(gas))
-    return np.asarray(result["signal_grid"].sel(mass=mass).values, float), "A"
+@dataclass
+class HalfCycleSummary:
+    """One half-cycle (``summary.json`` ``half_cycles[]``); ``onsets`` for charges only."""
+
+    half_cycle: int
+    direction: str
+    cycle: int | None
+    start_s: float
+    end_s: float
+    charge_C: float
+    evolved: dict[str, Amount]
+    onsets: dict[str, Onset] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        out = {
+            "half_cycle": self.half_cycle,
+            "direction": self.direction,
+            "cycle": self.cycle,
+            "start_s": self.start_s,
+            "end_s": self.end_s,
+            "charge_C": self.charge_C,
+            "evolved": {g: a.to_dict() for g, a in self.evolved.items()},
+        }
+        if self.onsets is not None:
+            out["onsets"] = {g: o.to_dict() for g, o in self.onsets.items()}
+        return out
 
 
-def _noise(flux: np.ndarray) -> float:
-    """White-noise level of a flux series: 1.4826·MAD of its first differences / √2."""
-    steps = np.diff(flux[np.isfinite(flux)])
-    if steps.size < 5:
-        return float("nan")
-    return float(1.4826 * np.median(np.abs(steps - np.median(steps))) / np.sqrt(2))
+@dataclass
+class CycleSummary:
+    """One EC cycle (``summary.json`` ``cycles[]``): onsets of its first charge."""
+
+    cycle: int
+    onsets: dict[str, Onset]
+    evolved: dict[str, Amount]
+    charge_C: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "cycle": self.cycle,
+            "onsets": {g: o.to_dict() for g, o in self.onsets.items()},
+            "evolved": {g: a.to_dict() for g, a in self.evolved.items()},
+            "charge_C": self.charge_C,
+        }
 
 
-def _background_design(result: xr.Dataset, gas: str) -> tuple | None:
-    """(window times, degree, t0, span, σ) of the background fit on the gas's main channel.
+@dataclass
+class BackgroundReport:
+    """Which background was subtracted (``summary.json`` ``background``).
 
-    σ is that channel's baseline noise (``background_sigma``) in flux units (divided by
-    the sensitivity factor; in signal units without calibration).
+    ``channels`` maps each m/z used to its ``anchors_s`` (MS-time intervals the
+    background was fitted to), ``steps_s``, ``anchor_fraction`` and ``noise`` (A).
     """
-    model = json.loads(result.attrs.get("background_model", "{}"))
-    degree = {"constant": 0, "linear": 1, "polynomial": model.get("degree", 2)}.get(
-        model.get("model")
-    )
-    if degree is None or "channel_time" not in result.coords:
-        return None
-    factor = 1.0
-    if "sensitivity" in result:
-        column = result["sensitivity"].sel(gas=gas)
-        mass = float(column["mass"].values[int(np.argmax(column.values))])
-        factor = float(column.max())
-    else:
-        mass = float(primary_mass(gas))
-    channel = np.flatnonzero(np.asarray(result["channel_mass"].values) == mass)
-    if channel.size == 0:
-        return None
-    from dems.background import window_mask
 
-    time = np.asarray(result["channel_time"].values[channel[0]], float)
-    inside = time[window_mask(time, [tuple(w) for w in model["windows"]]) & np.isfinite(time)]
-    if inside.size <= degree:
-        return None
-    sigma = float(result["background_sigma"].values[channel[0]]) / factor
-    return inside, degree, inside.mean(), float(np.ptp(inside)) or 1.0, sigma
+    model: str
+    parameters: dict[str, Any]
+    channels: dict[str, dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "model": self.model,
+            "parameters": dict(self.parameters),
+            "channels": self.channels,
+            "warnings": list(self.warnings),
+        }
 
 
-def _background_uncertainty(design, ms_time: np.ndarray) -> float:
-    """σ·sqrt(gᵀ(XᵀX)⁻¹g), g = ∫ x(t) dt: the integrated error of the fitted background.
+@dataclass
+class Summary(MutableMapping):
+    """Everything ``summary.json`` holds about a run (see :meth:`to_dict`).
 
-    The standard uncertainty (mol, or A·s without calibration) that the background's
-    fit error adds to an amount integrated over ``ms_time`` (s).
+    Behaves as a mutable mapping over its JSON form: ``summary["onsets"]`` reads the
+    serialised value, ``summary["inputs"] = ...`` adds a key of the caller's (kept in
+    ``extra``).
     """
-    if design is None or ms_time.size < 2:
-        return float("nan")
-    inside, degree, t0, span, sigma = design
-    x = np.vander((inside - t0) / span, degree + 1)
-    g = np.trapezoid(np.vander((ms_time - t0) / span, degree + 1), ms_time, axis=0)
-    return float(sigma * np.sqrt(g @ np.linalg.pinv(x.T @ x) @ g))
 
+    onsets: dict[str, Onset]
+    evolved: dict[str, Amount]
+    delay_s: float
+    sensitivity: dict[str, dict[str, float]]
+    mass_g: float | None
+    onset_method: str
+    cycles: list[CycleSummary]
+    half_cycles: list[HalfCycleSummary]
+    background: BackgroundReport
+    uncertainty: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
 
-def _amount(
-    t: np.ndarray, flux: np.ndarray, sel: np.ndarray, mass_g: float, relative_u: dict[str, Any]
-) -> dict[str, Any]:
-    ok = sel & np.isfinite(flux)
-    if ok.sum() < 2:
-        return {"umol": None, "umol_per_g": None, "reason": "no valid samples"}
-    umol = float(np.trapezoid(flux[ok], t[ok])) * 1e6
-    step = float(np.median(np.diff(t[ok])))
-    noise = _noise(flux)
-    terms = {
-        "noise": noise * step * np.sqrt(ok.sum()) * 1e6,
-        "background": relative_u["background"](t[ok]) * 1e6,
-        "calibration": abs(umol) * relative_u["factor"],
-    }
-    terms = {k: (v if np.isfinite(v) else 0.0) for k, v in terms.items()}
-    out: dict[str, Any] = {
-        "umol": umol,
-        "umol_uncertainty": float(np.sqrt(sum(v**2 for v in terms.values()))),
-        "uncertainty_terms_umol": terms,
-        "coverage": float(ok.sum() / max(sel.sum(), 1)),
-    }
-    if np.isfinite(mass_g) and mass_g > 0:
-        out["umol_per_g"] = umol / mass_g
-        out["umol_per_g_uncertainty"] = out["umol_uncertainty"] / mass_g
-    else:
-        out["umol_per_g"] = None
-        out["reason"] = "active mass unknown: give --mass"
-    return out
+    def to_dict(self) -> dict[str, Any]:
+        """``summary.json`` (JSON-ready apart from NaN, which writers turn into null)."""
+        out = {
+            "onsets": {g: o.to_dict() for g, o in self.onsets.items()},
+            "evolved": {g: a.to_dict() for g, a in self.evolved.items()},
+            "delay_s": self.delay_s,
+            "sensitivity": self.sensitivity,
+            "mass_g": self.mass_g,
+            "onset_method": self.onset_method,
+            "cycles": [c.to_dict() for c in self.cycles],
+            "half_cycles": [h.to_dict() for h in self.half_cycles],
+            "background": self.background.to_dict(),
+            "uncertainty": self.uncertainty,
+            "warnings": list(self.warnings),
+        }
+        out.update(self.extra)
+        return out
+
+    def __getitem__(self, key: str) -> Any:
+        if key in self.extra:
+            return self.extra[key]
+        return self.to_dict()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.extra[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.extra[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
 
 
 def _charge_C(t: np.ndarray, current_mA: np.ndarray, sel: np.ndarray) -> float:
@@ -121,9 +167,64 @@ def _charge_C(t: np.ndarray, current_mA: np.ndarray, sel: np.ndarray) -> float:
     return float(np.trapezoid(current_mA[ok] * 1e-3, t[ok])) if ok.sum() > 1 else float("nan")
 
 
+def _integers(values: xr.DataArray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(values.values, float), nan=-1).astype(int)
+
+
+def _intervals(time: np.ndarray, mask: np.ndarray, join_s: float) -> list[list[float]]:
+    """Return the runs of ``mask`` as [start, end] times, joining those closer than ``join_s``."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    out: list[list[float]] = []
+    for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True):
+        start, end = float(time[a]), float(time[b - 1])
+        if out and start - out[-1][1] < join_s:
+            out[-1][1] = end
+        else:
+            out.append([start, end])
+    return out
+
+
+def _background_report(result: xr.Dataset, masses: list[float]) -> BackgroundReport:
+    model = json.loads(result.attrs.get("background_model", "{}"))
+    report = BackgroundReport(
+        str(model.get("model")),
+        {k: v for k, v in model.items() if k not in ("model", "windows")},
+        {},
+    )
+    channel_mass = np.asarray(result["channel_mass"].values, float)
+    for mass in masses:
+        hits = np.flatnonzero(channel_mass == mass)
+        if hits.size == 0 or "background_anchor" not in result:
+            continue
+        c = int(hits[0])
+        time = np.asarray(result["channel_time"].values[c], float)
+        valid = np.isfinite(time) & np.isfinite(np.asarray(result["signal"].values[c], float))
+        anchors = np.asarray(result["background_anchor"].values[c], bool) & valid
+        steps = np.asarray(result["background_step_s"].values[c], float)
+        report.channels[f"{mass:g}"] = {
+            "anchors_s": _intervals(time, anchors, 300.0),
+            "steps_s": [float(s) for s in steps[np.isfinite(steps)]],
+            "anchor_fraction": float(anchors.sum() / max(valid.sum(), 1)),
+            "noise": float(result["background_sigma"].values[c]),
+        }
+        if report.model == "als" or not valid.any():
+            continue
+        start, end = float(time[valid].min()), float(time[valid].max())
+        margin = max(1800.0, 0.05 * (end - start))
+        if not anchors.any():
+            report.warnings.append(f"m/z {mass:g}: no background anchors")
+        elif time[anchors].min() > start + margin or time[anchors].max() < end - margin:
+            report.warnings.append(
+                f"m/z {mass:g}: background anchors span {time[anchors].min():.0f}–"
+                f"{time[anchors].max():.0f} s of a {start:.0f}–{end:.0f} s record: the "
+                "background is extrapolated beyond them"
+            )
+    return report
+
+
 @dataclass
 class _Run:
-    """The computed arrays of a result and the onset options, with per-window summaries."""
+    """The computed arrays of a result, the options, and the per-window summaries."""
 
     result: xr.Dataset
     gases: list[str]
@@ -141,48 +242,94 @@ class _Run:
             _integers(result["cycle"]) if "cycle" in result else np.where(self.half >= 0, 1, -1)
         )
         self.mass_g = float(result.attrs.get("mass_g", np.nan))
-        self.series = {g: _series(result, g) for g in self.gases}
+        self.budget = AmountBudget(result, self.gases)
+        self.noise = {g: white_noise(self.budget.series[g]) for g in self.gases}
         self.charges = [
             h for h in np.unique(self.half[self.half >= 0]) if np.any(self.charge_mask(h))
         ]
+        self._onsets: dict[int, dict[str, Onset]] = {}
 
     def charge_mask(self, h: int) -> np.ndarray:
         return (self.half == h) & (self.direction == 1)
 
-    def onsets(self, h: int | None) -> dict[str, Any]:
-        """Onset of every gas in half-cycle ``h`` (None: no charge to look at)."""
-        out = {}
-        for gas, (values, units) in self.series.items():
-            if h is None:
-                out[gas] = {
-                    "potential_V": None,
-                    "uncertainty_V": None,
-                    "method": self.options["method"],
-                    "reason": "no charge half-cycle",
-                }
-                continue
-            out[gas] = self._onset(values, self.half == h)
-            out[gas]["signal_units"] = units
-        return out
-
-    def _onset(self, values: np.ndarray, sel: np.ndarray) -> dict[str, Any]:
-        options = dict(self.options)
-        index = np.flatnonzero(sel)
-        if index.size < 10:
+    def onsets(self, h: int | None) -> dict[str, Onset]:
+        """Onset of every gas in charge half-cycle ``h`` (None: no charge to look at)."""
+        if h is None:
             return {
-                "potential_V": None,
-                "uncertainty_V": None,
-                "method": options["method"],
-                "reason": "half-cycle too short",
+                gas: Onset(None, None, self.options["method"], {}, reason="no charge half-cycle")
+                for gas in self.gases
             }
-        t_h = self.t[index]
-        baseline = t_h <= t_h[0] + options.pop("baseline_fraction") * (t_h[-1] - t_h[0])
-        onset = detect_onset(t_h, self.potential[index], values[index], baseline, **options)
-        if onset["potential_V"] is not None:
-            onset["charge_at_onset_mAh"] = self._charge_until(index, onset["threshold_time_s"])
+        if h not in self._onsets:
+            self._onsets[h] = {gas: self._onset(gas, int(h)) for gas in self.gases}
+        return self._onsets[h]
+
+    def _baseline(self, gas: str, index: np.ndarray) -> np.ndarray:
+        """Return the onset baseline of charge samples ``index``.
+
+        Its anchors before the first long stretch without anchors; without anchors, the
+        samples below ``baseline_potential_V`` or in the lowest quarter of the rise.
+        """
+        u = self.potential[index]
+        limit = self.options["baseline_potential_V"]
+        anchors = self.budget.anchors[gas][index]
+        if limit is None and anchors.any():
+            t = self.t[index]
+            step = float(np.nanmedian(np.diff(t))) if t.size > 1 else 1.0
+            gap = max(int(BASELINE_GAP_S / step), 2)
+            missing = np.convolve(~anchors, np.ones(gap, int), mode="valid") == gap
+            first = int(np.flatnonzero(missing)[0]) if missing.any() else index.size
+            return anchors & (np.arange(index.size) < first)
+        if limit is None:
+            finite = u[np.isfinite(u)]
+            if finite.size == 0:
+                return np.zeros(index.size, bool)
+            limit = finite.min() + 0.25 * (finite.max() - finite.min())
+        below = np.isfinite(u) & (u <= limit)
+        first_above = np.flatnonzero(~below & np.isfinite(u))
+        stop = int(first_above[0]) if first_above.size else index.size
+        return below & (np.arange(index.size) < stop)
+
+    def _onset(self, gas: str, h: int) -> Onset:
+        options = self.options
+        index = np.flatnonzero(self.half == h)
+        if index.size < 10:
+            return Onset(None, None, options["method"], {}, reason="half-cycle too short")
+        values = self.budget.series[gas][index]
+        flux = xr.DataArray(
+            values,
+            dims="time",
+            coords={"time": self.t[index], "potential": ("time", self.potential[index])},
+        )
+        rate = None
+        if self.budget.calibrated and np.isfinite(self.mass_g) and self.mass_g > 0:
+            rate = options["onset_rate_umol_per_min_g"] * self.mass_g / 60e6
+        onset = detect_onset(
+            flux,
+            self._baseline(gas, index),
+            background_sd=self.budget.band[gas][index],
+            noise=self.noise[gas],
+            method=options["method"],
+            k=options["k"],
+            persistence=options["persistence"],
+            delay_uncertainty_s=options["delay_uncertainty_s"],
+            rate=rate,
+        )
+        onset.extra["signal_units"] = self.budget.units
+        onset.extra["half_cycle"] = int(h)
+        cycles = self.cycle[index][self.cycle[index] >= 0]
+        onset.extra["cycle"] = int(np.bincount(cycles).argmax()) if cycles.size else None
+        if onset.rate is not None:
+            onset.rate["rate_umol_per_min_g"] = options["onset_rate_umol_per_min_g"]
+        if onset.detected:
+            onset.extra["charge_at_onset_mAh"] = self._charge_until(index, onset.threshold_time_s)
             if np.isfinite(self.mass_g) and self.mass_g > 0:
-                capacity = onset["charge_at_onset_mAh"] / self.mass_g
-                onset["specific_capacity_at_onset_mAh_per_g"] = capacity
+                capacity = onset.extra["charge_at_onset_mAh"] / self.mass_g
+                onset.extra["specific_capacity_at_onset_mAh_per_g"] = capacity
+        else:
+            limit = self.budget.flux_limit(gas, k=options["k"], noise=self.noise[gas])
+            onset.extra["detection_limit_mol_per_s"] = limit
+            if np.isfinite(self.mass_g) and self.mass_g > 0 and self.budget.calibrated:
+                onset.extra["detection_limit_umol_per_min_g"] = limit * 60e6 / self.mass_g
         return onset
 
     def _charge_until(self, index: np.ndarray, t_end: float) -> float:
@@ -194,56 +341,53 @@ class _Run:
         i_part = np.append(current[keep], np.interp(t_end, t, current))
         return float(np.trapezoid(i_part, t_part)) / 3600.0
 
-    def evolved(self, sel: np.ndarray) -> dict[str, Any]:
-        """Amount of every gas over the samples ``sel``."""
-        if "flux" not in self.result:
-            return {
-                g: {"umol": None, "umol_per_g": None, "reason": "no calibration"}
-                for g in self.gases
-            }
-        u_factor = json.loads(self.result.attrs.get("factor_relative_uncertainty_json", "{}"))
-        delay = float(self.result.attrs.get("transit_delay_s", 0.0))
-        out = {}
-        for g in self.gases:
-            design = _background_design(self.result, g)
-            relative = {
-                "factor": u_factor.get(g) or 0.0,
-                "background": lambda t, d=design: _background_uncertainty(d, t + delay),
-            }
-            out[g] = _amount(self.t, self.series[g][0], sel, self.mass_g, relative)
-        return out
+    def evolved(self, sel: np.ndarray, charges: list[int] | None = None) -> dict[str, Amount]:
+        """Return the amount of every gas over the samples ``sel``.
 
-    def half_cycle_entries(self) -> list[dict[str, Any]]:
+        ``charges``: the charges of the window, whose onsets say whether each gas was
+        detected (an upper bound is given when it was not).
+        """
+        detected = None
+        if charges is not None:
+            detected = {g: any(self.onsets(h)[g].detected for h in charges) for g in self.gases}
+        return self.budget.amounts(self.t, sel, self.mass_g, detected)
+
+    def _charges_in(self, sel: np.ndarray) -> list[int]:
+        return [h for h in self.charges if np.any(self.charge_mask(h) & sel)]
+
+    def half_cycle_entries(self) -> list[HalfCycleSummary]:
         entries = []
         for h in np.unique(self.half[self.half >= 0]):
             sel = self.half == h
             cycles = self.cycle[sel][self.cycle[sel] >= 0]
-            entry = {
-                "half_cycle": int(h),
-                "direction": "charge" if self.direction[sel][0] == 1 else "discharge",
-                "cycle": int(np.bincount(cycles).argmax()) if cycles.size else None,
-                "start_s": float(self.t[sel][0]),
-                "end_s": float(self.t[sel][-1]),
-                "charge_C": _charge_C(self.t, self.current, sel),
-                "evolved": self.evolved(sel),
-            }
-            if entry["direction"] == "charge":
-                entry["onsets"] = self.onsets(int(h))
-            entries.append(_ratios(entry, self.z))
+            charge = bool(self.direction[sel][0] == 1)
+            entry = HalfCycleSummary(
+                int(h),
+                "charge" if charge else "discharge",
+                int(np.bincount(cycles).argmax()) if cycles.size else None,
+                float(self.t[sel][0]),
+                float(self.t[sel][-1]),
+                _charge_C(self.t, self.current, sel),
+                self.evolved(sel, [int(h)] if charge else None),
+                self.onsets(int(h)) if charge else None,
+            )
+            _ratios(entry.evolved, entry.charge_C, self.z)
+            entries.append(entry)
         return entries
 
-    def cycle_entries(self) -> list[dict[str, Any]]:
+    def cycle_entries(self) -> list[CycleSummary]:
         entries = []
         for c in np.unique(self.cycle[self.cycle >= 0]):
             sel = self.cycle == c
-            first_charge = next((h for h in self.charges if np.any((self.half == h) & sel)), None)
-            entry = {
-                "cycle": int(c),
-                "onsets": self.onsets(first_charge),
-                "evolved": self.evolved(sel),
-                "charge_C": _charge_C(self.t, self.current, sel & (self.current > 0)),
-            }
-            entries.append(_ratios(entry, self.z))
+            charges = self._charges_in(sel)
+            entry = CycleSummary(
+                int(c),
+                self.onsets(charges[0] if charges else None),
+                self.evolved(sel, charges),
+                _charge_C(self.t, self.current, sel & (self.current > 0)),
+            )
+            _ratios(entry.evolved, entry.charge_C, self.z)
+            entries.append(entry)
         return entries
 
     def sensitivity(self) -> dict[str, dict[str, float]]:
@@ -261,75 +405,89 @@ class _Run:
         return out
 
 
-def _integers(values: xr.DataArray) -> np.ndarray:
-    return np.nan_to_num(np.asarray(values.values, float), nan=-1).astype(int)
-
-
 def summarize(
     result: xr.Dataset,
     *,
     method: str = "threshold",
     k: float = 3.0,
     persistence: int = 5,
-    baseline_fraction: float = 0.25,
     delay_uncertainty_s: float = 1.0,
     gases: list[str] | None = None,
     z: Mapping[str, float] | None = None,
-) -> dict[str, Any]:
+    baseline_potential_V: float | None = None,
+    onset_rate_umol_per_min_g: float = 0.1,
+) -> Summary:
     """Summarise a computed DEMS result.
 
     Parameters
     ----------
     result
         Output of :func:`dems.process.quantify_run`, computed (in memory).
-    method, k, persistence, delay_uncertainty_s
+    method, k, persistence
         Onset criterion (:func:`dems.onset.detect_onset`).
-    baseline_fraction
-        Leading fraction of each charge half-cycle used as onset baseline.
+    delay_uncertainty_s
+        1σ uncertainty of the clock alignment (s, default 1); combined with the
+        transit-delay terms the result records from its calibration.
     gases
         Gases to report (default: all gases of the result).
     z
         Electrons per molecule for a Faradaic efficiency, e.g. ``{"CO2": 2}``.
+    baseline_potential_V
+        Onset baseline: the samples of each charge below this potential (V). Default
+        None: the background anchors inside the charge (the samples judged free of
+        evolution), else the lowest quarter of the charge's potential rise.
+    onset_rate_umol_per_min_g
+        Specific rate (µmol min⁻¹ g⁻¹, default 0.1) of the rate onset.
 
     Returns
     -------
-    dict
-        ``onsets`` (first charge), ``evolved`` (whole run), ``delay_s``, ``sensitivity``,
-        ``mass_g``, ``cycles``, ``half_cycles``, ``onset_method``, ``warnings``.
+    Summary
+        ``onsets`` (the first charge half-cycle of the run), ``evolved`` (whole run),
+        ``delay_s``, ``sensitivity``, ``mass_g``, ``cycles``, ``half_cycles``,
+        ``background``, ``uncertainty``, ``onset_method``, ``warnings``.
     """
+    transit = json.loads(result.attrs.get("transit_terms_json", "{}"))
+    transit["clock"] = float(delay_uncertainty_s)
     options = {
         "method": method,
         "k": k,
         "persistence": persistence,
-        "baseline_fraction": baseline_fraction,
-        "delay_uncertainty_s": delay_uncertainty_s,
+        "delay_uncertainty_s": combine(transit),
+        "baseline_potential_V": baseline_potential_V,
+        "onset_rate_umol_per_min_g": float(onset_rate_umol_per_min_g),
     }
     gases = list(gases or json.loads(result.attrs.get("gases_json", "[]")))
     run = _Run(result, gases, options, dict(z or {}))
     warnings = []
     if np.isfinite(run.mass_g) and abs(run.mass_g - PLACEHOLDER_MASS_G) < 1e-12:
         warnings.append("active mass is 0.001 g, EC-Lab's placeholder: check --mass")
-    return {
-        "onsets": run.onsets(run.charges[0] if run.charges else None),
-        "evolved": run.evolved(np.ones(run.t.size, bool)),
-        "delay_s": float(result.attrs.get("transit_delay_s", np.nan)),
-        "sensitivity": run.sensitivity(),
-        "mass_g": run.mass_g if np.isfinite(run.mass_g) else None,
-        "onset_method": method,
-        "cycles": run.cycle_entries(),
-        "half_cycles": run.half_cycle_entries(),
-        "warnings": warnings,
-    }
+    background = _background_report(result, run.budget.masses)
+    warnings += background.warnings
+    return Summary(
+        onsets=run.onsets(run.charges[0] if run.charges else None),
+        evolved=run.evolved(np.ones(run.t.size, bool), run.charges),
+        delay_s=float(result.attrs.get("transit_delay_s", np.nan)),
+        sensitivity=run.sensitivity(),
+        mass_g=run.mass_g if np.isfinite(run.mass_g) else None,
+        onset_method=method,
+        cycles=run.cycle_entries(),
+        half_cycles=run.half_cycle_entries(),
+        background=background,
+        uncertainty={
+            "alignment_s": combine(transit),
+            "alignment_terms_s": transit,
+            "calibration_terms": json.loads(result.attrs.get("calibration_terms_json", "{}")),
+            "calibration_transfer": json.loads(result.attrs.get("calibration_transfer_json", "{}")),
+        },
+        warnings=warnings,
+    )
 
 
-def _ratios(entry: dict[str, Any], z: Mapping[str, float] | None) -> dict[str, Any]:
+def _ratios(evolved: dict[str, Amount], charge: float, z: Mapping[str, float] | None) -> None:
     """Add mol gas per mol e⁻ (and a Faradaic efficiency when z is given)."""
-    charge = entry["charge_C"]
-    for gas, amount in entry["evolved"].items():
-        umol = amount.get("umol")
-        if umol is None or not np.isfinite(charge) or charge == 0:
+    for gas, amount in evolved.items():
+        if amount.umol is None or not np.isfinite(charge) or charge == 0:
             continue
-        amount["mol_per_mol_electrons"] = umol * 1e-6 / (abs(charge) / FARADAY)
+        amount.mol_per_mol_electrons = amount.umol * 1e-6 / (abs(charge) / FARADAY)
         if z and gas in z:
-            amount["faradaic_efficiency"] = z[gas] * FARADAY * umol * 1e-6 / abs(charge)
-    return entry
+            amount.faradaic_efficiency = z[gas] * FARADAY * amount.umol * 1e-6 / abs(charge)

@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from dems.calibration_steps import SCCM_MOL_PER_S
+from dems.calibration_steps import sccm_mol_per_s
 from dems.fragmentation import pattern, primary_mass
 
-__all__ = ["Scenario", "SyntheticExperiment", "make_experiment"]
+__all__ = ["SCENARIOS", "Scenario", "SyntheticExperiment", "make_experiment"]
 
 
 def _default_onsets() -> dict[str, float | None]:
@@ -84,11 +84,67 @@ class Scenario:
     start_time: str = "2026-03-14T09:00:00"  # day > 12: unambiguous day-first dates
     calibration_flow_sccm: float = 1.0
     calibration_step_s: float = 600.0
+    #: rests after charge / after discharge (s); None: ``rest_s``
+    rest_after_charge_s: float | None = None
+    rest_after_discharge_s: float | None = None
+    #: False: the OCV rest only opens the first cycle
+    ocv_every_cycle: bool = True
+    #: < 1: the files end during the last cycle's charge, at this state of charge
+    last_charge_fraction: float = 1.0
+    #: flow disturbance: from this MS time (h) every background is scaled by 1 + relative
+    background_step_h: float | None = None
+    background_step_relative: float = 0.0
+    #: carrier flow of the operando run (sccm); None: ``calibration_flow_sccm``. The MS
+    #: samples the carrier stream, so signals scale with calibration flow / carrier flow
+    carrier_flow_sccm: float | None = None
+    #: reference temperature of the mass-flow controllers' standard flow (°C), and
+    #: whether the steps file states it (else readers assume 0 °C)
+    flow_reference_C: float = 0.0
+    flow_reference_stated: bool = True
 
     @property
     def delay_50_s(self) -> float:
         """True valve-switch → 50 % delay, Δ + τ·ln 2 (s)."""
         return self.dead_time_s + self.tau_s * math.log(2)
+
+
+_DAY_OF_CYCLING = {"ocv_every_cycle": False, "rest_s": 0.0, "drift_per_h": -0.01,
+                   "curvature_per_h2": 0.0005}  # fmt: skip
+
+#: Named experiments for tests and ``benchmarks/accuracy_dems_onsets.py`` (overrides of
+#: :class:`Scenario`): the protocols and instrument conditions of real DEMS runs.
+SCENARIOS: dict[str, dict[str, Any]] = {
+    # one 3.8 h cycle: OCV, charge, hold, rest, discharge, rest
+    "single_cycle": {},
+    # 10 cycles in 46 h without rests, drifting background and a +10 % background step
+    # after a flow disturbance at 22 h (in the middle of the fifth discharge)
+    "multi_cycle_drift": {
+        **_DAY_OF_CYCLING, "n_cycles": 10, "charge_s": 7200.0, "hold_s": 1800.0,
+        "discharge_s": 7200.0, "cycle_factor": 0.9, "background_step_h": 22.0,
+        "background_step_relative": 0.10,
+    },
+    # 3 cycles with a 4 h rest after every charge (21 h)
+    "rest_after_charge": {
+        **_DAY_OF_CYCLING, "n_cycles": 3, "rest_after_charge_s": 4 * 3600.0,
+        "cycle_factor": 0.8,
+    },
+    # 24 h, 3 cycles without rests; the third charge ends (with the files) at 60 % state
+    # of charge, 4.01 V, before any gas evolves; a +10 % step at 10 h, early in charge 2
+    "incomplete_last_cycle": {
+        **_DAY_OF_CYCLING, "n_cycles": 3, "charge_s": 3.5 * 3600, "hold_s": 3600.0,
+        "discharge_s": 3.5 * 3600, "last_charge_fraction": 0.6, "cycle_factor": 0.8,
+        "background_step_h": 10.0, "background_step_relative": 0.10,
+    },
+    # operando carrier flow 2.5 sccm against 1 sccm in the calibration; controllers at 20 °C
+    "carrier_flow": {"carrier_flow_sccm": 2.5, "flow_reference_C": 20.0},
+    # five times the noise on a 2-cycle run
+    "noise_5x": {"n_cycles": 2, "noise_scale": 5.0},
+    # a modified material releasing no O2 and less CO2, 2 cycles
+    "no_O2": {
+        "n_cycles": 2, "onsets_V": {"O2": None, "CO2": 4.45, "CO": None},
+        "slope_umol_per_min_g_V": {"O2": 10.0, "CO2": 8.0, "CO": 10.0},
+    },
+}  # fmt: skip
 
 
 @dataclass
@@ -106,45 +162,77 @@ def _charge_curve(q: np.ndarray) -> np.ndarray:
     return 3.6 + 0.6 * q + 0.4 * q**4
 
 
+#: Protocol phases: OCV, CC charge, CV hold, rest after charge, CC discharge, rest after it.
+OCV, CHARGE, HOLD, REST_CHARGED, DISCHARGE, REST_DISCHARGED = range(6)
+
+
+def _segments(sc: Scenario) -> list[tuple[int, float, int]]:
+    """Return the protocol as (phase, duration s, cycle) segments, without empty ones."""
+    after_charge = sc.rest_s if sc.rest_after_charge_s is None else sc.rest_after_charge_s
+    after_discharge = sc.rest_s if sc.rest_after_discharge_s is None else sc.rest_after_discharge_s
+    segments = []
+    for cycle in range(1, sc.n_cycles + 1):
+        ocv = sc.ocv_s if (cycle == 1 or sc.ocv_every_cycle) else 0.0
+        if cycle == sc.n_cycles and sc.last_charge_fraction < 1.0:
+            phases = [(OCV, ocv), (CHARGE, sc.last_charge_fraction * sc.charge_s)]
+        else:
+            phases = [(OCV, ocv), (CHARGE, sc.charge_s), (HOLD, sc.hold_s),
+                      (REST_CHARGED, after_charge), (DISCHARGE, sc.discharge_s),
+                      (REST_DISCHARGED, after_discharge)]  # fmt: skip
+        segments += [(phase, float(d), cycle) for phase, d in phases if d > 0]
+    return segments
+
+
+def _ec_duration(sc: Scenario) -> float:
+    return float(sum(d for _, d, _ in _segments(sc)))
+
+
 def _ec_profile(sc: Scenario, t: np.ndarray) -> dict[str, np.ndarray]:
-    """Potential (V), current (mA), cycle, ox/red, top-of-charge time at each t (s, EC)."""
-    seg = [sc.ocv_s, sc.charge_s, sc.hold_s, sc.rest_s, sc.discharge_s, sc.rest_s]
-    period = sum(seg)
-    edges = np.cumsum([0.0, *seg])
-    cycle = np.minimum(t // period, sc.n_cycles - 1).astype(np.int64)
-    tau = t - cycle * period
+    """Potential (V), current (mA), cycle, phase and top-of-charge time at each t (s, EC)."""
+    segments = _segments(sc)
+    starts = np.cumsum([0.0] + [d for _, d, _ in segments])[:-1]
+    index = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(segments) - 1)
+    phase = np.array([p for p, _, _ in segments])[index]
+    cycle = np.array([c for _, _, c in segments])[index]
+    local = t - starts[index]
+    # top of charge (start of the hold) per cycle; never reached by an incomplete charge
+    top_of_cycle = np.full(sc.n_cycles + 2, np.inf)
+    for k, (p, _, c) in enumerate(segments):
+        if p == HOLD:
+            top_of_cycle[c] = starts[k]
     current_cc = sc.capacity_mAh * 3600.0 / sc.charge_s
     u = np.empty_like(t)
     i = np.zeros_like(t)
-    phase = np.searchsorted(edges, tau, side="right") - 1
-    phase = np.clip(phase, 0, 5)
-    local = tau - edges[phase]
-    u_end_discharge = 3.0
     ocv = 3.55
-    u[phase == 0] = ocv
-    charging = phase == 1
+    u[phase == OCV] = ocv
+    charging = phase == CHARGE
     u[charging] = _charge_curve(local[charging] / sc.charge_s)
     i[charging] = current_cc
-    hold = phase == 2
+    hold = phase == HOLD
     u[hold] = 4.6
     i[hold] = current_cc * np.exp(-local[hold] / 600.0)
-    rest1 = phase == 3
+    rest1 = phase == REST_CHARGED
     u[rest1] = 4.6 - 0.15 * (1 - np.exp(-local[rest1] / 300.0))
-    dis = phase == 4
+    dis = phase == DISCHARGE
     q = local[dis] / sc.discharge_s
     u[dis] = 4.45 - 0.75 * q - 0.7 * q**6
     i[dis] = -sc.capacity_mAh * 3600.0 / sc.discharge_s
-    rest2 = phase == 5
-    u[rest2] = u_end_discharge + (ocv - u_end_discharge) * (1 - np.exp(-local[rest2] / 600.0))
-    top = cycle * period + edges[2]
-    return {"potential": u, "current": i, "cycle": cycle + 1, "phase": phase, "t_top": top}
+    rest2 = phase == REST_DISCHARGED
+    u[rest2] = 3.0 + (ocv - 3.0) * (1 - np.exp(-local[rest2] / 600.0))
+    return {
+        "potential": u,
+        "current": i,
+        "cycle": cycle,
+        "phase": phase,
+        "t_top": top_of_cycle[cycle],
+    }
 
 
 def _electrode_flux(sc: Scenario, t: np.ndarray) -> dict[str, np.ndarray]:
     """Return the true molar flux (mol/s) produced at the electrode per gas at EC times t."""
     profile = _ec_profile(sc, t)
     u, top, cycle = profile["potential"], profile["t_top"], profile["cycle"]
-    decay = np.where(t > top, np.exp(-(t - top) / sc.decay_s), 1.0)
+    decay = np.where(t > top, np.exp(-(t - np.minimum(top, t)) / sc.decay_s), 1.0)
     flux = {}
     for gas in sc.sensitivity_C_per_mol:
         onset = sc.onsets_V.get(gas)
@@ -217,22 +305,25 @@ def _ms_dataset(sc, duration, inlet_flux_of, background_of, rng, start_time, nam
 
 
 def _operando(sc: Scenario, rng: np.random.Generator) -> tuple:
-    seg = sc.ocv_s + sc.charge_s + sc.hold_s + 2 * sc.rest_s + sc.discharge_s
-    ec_duration = sc.n_cycles * seg
+    ec_duration = _ec_duration(sc)
     ms_duration = sc.ms_lead_s + ec_duration + sc.ms_tail_s
     fine = np.arange(-sc.ms_lead_s, ec_duration + sc.ms_tail_s + 1.0, 0.5)  # EC-true time
     electrode = _electrode_flux(sc, np.clip(fine, 0, None))
     inlet = {g: _transport(sc, fine, x) for g, x in electrode.items()}
     hours = ms_duration / 3600.0
 
+    carrier = sc.calibration_flow_sccm if sc.carrier_flow_sccm is None else sc.carrier_flow_sccm
+    dilution = sc.calibration_flow_sccm / carrier
+
     def inlet_flux(gas, t_ms):
-        return np.interp(t_ms - sc.ms_lead_s, fine, inlet[gas])
+        return dilution * np.interp(t_ms - sc.ms_lead_s, fine, inlet[gas])
 
     def background(mass, t_ms):
         h = t_ms / 3600.0 - hours / 2
-        return sc.background_A.get(mass, 0.0) * (
-            1 + sc.drift_per_h * h + sc.curvature_per_h2 * h**2
-        )
+        level = 1 + sc.drift_per_h * h + sc.curvature_per_h2 * h**2
+        if sc.background_step_h is not None:
+            level = level + sc.background_step_relative * (t_ms >= 3600.0 * sc.background_step_h)
+        return sc.background_A.get(mass, 0.0) * level
 
     start = dt.datetime.fromisoformat(sc.start_time)
     ms = _ms_dataset(sc, ms_duration, inlet_flux, background, rng, start, "synthetic operando MS")
@@ -283,7 +374,8 @@ def _calibration(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Dataset, di
         plan += [{gas: 5e-4}, {gas: 1e-3}]
     plan.append({})
     lead = 60.0
-    flow = sc.calibration_flow_sccm * SCCM_MOL_PER_S
+    # the controller delivers sccm defined at its own reference temperature
+    flow = sc.calibration_flow_sccm * sccm_mol_per_s(sc.flow_reference_C)
     steps = []
     for i, fractions in enumerate(plan):
         start = lead + i * sc.calibration_step_s
@@ -312,18 +404,23 @@ def _calibration(sc: Scenario, rng: np.random.Generator) -> tuple[xr.Dataset, di
     start = dt.datetime.fromisoformat(sc.start_time) - dt.timedelta(hours=3)
     ms = _ms_dataset(sc, duration, inlet_flux, background, rng, start, "synthetic calibration MS")
     document = {"carrier": "Ar", "total_flow_sccm": sc.calibration_flow_sccm, "step": steps}
+    if sc.flow_reference_stated:
+        document["flow_reference_C"] = sc.flow_reference_C
     return ms, document
 
 
 def _truth(sc: Scenario, fine: np.ndarray, electrode: dict[str, np.ndarray]) -> dict[str, Any]:
-    inside = fine >= 0
+    inside = (fine >= 0) & (fine <= _ec_duration(sc))
     t = fine[inside]
-    period = sc.ocv_s + sc.charge_s + sc.hold_s + 2 * sc.rest_s + sc.discharge_s
-    cycle = np.minimum(t // period, sc.n_cycles - 1).astype(int) + 1
+    profile = _ec_profile(sc, t)
+    cycle = profile["cycle"]
     evolved: dict[str, Any] = {}
     cycles: list[dict[str, Any]] = []
     for c in range(1, sc.n_cycles + 1):
-        cycles.append({"cycle": c, "onsets": {}, "evolved": {}})
+        sel = cycle == c
+        charging = sel & (profile["phase"] >= CHARGE) & (profile["phase"] <= HOLD)
+        top = float(profile["potential"][charging].max()) if charging.any() else -np.inf
+        cycles.append({"cycle": c, "onsets": {}, "evolved": {}, "max_charge_potential_V": top})
     for gas, flux in electrode.items():
         f = flux[inside]
         total = float(np.trapezoid(f, t)) * 1e6
@@ -333,8 +430,13 @@ def _truth(sc: Scenario, fine: np.ndarray, electrode: dict[str, np.ndarray]) -> 
             amount = float(np.trapezoid(f[sel], t[sel])) * 1e6
             cycles[c - 1]["evolved"][gas] = {"umol": amount, "umol_per_g": amount / sc.mass_g}
             onset = sc.onsets_V.get(gas)
-            evolves = onset is not None and sc.cycle_factor ** (c - 1) > 0
+            evolves = (
+                onset is not None
+                and sc.cycle_factor ** (c - 1) > 0
+                and cycles[c - 1]["max_charge_potential_V"] > onset
+            )
             cycles[c - 1]["onsets"][gas] = onset if evolves else None
+    carrier = sc.calibration_flow_sccm if sc.carrier_flow_sccm is None else sc.carrier_flow_sccm
     return {
         "scenario": asdict(sc),
         "onsets_V": dict(sc.onsets_V),
@@ -347,6 +449,8 @@ def _truth(sc: Scenario, fine: np.ndarray, electrode: dict[str, np.ndarray]) -> 
         "response_time_s": sc.tau_s * math.log(9),
         "align_offset_s": -sc.clock_offset_s,
         "mass_g": sc.mass_g,
+        "carrier_flow_sccm": carrier,
+        "ec_duration_s": _ec_duration(sc),
     }
 
 

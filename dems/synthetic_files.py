@@ -129,7 +129,7 @@ def write_quadera_asc(ms: xr.Dataset, path: str | os.PathLike[str]) -> Path:
 def write_steps_toml(document: dict[str, Any], path: str | os.PathLike[str]) -> Path:
     """Write a calibration steps document (see :mod:`dems.calibration_steps`) as TOML."""
     lines = [f'carrier = "{document["carrier"]}"']
-    for key in ("total_flow_sccm", "total_flow_mol_per_s", "plateau_fraction"):
+    for key in ("total_flow_sccm", "total_flow_mol_per_s", "flow_reference_C", "plateau_fraction"):
         if key in document:
             lines.append(f"{key} = {document[key]!r}")
     for step in document["step"]:

@@ -72,7 +72,7 @@ def calibrate(
         "source_file": source_path(cal_ms),
         "steps_file": steps_file,
         "ms_start_time": ms.attrs.get("start_time"),
-        "total_flow_mol_per_s": [s.total_flow_mol_per_s for s in steps.steps],
+        **result.sources,  # the flows and their reference temperature
     }
     return dataclasses.replace(result, sources=sources)
 

@@ -197,14 +197,16 @@ class ProcessOptions:
         units="s",
         flag="--delay-uncertainty",
         metavar="S",
-        help="1σ uncertainty of delay + alignment (s), for the onset budget.",
+        help="1σ uncertainty of the EC–MS clock alignment (s); combined with the calibration's "
+        "delay spread and response time in the onset budget.",
     )
     background: str = option(
         "auto",
         convert=text,
         choices=BACKGROUND_MODELS,
         flag="--background",
-        help="Background model (auto: by number of windows).",
+        help="Background model (auto: drift through anchors found from the data; with "
+        "--bg-window by number of windows).",
     )
     bg_windows: tuple[tuple[float, float], ...] = background_windows_option(
         "Quiet window in MS seconds (repeatable)."

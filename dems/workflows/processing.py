@@ -247,7 +247,8 @@ def process(
     )
     mass_g, mass_source = _active_mass_g(ec_data, options.mass_mg)
     delay, delay_source = transit_delay(options.delay_s, calibration)
-    windows = options.bg_windows or tuple(default_background_windows(ms_data, ec_data, delay))
+    # EC-record windows (AnchorCandidates) start the anchor search; user windows are used as given
+    windows = options.bg_windows or default_background_windows(ms_data, ec_data, delay)
     factors = _factors(calibration, options.gases)
     # one dask task per channel; the coordinates stay in memory
     lazy_ms = ms_data.chunk({"channel": 1}).assign_coords(
@@ -265,6 +266,7 @@ def process(
         mass_g=mass_g,
         gases=options.gases or DEFAULT_GASES,
         factor_uncertainty=_factor_uncertainty(calibration, factors),
+        calibration=calibration,
     )
     return ProcessRun(
         dataset=dataset,
