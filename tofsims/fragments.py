@@ -23,12 +23,16 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from tofsims.errors import FragmentError
+
+if TYPE_CHECKING:
+    # imported where used: the one-pass GRD reconstruction needs the mass table long before
+    # it needs xarray, whose import would delay its start (tofsims.grd_to_volume)
+    import xarray as xr
 
 __all__ = [
     "BATTERY_FRAGMENTS",
@@ -390,6 +394,8 @@ def interferences(formula: str, resolution: float | None = None) -> list[dict[st
 
 def _ratio_with_error(minor: Any, major: Any) -> tuple[Any, Any]:
     """Ratio minor/major and its Poisson (counting) standard error; 0/0 and x/0 -> NaN."""
+    import xarray as xr
+
     minor_f = minor.astype("float64") if hasattr(minor, "astype") else float(minor)
     major_f = major.astype("float64") if hasattr(major, "astype") else float(major)
     major_safe = xr.where(major_f > 0, major_f, np.nan)
@@ -421,6 +427,8 @@ def boron_isotope_check(i_10bo2: Any, i_11bo2: Any, sigmas: float = 3.0) -> xr.D
         m/z 43 carries more than ¹¹BO₂⁻) and ``c2f_estimate`` = I(43) − I(42)/0.248 (counts;
         valid only if m/z 42 is itself clean of CNO⁻/C₂H₂O⁻).
     """
+    import xarray as xr
+
     ratio, error = _ratio_with_error(xr.DataArray(i_10bo2), xr.DataArray(i_11bo2))
     interfered = ratio < NATURAL_10B_11B - sigmas * error
     c2f = xr.DataArray(i_11bo2).astype("float64") - xr.DataArray(i_10bo2) / NATURAL_10B_11B
@@ -449,6 +457,8 @@ def lithium_saturation_check(i_6lif2: Any, i_7lif2: Any, sigmas: float = 3.0) ->
         where saturated. Caveat: ⁶LiF₂⁻ overlaps CH₂NO⁻, and lithium salts are often
         ⁶Li-depleted — calibrate the ratio on a reference area.
     """
+    import xarray as xr
+
     ratio, error = _ratio_with_error(xr.DataArray(i_6lif2), xr.DataArray(i_7lif2))
     saturated = ratio > NATURAL_6LI_7LI + sigmas * error
     estimate = xr.DataArray(i_6lif2).astype("float64") / NATURAL_6LI_7LI

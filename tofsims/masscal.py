@@ -9,17 +9,23 @@ squares, reporting each peak's residual in ppm of mass. See ``docs/methods.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from tofsims.errors import AnalysisError
 from tofsims.fragments import CALIBRATION_IONS, ion_mass
 
+if TYPE_CHECKING:
+    # imported in calibrate(): the sampled calibration of a GRD runs before xarray is loaded
+    import xarray as xr
+
 __all__ = [
+    "CalibrationFit",
     "calibrate",
     "centroid_peak",
+    "fit_calibration",
     "fit_sf_k0",
     "mass_to_tof",
     "tof_to_mass",
@@ -187,6 +193,125 @@ def _calibrate_numpy(
     )
 
 
+@dataclass(frozen=True)
+class CalibrationFit:
+    """A mass calibration refitted on a spectrum (NumPy result of :func:`fit_calibration`).
+
+    Attributes
+    ----------
+    sf, k0
+        Refitted calibration (channels per √u, channels).
+    sf_start, k0_start
+        The calibration the peaks were searched with.
+    ions
+        Calibration ions (our notation).
+    mass
+        Their exact masses (u).
+    tof_expected, tof_centroid, tof_error, counts, used, residual_ppm
+        Per ion, as the variables of :func:`calibrate`.
+    covariance
+        2 × 2 covariance of (sf, k0) propagated from the centroid errors of the used peaks.
+    """
+
+    sf: float
+    k0: float
+    sf_start: float
+    k0_start: float
+    ions: tuple[str, ...]
+    mass: np.ndarray
+    tof_expected: np.ndarray
+    tof_centroid: np.ndarray
+    tof_error: np.ndarray
+    counts: np.ndarray
+    used: np.ndarray
+    residual_ppm: np.ndarray
+    covariance: np.ndarray
+
+    def mass_error_ppm(self, mass: Any) -> np.ndarray:
+        """1σ error (ppm) of a mass calibrated with this fit, from its (sf, k0) covariance.
+
+        With √m = (t − k0)/sf, ∂√m/∂sf = −√m/sf and ∂√m/∂k0 = −1/sf; the relative mass
+        error is twice that of √m.
+        """
+        root = np.sqrt(np.asarray(mass, dtype="float64"))
+        gradient = np.stack([-root / self.sf, np.full_like(root, -1.0 / self.sf)])
+        variance = np.einsum("i...,ij,j...->...", gradient, self.covariance, gradient)
+        return 2.0 * np.sqrt(variance) / root * 1e6
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready description: start and refitted SF/K0, every peak's residual."""
+        return {
+            "sf_start": self.sf_start,
+            "k0_start": self.k0_start,
+            "sf": self.sf,
+            "k0": self.k0,
+            "peaks": [
+                {
+                    "ion": ion,
+                    "mass_u": float(m),
+                    "used": bool(u),
+                    "residual_ppm": float(r) if np.isfinite(r) else None,
+                }
+                for ion, m, u, r in zip(
+                    self.ions, self.mass, self.used, self.residual_ppm, strict=True
+                )
+            ],
+        }
+
+
+def _calibration_ions(ions: Sequence[str] | None, polarity: str | None) -> list[str]:
+    if ions is None:
+        if polarity not in CALIBRATION_IONS:
+            raise AnalysisError("mass calibration: give ions= or polarity='negative'/'positive'")
+        ions = CALIBRATION_IONS[polarity]
+    return list(ions)
+
+
+def fit_calibration(
+    spectrum: np.ndarray,
+    sf: float,
+    k0: float,
+    ions: Sequence[str] | None = None,
+    polarity: str | None = None,
+    search_u: float = 0.05,
+    min_counts: float = 20.0,
+    reject_ppm: float = 100.0,
+) -> CalibrationFit:
+    """Refine the mass calibration on a NumPy spectrum (counts per TOF channel, channel 0 first).
+
+    The same fit as :func:`calibrate` (see there for the parameters), eager and without
+    xarray, plus the covariance of the refitted SF/K0.
+
+    Raises
+    ------
+    AnalysisError
+        Fewer than two calibration peaks found.
+    """
+    ions = _calibration_ions(ions, polarity)
+    masses = np.array([ion_mass(ion) for ion in ions])
+    results = _calibrate_numpy(
+        np.asarray(spectrum), sf, k0, masses, search_u, min_counts, reject_ppm
+    )
+    new_sf, new_k0, expected, centroid, error, counts, used, residual = results
+    design = np.column_stack([np.sqrt(masses[used]), np.ones(int(used.sum()))])
+    covariance = np.linalg.pinv(design.T @ (design / error[used, None] ** 2))
+    return CalibrationFit(
+        float(new_sf),
+        float(new_k0),
+        float(sf),
+        float(k0),
+        tuple(ions),
+        masses,
+        expected,
+        centroid,
+        error,
+        counts,
+        used,
+        residual,
+        covariance,
+    )
+
+
 def calibrate(
     spectrum: xr.DataArray,
     sf: float,
@@ -232,12 +357,11 @@ def calibrate(
     AnalysisError
         (at compute time) fewer than two calibration peaks found.
     """
+    import xarray as xr
+
     if ions is None:
         polarity = polarity or spectrum.attrs.get("polarity")
-        if polarity not in CALIBRATION_IONS:
-            raise AnalysisError("mass calibration: give ions= or polarity='negative'/'positive'")
-        ions = CALIBRATION_IONS[polarity]
-    ions = list(ions)
+    ions = _calibration_ions(ions, polarity)
     masses = np.array([ion_mass(ion) for ion in ions])
     results = xr.apply_ufunc(
         _calibrate_numpy,

@@ -1,11 +1,11 @@
-"""Events -> fragment volumes ``counts(fragment, scan, y, x)``: fused single-pass binning.
+"""Events -> fragment volumes ``counts(fragment, scan, y, x)``, lazily with dask.
 
-For every block of raw events (one dask task, whole scans) a numba kernel walks the
-records once: it checks the record, adds it to the summed spectrum, looks its TOF
-channel up in a channel -> fragment table and increments the voxel of that fragment
-(after optional lateral binning). With a dead time it also counts, per voxel, the ions
-arriving in the dead-time "shadow" just before each fragment's window, which the
-Poisson correction needs (methods.md §B3). See ``docs/methods.md`` "Reconstruction".
+Every dask block of raw events (whole scans) is read and binned in one task by the numba
+kernel of :mod:`tofsims.binning`, which walks the records once (summed spectrum, fragment
+voxels, dead-time shadow counts for the Poisson correction, methods.md §B3). The result
+is a lazy Dataset for any dask scheduler, a cluster included; on one machine
+:func:`tofsims.grd_to_volume.reconstruct_grd` writes the same store faster, without dask.
+See ``docs/methods.md`` "Reconstruction".
 """
 
 from __future__ import annotations
@@ -14,17 +14,33 @@ import bisect
 import math
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
-import numba
 import numpy as np
 import xarray as xr
 
+from tofsims.binning import (
+    BinningPlan,
+    binning_plan,
+    channel_lookup,
+    poisson_numpy,
+    shadow_lookup,
+    shots_per_voxel,
+    spectrum_of,
+    window_masses,
+)
 from tofsims.errors import AnalysisError
-from tofsims.fragments import ion_mass
-from tofsims.io.grd import raise_bad_record
-from tofsims.masscal import mass_to_tof, window_channels
+from tofsims.io.grd_records import raise_bad_record
+from tofsims.volume_layout import (
+    CORRECTED_ATTRS,
+    SATURATED_ATTRS,
+    VOLUME_DIMS,
+    to_dataset,
+    volume_layout,
+)
+
+if TYPE_CHECKING:
+    import dask.array as da
 
 __all__ = [
     "channel_lookup",
@@ -33,13 +49,6 @@ __all__ = [
     "reconstruct",
     "shadow_lookup",
 ]
-
-#: Default upper end of the summed spectrum (u) when no window reaches higher.
-SPECTRUM_MASS_MAX = 200.0
-#: Low bits of a channel-table word holding fragment index + 1 (so at most 31 fragments).
-FRAGMENT_BITS = 5
-FRAGMENT_MASK = (1 << FRAGMENT_BITS) - 1
-COUNT_UNIT = 1 << FRAGMENT_BITS
 
 
 def mass_windows(
@@ -61,24 +70,13 @@ def mass_windows(
     xarray.Dataset
         Along ``fragment``: ``mass`` (exact ion mass), ``mass_low``, ``mass_high`` (u).
     """
-    if window_u is not None and resolution is not None:
-        raise AnalysisError("give either window_u or resolution, not both")
-    masses = np.array([ion_mass(f) for f in fragments], dtype="float64")
-    if resolution is not None:
-        if resolution <= 0:
-            raise AnalysisError(f"resolution must be > 0, not {resolution!r}")
-        half = masses / (2.0 * resolution)
-    else:
-        half_width = 0.05 if window_u is None else window_u
-        if half_width <= 0:
-            raise AnalysisError(f"window_u must be > 0 u, not {half_width!r}")
-        half = np.full_like(masses, half_width)
+    masses, lows, highs = window_masses(fragments, window_u=window_u, resolution=resolution)
     ds = xr.Dataset(
         coords={
             "fragment": list(fragments),
             "mass": ("fragment", masses),
-            "mass_low": ("fragment", masses - half),
-            "mass_high": ("fragment", masses + half),
+            "mass_low": ("fragment", lows),
+            "mass_high": ("fragment", highs),
         }
     )
     for name in ("mass", "mass_low", "mass_high"):
@@ -86,98 +84,12 @@ def mass_windows(
     return ds
 
 
-def channel_lookup(
-    mass_low: np.ndarray, mass_high: np.ndarray, sf: float, k0: float, n_channels: int
-) -> np.ndarray:
-    """Table TOF channel -> fragment index (``-1`` outside every window), int16.
-
-    Raises
-    ------
-    AnalysisError
-        Two windows share a channel, or a window is empty or outside the table.
-    """
-    first, last = window_channels(mass_low, mass_high, sf, k0)
-    lut = np.full(n_channels, -1, dtype=np.int16)
-    for index, (lo, hi) in enumerate(zip(first, last, strict=True)):
-        if hi < lo or lo < 0 or hi >= n_channels:
-            raise AnalysisError(
-                f"window {mass_low[index]:.5f}–{mass_high[index]:.5f} u covers no TOF channel "
-                f"of 0…{n_channels - 1} (channels {lo}…{hi})"
-            )
-        taken = lut[lo : hi + 1]
-        if (taken >= 0).any():
-            other = int(taken[taken >= 0][0])
-            raise AnalysisError(
-                f"mass windows overlap: {mass_low[index]:.5f}–{mass_high[index]:.5f} u and "
-                f"{mass_low[other]:.5f}–{mass_high[other]:.5f} u; use narrower windows"
-            )
-        lut[lo : hi + 1] = index
-    return lut
-
-
-def shadow_lookup(
-    mass_low: np.ndarray, sf: float, k0: float, n_channels: int, dead_channels: int
-) -> np.ndarray:
-    """Table channel -> fragment whose window starts within the next ``dead_channels``.
-
-    An ion in channel ``c`` blinds the detector until ``c + d``; for the Poisson correction
-    of a window starting at ``c0`` the ions in ``c0 − d … c0 − 1`` reduce the number of
-    shots that could still detect it. A channel in the shadow of several windows is
-    attributed to the nearest following one.
-    """
-    first, _ = window_channels(mass_low, mass_low, sf, k0)
-    lut = np.full(n_channels, -1, dtype=np.int16)
-    for index in np.argsort(-first, kind="stable"):
-        lo = max(int(first[index]) - dead_channels, 0)
-        lut[lo : int(first[index])] = index
-    return lut
-
-
-@numba.njit(nogil=True, cache=True, error_model="numpy")
-def _bin_kernel(
-    records, table, shadow_lut, scan0, ny, nx, ybin, xbin, counts, shadow
-):  # pragma: no cover - compiled
-    # table[c] = (spectrum counts of channel c) << FRAGMENT_BITS | (fragment index + 1): one
-    # 4-byte word per channel, so each event costs one random read-modify-write of the table
-    n_channels = table.shape[0]
-    n_scans = counts.shape[1]
-    use_shadow = shadow_lut.shape[0] > 0
-    previous = 0
-    for i in range(records.shape[0]):
-        s = np.int64(records[i, 0]) - scan0
-        if s < previous or s >= n_scans:
-            return i, 0
-        previous = s
-        y = np.int64(records[i, 3])
-        if y >= ny:
-            return i, 3
-        x = np.int64(records[i, 2])
-        if x >= nx:
-            return i, 2
-        t = np.int64(records[i, 4])
-        if t < n_channels:
-            entry = table[t]
-            table[t] = entry + COUNT_UNIT
-            f = np.int64(entry & FRAGMENT_MASK) - 1
-            if f >= 0:
-                counts[f, s, ybin[y], xbin[x]] += 1
-            if use_shadow:
-                g = shadow_lut[t]
-                if g >= 0:
-                    shadow[g, s, ybin[y], xbin[x]] += 1
-    return -1, -1
-
-
 def _bin_block(
     records: np.ndarray,
     *,
     path: str,
     ranges: tuple[tuple[int, int, int, int], ...],
-    raster: tuple[int, int],
-    lateral_bin: int,
-    n_fragments: int,
-    lut: np.ndarray,
-    shadow_lut: np.ndarray,
+    plan: BinningPlan,
     block_id: tuple[int, int],
 ) -> np.ndarray:
     """Bin one block of records into one flat array ``[counts, shadow counts, spectrum]``.
@@ -186,30 +98,21 @@ def _bin_block(
     block in a single fused task.
     """
     first_event, _, s0, s1 = ranges[block_id[0]]
-    ny, nx = raster
-    shape = (n_fragments, s1 - s0, -(-ny // lateral_bin), -(-nx // lateral_bin))
+    shape = (plan.n_fragments, s1 - s0, *plan.binned)
     size = math.prod(shape)
-    flat = np.zeros(size * (2 if shadow_lut.size else 1) + lut.shape[0], dtype=np.uint32)
+    n_channels = plan.n_channels
+    flat = np.zeros(size * (2 if plan.with_shadow else 1) + n_channels, dtype=np.uint32)
     counts = flat[:size].reshape(shape)
     shadow = (
-        flat[size : 2 * size].reshape(shape) if shadow_lut.size else flat[:0].reshape(0, 0, 0, 0)
+        flat[size : 2 * size].reshape(shape) if plan.with_shadow else flat[:0].reshape(0, 0, 0, 0)
     )
-    if records.shape[0] >= 1 << (32 - FRAGMENT_BITS):
-        raise AnalysisError(
-            f"block of {records.shape[0]} records: more than {(1 << (32 - FRAGMENT_BITS)) - 1} "
-            "in one block of scans could overflow the spectrum counters"
-        )
-    table = flat[flat.size - lut.shape[0] :]  # becomes the spectrum
-    table[:] = (lut + 1).astype(np.uint32)
-    ybin = np.arange(ny, dtype=np.int64) // lateral_bin  # lookups beat an integer division
-    xbin = np.arange(nx, dtype=np.int64) // lateral_bin
-    index, field = _bin_kernel(
-        np.asarray(records), table, shadow_lut, s0, ny, nx, ybin, xbin, counts, shadow
-    )
+    spill = flat[flat.size - n_channels :]  # becomes the spectrum
+    table = plan.new_table()
+    index, field = plan.bin(np.asarray(records), s0, table, spill, counts, shadow)
     if index >= 0:
         value = int(records[index, field])
-        raise_bad_record(path, first_event + index, field, value, (s0, s1), raster)
-    table >>= FRAGMENT_BITS
+        raise_bad_record(path, first_event + index, field, value, (s0, s1), plan.raster)
+    spill[:] = spectrum_of(table, spill)
     return flat
 
 
@@ -305,32 +208,25 @@ def reconstruct(
         Computing ``counts`` and ``spectrum`` together reads the file once.
     """
     attrs = events.attrs
-    seconds_per_scan, time_source = _seconds_per_scan(attrs, seconds_per_scan)
     sf = float(attrs["sf"] if sf is None else sf)
     k0 = float(attrs["k0"] if k0 is None else k0)
-    if lateral_bin < 1:
-        raise AnalysisError(f"lateral_bin must be ≥ 1, not {lateral_bin}")
-    if not 0 < len(fragments) <= FRAGMENT_MASK:
-        raise AnalysisError(f"give 1 to {FRAGMENT_MASK} fragments, not {len(fragments)}")
     windows = mass_windows(fragments, window_u=window_u, resolution=resolution)
-    lows, highs = windows["mass_low"].values, windows["mass_high"].values
-    top_mass = max(
-        SPECTRUM_MASS_MAX if spectrum_mass_max is None else spectrum_mass_max,
-        float(highs.max()) * 1.01,
-    )
-    n_channels = math.ceil(mass_to_tof(top_mass, sf, k0)) + 1
-    lut = channel_lookup(lows, highs, sf, k0, n_channels)
-    shadow_lut = np.zeros(0, dtype=np.int16)
-    if dead_time_s is not None:
-        dead_channels = round(dead_time_s / attrs["time_resolution_s"])
-        shadow_lut = shadow_lookup(lows, sf, k0, n_channels, dead_channels)
     raster = (int(attrs["raster_y"]), int(attrs["raster_x"]))
-    n_scans = int(attrs["total_scans"])
-    binned = (-(-raster[0] // lateral_bin), -(-raster[1] // lateral_bin))
+    plan = binning_plan(
+        windows["mass_low"].values,
+        windows["mass_high"].values,
+        sf,
+        k0,
+        raster,
+        lateral_bin=lateral_bin,
+        dead_channels=_dead_channels(dead_time_s, attrs),
+        spectrum_mass_max=spectrum_mass_max,
+    )
+    n_scans, n_channels, binned = int(attrs["total_scans"]), plan.n_channels, plan.binned
     record = events["record"].data
     ranges = _block_scan_ranges(record, events["first_event"].values, n_scans)
     shapes = tuple((len(fragments), s1 - s0, *binned) for _, _, s0, s1 in ranges)
-    with_shadow = dead_time_s is not None
+    with_shadow = plan.with_shadow
     flat = record.map_blocks(
         _bin_block,
         # a fresh name per call: dask ships the lookup tables as `ndarray-<uuid>` keys, so two
@@ -343,11 +239,7 @@ def reconstruct(
         meta=np.empty((0,), dtype=np.uint32),
         path=attrs["source_file"],
         ranges=tuple(ranges),
-        raster=raster,
-        lateral_bin=lateral_bin,
-        n_fragments=len(fragments),
-        lut=lut,
-        shadow_lut=shadow_lut,
+        plan=plan,
     )
     volume_chunks = ((len(fragments),), tuple(sh[1] for sh in shapes), (binned[0],), (binned[1],))
 
@@ -373,125 +265,31 @@ def reconstruct(
         meta=np.empty((0, 0), dtype=np.uint32),
         n_channels=n_channels,
     )
-    out = _assemble(
+    layout = volume_layout(
         counts,
         spectrum_parts,
-        windows,
+        spectrum_parts.sum(axis=0, dtype=np.uint64),
+        fragments,
+        (windows["mass"].values, windows["mass_low"].values, windows["mass_high"].values),
         attrs,
-        sf,
-        k0,
-        lateral_bin,
-        seconds_per_scan,
-        raster,
-        n_scans,
-    )
-    out.attrs["sputter_time_source"] = time_source
-    if dead_time_s is not None:
-        shadow = xr.DataArray(view("shadow"), dims=out["counts"].dims)
-        pixels = _pixels_per_bin(raster, lateral_bin)
-        shots = int(attrs["shots_per_pixel"]) * pixels
-        corrected, saturated = poisson_correct(out["counts"], shots, shadow)
-        out["counts_raw"] = out["counts"]
-        out["counts"] = corrected
-        out["saturated"] = saturated
-        out.attrs.update(poisson_corrected=1, dead_time_s=float(dead_time_s))
-    return out
-
-
-def _seconds_per_scan(attrs: dict[str, Any], given: float | None) -> tuple[float | None, str]:
-    """Seconds per scan to use and its source: the argument, else the properties, else None."""
-    if given is not None:
-        return float(given), "argument seconds_per_scan"
-    from_file = float(attrs.get("seconds_per_scan", math.nan))
-    if math.isfinite(from_file) and from_file > 0:
-        return from_file, str(attrs.get("sputter_time_source", "properties.txt"))
-    return None, "none"
-
-
-def _pixels_per_bin(raster: tuple[int, int], lateral_bin: int) -> xr.DataArray:
-    """Count the raw pixels in every (binned) voxel, as ``(y, x)``."""
-    per_y = np.bincount(np.arange(raster[0]) // lateral_bin)
-    per_x = np.bincount(np.arange(raster[1]) // lateral_bin)
-    return xr.DataArray(np.outer(per_y, per_x), dims=("y", "x"))
-
-
-def _assemble(
-    counts: da.Array,
-    spectrum_parts: da.Array,
-    windows: xr.Dataset,
-    attrs: dict[str, Any],
-    sf: float,
-    k0: float,
-    lateral_bin: int,
-    seconds_per_scan: float | None,
-    raster: tuple[int, int],
-    n_scans: int,
-) -> xr.Dataset:
-    ny, nx = counts.shape[2:]
-    scan = np.arange(n_scans, dtype=np.int64)
-    per_scan = math.nan if seconds_per_scan is None else float(seconds_per_scan)
-    channels = np.arange(spectrum_parts.shape[1], dtype=np.int64)
-    ds = xr.Dataset(
-        {
-            "counts": (("fragment", "scan", "y", "x"), counts),
-            "spectrum": ("tof_channel", spectrum_parts.sum(axis=0, dtype=np.uint64)),
-            "spectrum_part": (("block", "tof_channel"), spectrum_parts),
-        },
-        coords={
-            **windows.coords,
-            "scan": scan,
-            "sputter_time": ("scan", scan * per_scan),
-            "y": np.arange(ny, dtype=np.int64),
-            "x": np.arange(nx, dtype=np.int64),
-            "tof_channel": channels,
-            "spectrum_mass": ("tof_channel", np.clip(channels - k0, 0, None) ** 2 / sf**2),
-        },
-    )
-    ds["counts"].attrs.update(units="counts", long_name="ion counts per voxel and window")
-    ds["spectrum"].attrs.update(units="counts", long_name="summed spectrum (all events)")
-    ds["spectrum_part"].attrs.update(
-        units="counts", long_name="spectrum of each block of scans (sum = spectrum)"
-    )
-    ds["sputter_time"].attrs.update(units="s", time_reference="start")
-    if seconds_per_scan is None:
-        ds["sputter_time"].attrs["reason"] = (
-            "unknown: properties.txt holds no sputter time (Analysis.SputterTime); "
-            "pass seconds_per_scan"
-        )
-    ds["spectrum_mass"].attrs["units"] = "u"
-    ds["tof_channel"].attrs["units"] = "channel"
-    keep = (
-        "time_resolution_s",
-        "shots_per_pixel",
-        "field_of_view_m",
-        "polarity",
-        "source_file",
-        "format",
-        "reader",
-        "reader_version",
-        "properties_file",
-    )
-    ds.attrs.update({k: attrs[k] for k in keep if k in attrs})
-    ds.attrs.update(
         sf=sf,
         k0=k0,
         lateral_bin=lateral_bin,
-        seconds_per_scan=per_scan,
-        poisson_corrected=0,
-        dead_time_s=float(attrs.get("dead_time_s", math.nan)),
-        raster_y=raster[0],
-        raster_x=raster[1],
+        seconds_per_scan=seconds_per_scan,
     )
-    return ds
+    if dead_time_s is not None:
+        dims = VOLUME_DIMS
+        shots = xr.DataArray(shots_per_voxel(int(attrs["shots_per_pixel"]), plan), dims=("y", "x"))
+        corrected, saturated = poisson_correct(
+            xr.DataArray(counts, dims=dims), shots, xr.DataArray(view("shadow"), dims=dims)
+        )
+        layout.add_poisson(corrected.data, saturated.data, dead_time_s)
+    return to_dataset(layout)
 
 
-def _poisson_numpy(counts: np.ndarray, shots: np.ndarray, shadow: np.ndarray):
-    live = shots - shadow.astype("float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = counts / live
-        corrected = np.where(fraction < 1.0, -shots * np.log1p(-fraction), np.nan)
-    corrected = np.where(counts == 0, 0.0, corrected)
-    return corrected, fraction > 0.5
+def _dead_channels(dead_time_s: float | None, attrs: dict[str, Any]) -> int | None:
+    """Dead time in TOF channels (None without a dead time)."""
+    return None if dead_time_s is None else round(dead_time_s / attrs["time_resolution_s"])
 
 
 def poisson_correct(
@@ -519,7 +317,7 @@ def poisson_correct(
     shots = xr.DataArray(shots) if not isinstance(shots, xr.DataArray) else shots
     shadow = xr.zeros_like(counts) if shadow is None else shadow
     corrected, saturated = xr.apply_ufunc(
-        _poisson_numpy,
+        poisson_numpy,
         counts,
         shots.astype("float64"),
         shadow,
@@ -527,6 +325,6 @@ def poisson_correct(
         dask="parallelized",
         output_dtypes=[np.float64, bool],
     )
-    corrected.attrs.update(units="counts", long_name="Poisson-corrected counts")
-    saturated.attrs["long_name"] = "I/N' > 0.5 (Poisson correction unreliable)"
+    corrected.attrs = dict(CORRECTED_ATTRS)
+    saturated.attrs = dict(SATURATED_ATTRS)  # a flag: not the counts' units
     return corrected, saturated

@@ -11,12 +11,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from operando_core.readers import detect, reader_modules
 from tofsims.errors import TofsimsReadError
+
+if TYPE_CHECKING:
+    # not imported at run time: the record-level GRD access (tofsims.io.grd_records) must
+    # not load xarray (start-up time of the one-pass reconstruction)
+    import xarray as xr
 
 __all__ = ["detect_format", "input_files", "open_tofsims", "readers"]
 

@@ -15,24 +15,29 @@ block's scan range (else the file is not ordered by scan or the scan exceeds
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import json
-import math
-import mmap
 import os
 from pathlib import Path
 from typing import Any
 
-import dask.array as da
-import numba
 import numpy as np
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
-from tofsims.errors import TofsimsReadError
-from tofsims.io.backend import provenance, sniff
-from tofsims.io.properties import Properties, read_properties
+from tofsims.io.backend import sniff
+from tofsims.io.grd_records import (
+    FIELDS,
+    FORMAT,
+    RECORD_BYTES,
+    can_open,
+    event_attrs,
+    find_properties,
+    map_records,
+    open_records,
+    raise_bad_record,
+    scan_starts,
+)
+from tofsims.jit import cached_njit
 
 __all__ = [
     "FIELDS",
@@ -40,48 +45,16 @@ __all__ = [
     "RECORD_BYTES",
     "TofsimsGrdBackend",
     "can_open",
+    "event_attrs",
     "find_properties",
     "input_files",
     "read",
     "scan_starts",
 ]
 
-FORMAT = "IONTOF GRD raw events"
-RECORD_BYTES = 20
-FIELDS = ("scan", "shot", "x", "y", "tof")
 #: Default upper bounds of one block: records (x 20 bytes mapped) and scan × pixel voxels.
 BLOCK_EVENTS = 4_000_000
 BLOCK_VOXELS = 2_000_000
-_MAX_PLAUSIBLE = 1 << 24
-
-
-def find_properties(path: str | os.PathLike[str]) -> Path:
-    """Locate the ``properties.txt`` of a GRD file.
-
-    Accepted, first match wins, for ``run.itm.grd``: ``run.itm.grd.properties.txt``,
-    ``run.itm.properties.txt``, ``run.properties.txt``, then ``properties.txt`` in the
-    same folder.
-
-    Raises
-    ------
-    TofsimsReadError
-        None of them exists.
-    """
-    grd = Path(path)
-    base = grd.name[: -len(".grd")] if grd.name.lower().endswith(".grd") else grd.name
-    names = [f"{grd.name}.properties.txt", f"{base}.properties.txt"]
-    stem = base.split(".")[0]
-    names += [f"{stem}.properties.txt", "properties.txt"]
-    for name in dict.fromkeys(names):
-        candidate = grd.with_name(name)
-        if candidate.is_file():
-            return candidate
-    raise TofsimsReadError(
-        path,
-        "no properties file beside the GRD (looked for "
-        + ", ".join(dict.fromkeys(names))
-        + "); pass properties=PATH",
-    )
 
 
 def input_files(
@@ -89,65 +62,6 @@ def input_files(
 ) -> list[Path]:
     """List the files a read of ``path`` opens: the event list and its ``properties.txt``."""
     return [Path(path), Path(properties) if properties is not None else find_properties(path)]
-
-
-def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
-    """GRD has no magic: a ``.grd`` name whose first record holds plausible values."""
-    if not os.fspath(path).lower().endswith(".grd") or len(head) < RECORD_BYTES:
-        return False
-    first = np.frombuffer(head[:RECORD_BYTES], dtype="<u4")
-    return bool(first[0] < _MAX_PLAUSIBLE and first[2] < 65536 and first[3] < 65536)
-
-
-def _record_count(path: str | os.PathLike[str]) -> int:
-    size = os.path.getsize(path)
-    if size == 0:
-        raise TofsimsReadError(path, "file is empty (no events)")
-    if size % RECORD_BYTES:
-        raise TofsimsReadError(
-            path,
-            f"truncated: {size} bytes is not a multiple of the {RECORD_BYTES}-byte record "
-            f"({size // RECORD_BYTES} whole records + {size % RECORD_BYTES} bytes)",
-        )
-    return size // RECORD_BYTES
-
-
-class _ScanField:
-    """The scan field of every record, read one record at a time with ``os.pread``.
-
-    A sequence for :func:`bisect.bisect_left`; unlike a memory map it does not make the
-    kernel map read-ahead pages of the file into this process (its peak RSS stays small).
-    """
-
-    def __init__(self, fd: int, n_records: int):
-        self.fd, self.n_records = fd, n_records
-
-    def __len__(self) -> int:
-        return self.n_records
-
-    def __getitem__(self, index: int) -> int:
-        raw = os.pread(self.fd, 4, index * RECORD_BYTES)
-        return int.from_bytes(raw, "little")
-
-
-def scan_starts(path: str | os.PathLike[str], n_scans: int) -> np.ndarray:
-    """Index of the first record of every scan, plus the record count (``n_scans + 1`` values).
-
-    Binary search on the scan field (reads ~log2(n) records per scan, never the whole
-    file). Assumes records ordered by scan; the blocks check it when they are read.
-    """
-    n_records = _record_count(path)
-    with open(path, "rb") as handle:
-        scans = _ScanField(handle.fileno(), n_records)
-        last = scans[n_records - 1]
-        if last >= n_scans:
-            raise TofsimsReadError(
-                path,
-                f"record {n_records - 1}: scan {last} but the properties give "
-                f"Analysis.TotalScans = {n_scans}",
-            )
-        starts = [bisect.bisect_left(scans, s) for s in range(n_scans)]
-    return np.asarray([*starts, n_records], dtype=np.int64)
 
 
 def block_scan_bounds(
@@ -170,7 +84,7 @@ def block_scan_bounds(
     return [*bounds, n_scans]
 
 
-@numba.njit(nogil=True, cache=True)
+@cached_njit(nogil=True)
 def _first_bad_record(records, scan_lo, scan_hi, ny, nx):  # pragma: no cover - numba
     previous = scan_lo
     for i in range(records.shape[0]):
@@ -183,51 +97,6 @@ def _first_bad_record(records, scan_lo, scan_hi, ny, nx):  # pragma: no cover - 
         if records[i, 2] >= nx:
             return i, 2
     return -1, -1
-
-
-def raise_bad_record(
-    path: str,
-    index: int,
-    field: int,
-    value: int,
-    scan_range: tuple[int, int],
-    raster: tuple[int, int],
-) -> None:
-    """Raise the :class:`TofsimsReadError` describing a record outside the acquisition."""
-    if field == 0:
-        problem = (
-            f"record {index}: scan {value} outside {scan_range[0]}…{scan_range[1] - 1}"
-            " (records not ordered by scan, or scan beyond Analysis.TotalScans)"
-        )
-    else:
-        name, size = ("y", raster[0]) if field == 3 else ("x", raster[1])
-        problem = f"record {index}: {name} = {value} outside the raster (0…{size - 1})"
-    raise TofsimsReadError(path, problem)
-
-
-def map_records(path: str, first: int, stop: int) -> np.ndarray:
-    """Memory-map records ``first:stop`` as a ``(n, 5)`` uint32 array (read-only).
-
-    On Linux the mapping is pre-faulted (``MAP_POPULATE``): one system call fills the page
-    table instead of one page fault per 4 kB, which threads of one process would otherwise
-    serialise on. The file is closed at once; the mapping lives as long as the array.
-    """
-    if not hasattr(mmap, "MAP_POPULATE") or stop <= first:
-        return np.memmap(
-            path, dtype="<u4", mode="r", offset=first * RECORD_BYTES, shape=(stop - first, 5)
-        )
-    start = first * RECORD_BYTES
-    aligned = start - start % mmap.ALLOCATIONGRANULARITY
-    with open(path, "rb") as handle:
-        mapping = mmap.mmap(
-            handle.fileno(),
-            stop * RECORD_BYTES - aligned,
-            offset=aligned,
-            flags=mmap.MAP_SHARED | mmap.MAP_POPULATE,
-            prot=mmap.PROT_READ,
-        )
-    records = np.frombuffer(mapping, dtype="<u4", count=(stop - first) * 5, offset=start - aligned)
-    return records.reshape(stop - first, 5)
 
 
 def _load_block(
@@ -262,7 +131,7 @@ def _load_indexed_block(
 
 def lazy_records(
     path: str, starts: np.ndarray, bounds: list[int], raster: tuple[int, int], validate: bool = True
-) -> da.Array:
+) -> Any:
     """Build the ``(event, field)`` uint32 dask array of a GRD file, one block per scan group.
 
     A blockwise layer without inputs: each task maps its own record range by path, and
@@ -274,6 +143,8 @@ def lazy_records(
         for lo, hi in itertools.pairwise(bounds)
         if starts[hi] > starts[lo]
     )
+    import dask.array as da
+
     sizes = tuple(stop - first for first, stop, _, _ in ranges)
     return da.map_blocks(
         _load_indexed_block,
@@ -285,31 +156,6 @@ def lazy_records(
         raster=raster,
         validate=validate,
     )
-
-
-def _attrs(path: str, props: Properties, props_path: Path) -> dict[str, Any]:
-    ny, nx = props.raster
-    seconds_per_scan, source = props.seconds_per_scan()
-    attrs = {
-        "sf": props.sf,
-        "k0": props.k0,
-        "time_resolution_s": props.time_resolution_s,
-        "raster_y": ny,
-        "raster_x": nx,
-        "total_scans": props.total_scans,
-        "shots_per_pixel": props.shots_per_pixel,
-        "field_of_view_m": props.field_of_view_m,
-        "dead_time_s": props.dead_time_s,
-        "cycle_time_s": props.cycle_time_s,
-        "polarity": props.polarity,
-        "seconds_per_scan": seconds_per_scan,
-        "sputter_time_source": source if math.isfinite(seconds_per_scan) else "none",
-        "sputter_time_reason": "" if math.isfinite(seconds_per_scan) else source,
-        "properties_file": str(props_path.resolve()),
-        "header_json": json.dumps(props.as_attrs(), ensure_ascii=False),
-    }
-    attrs.update(provenance(path, "tofsims.io.grd.read", FORMAT))
-    return attrs
 
 
 def read(
@@ -362,15 +208,10 @@ def read(
         ``Analysis.TotalScans``; at compute time, records outside the raster or not ordered
         by scan.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise TofsimsReadError(path, "no such file")
-    props_path = Path(properties) if properties is not None else find_properties(path)
-    props = read_properties(props_path)
-    attrs = _attrs(path, props, props_path)
-    props.check_pi_shots()
+    opened = open_records(path, properties=properties)
+    path, props, starts = opened.path, opened.properties, opened.starts
+    attrs = event_attrs(opened)
     raster = props.raster
-    starts = scan_starts(path, props.total_scans)
     bounds = block_scan_bounds(starts, *raster, block_events, block_voxels)
     record = lazy_records(path, starts, bounds, raster, validate)
     n_scans = props.total_scans
