@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
 from pipelines.options import build_options, option_flags, usage_errors
-from pipelines.progress import Echo, computing
+from pipelines.progress import CountingBar, Echo, computing
 from tofsims.workflows.options import ReconstructOptions
+
+#: Names of dask's synchronous scheduler (``operando batch`` inside a worker).
+SYNCHRONOUS = ("sync", "synchronous", "single-threaded")
 
 EPILOG = """\b
 Examples:
@@ -27,17 +31,40 @@ properties.txt) unless --properties is given.
 """
 
 
-def _echo_calibration(fit: Any, echo: Echo) -> None:
+def _echo_calibration(calibration: Any, echo: Echo) -> None:
+    fit, sample = calibration.fit, calibration.sample
     echo(
-        f"mass calibration: SF {fit.attrs['sf_start']:.3f} -> {float(fit.sf):.3f}, "
-        f"K0 {fit.attrs['k0_start']:.3f} -> {float(fit.k0):.3f}"
+        f"mass calibration: SF {fit.sf_start:.3f} -> {fit.sf:.3f}, "
+        f"K0 {fit.k0_start:.3f} -> {fit.k0:.3f}"
+    )
+    echo(
+        f"  fitted on {sample.events:,} events ({100 * sample.fraction:.3g} % of the file, "
+        f"{sample.runs} runs); ±{calibration.mass_error_ppm:.2g} ppm at the fragments"
     )
     for ion, used, counts, residual in zip(
-        fit.ion.values, fit.used.values, fit.counts.values, fit.residual_ppm.values, strict=True
+        fit.ions, fit.used, fit.counts, fit.residual_ppm, strict=True
     ):
         state = "used" if used else ("rejected" if math.isfinite(residual) else "not found")
         shown = f"{residual:+8.2f} ppm" if math.isfinite(residual) else "       n/a"
         echo(f"  {ion:<6} {counts:>10.0f} counts  {shown}  {state}")
+
+
+def _on_a_cluster() -> bool:
+    """Whether the caller set a dask scheduler that is not this process's threads.
+
+    ``operando batch`` drives a large experiment with the cluster as scheduler, so that its
+    chunks spread over the workers. Without dask imported nobody has chosen one.
+    """
+    dask = sys.modules.get("dask")
+    scheduler = None if dask is None else dask.config.get("scheduler", None)
+    return scheduler not in (None, "threads", "threading", *SYNCHRONOUS)
+
+
+def _local_threads(workers: int | None) -> int | None:
+    """Binning threads: one inside a batch worker (one experiment per worker thread)."""
+    dask = sys.modules.get("dask")
+    synchronous = dask is not None and dask.config.get("scheduler", None) in SYNCHRONOUS
+    return 1 if synchronous else workers
 
 
 def run_reconstruct(
@@ -50,36 +77,61 @@ def run_reconstruct(
     echo: Echo = click.echo,
     progress: bool = True,
 ) -> Path:
-    """Run :func:`tofsims.workflows.reconstruct` on a GRD file and write the volume store.
+    """Reconstruct a GRD file into a volume store (the command and ``operando batch``).
 
-    With ``options.recalibrate`` the mass scale is refitted first (one pass over the file).
-    The store is written atomically (a temporary folder renamed when complete); used by the
-    command and by ``operando batch``.
+    With ``options.recalibrate`` the mass scale is refitted first, on a sample of the events.
+    On one machine the file is then binned in one pass on local threads while the store is
+    written (:func:`tofsims.workflows.reconstruct_into`); with a dask cluster as the
+    caller's scheduler, by the lazy :func:`tofsims.workflows.reconstruct` on the cluster.
+    The store is written atomically (a temporary folder renamed when complete).
     """
     from pipelines.atomic import atomic_directory
-    from tofsims.io.volume_store import write_volume
-    from tofsims.workflows import mass_recalibration, open_events, reconstruct
-    from tofsims.workflows.inputs import is_event_list
+    from tofsims.io.grd_records import is_event_list
+    from tofsims.workflows.reconstruction import mass_recalibration, open_records
 
     if not is_event_list(raw):
         raise click.UsageError(f"{raw}: reconstruct needs a GRD event list (*.grd)")
-    events = open_events(raw, properties)
+    records = open_records(raw, properties=properties)
     fit = None
-    with computing(progress=progress, num_workers=workers), usage_errors(ReconstructOptions):
+    with usage_errors(ReconstructOptions):
         if options.recalibrate:
-            echo("pass 1/2: summed spectrum")
-            fit = mass_recalibration(events, options).compute()
+            fit = mass_recalibration(records, options)
             _echo_calibration(fit, echo)
-            echo("pass 2/2: fragment volumes")
-        volume = reconstruct(events, options, fit)
         with atomic_directory(output) as temporary:
-            write_volume(volume, temporary)
+            if _on_a_cluster():
+                _reconstruct_with_dask(records, options, fit, temporary, workers, progress)
+            else:
+                from tofsims.workflows.reconstruction import reconstruct_into
+
+                threads = _local_threads(workers)
+                with CountingBar(records.n_records, enabled=progress) as bar:
+                    reconstruct_into(
+                        temporary, records, options, fit, workers=threads, on_events=bar
+                    )
+    ny, nx = (-(-side // options.bin) for side in records.raster)
+    sf, k0 = (fit.fit.sf, fit.fit.k0) if fit else (records.properties.sf, records.properties.k0)
     echo(
-        f"wrote {output}: {len(options.fragments)} fragments × {volume.sizes['scan']} scans × "
-        f"{volume.sizes['y']} × {volume.sizes['x']} "
-        f"(sf {volume.attrs['sf']:.3f}, k0 {volume.attrs['k0']:.3f})"
+        f"wrote {output}: {len(options.fragments)} fragments × {records.n_scans} scans × "
+        f"{ny} × {nx} (sf {sf:.3f}, k0 {k0:.3f})"
     )
     return output
+
+
+def _reconstruct_with_dask(
+    records: Any,
+    options: ReconstructOptions,
+    fit: Any,
+    folder: Path,
+    workers: int | None,
+    progress: bool,
+) -> None:
+    from tofsims.io.volume_store import write_volume
+    from tofsims.workflows.reconstruction import open_events, reconstruct
+
+    events = open_events(records.path, records.properties_path)
+    volume = reconstruct(events, options, fit)
+    with computing(progress=progress, num_workers=workers):
+        write_volume(volume, folder)
 
 
 @click.command(epilog=EPILOG)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -119,3 +121,64 @@ def test_help_has_examples():
     result = CliRunner().invoke(cli, ["tofsims", "reconstruct", "--help"])
     assert result.exit_code == 0
     assert "Examples:" in result.output and "--resolution" in result.output
+
+
+def test_calibration_is_fitted_on_a_sample_and_recorded(raw, tmp_path):
+    path, _ = raw
+    out = tmp_path / "v.zarr"
+    result = run(path, "-o", out, "--fragments", FRAGMENTS)
+    assert result.exit_code == 0, result.output
+    assert "pass 1/2" not in result.output  # no second pass over the file
+    assert "fitted on" in result.output and "ppm at the fragments" in result.output
+    record = json.loads(xr.open_zarr(out).attrs["mass_calibration_json"])
+    assert record["sample"]["events"] > 0 and 0 < record["sample"]["fraction"] <= 1
+    assert record["sample"]["mass_error_ppm"] <= 1.0
+
+
+def test_record_outside_the_raster_mid_file(raw, tmp_path):
+    path, _ = raw
+    records = np.fromfile(path, dtype="<u4").reshape(-1, 5).copy()
+    middle = len(records) // 2
+    records[middle, 3] = 99
+    bad = tmp_path / "bad.grd"
+    records.tofile(bad)
+    (tmp_path / "bad.grd.properties.txt").write_bytes(
+        path.with_name("run.itm.grd.properties.txt").read_bytes()
+    )
+    result = run(bad, "-o", tmp_path / "v.zarr", "--no-recalibrate")
+    assert result.exit_code == 1
+    assert f"record {middle}: y = 99 outside the raster (0…11)" in result.output
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.grd", "bad.grd.properties.txt"]
+
+
+def test_scheduler_of_the_caller_decides_the_engine(raw, tmp_path, monkeypatch):
+    import dask
+
+    import tofsims.reconstruct
+    import tofsims.workflows.reconstruction as workflow
+
+    calls = []
+    one_pass, lazy = workflow.reconstruct_grd, tofsims.reconstruct.reconstruct
+
+    def recording_one_pass(*args, workers=None, **kwargs):
+        calls.append(("one pass", workers))
+        return one_pass(*args, workers=workers, **kwargs)
+
+    def recording_lazy(*args, **kwargs):
+        calls.append(("dask", None))
+        return lazy(*args, **kwargs)
+
+    monkeypatch.setattr(workflow, "reconstruct_grd", recording_one_pass)
+    monkeypatch.setattr(tofsims.reconstruct, "reconstruct", recording_lazy)
+    path, _ = raw
+    options = ["--fragments", FRAGMENTS, "--no-recalibrate"]
+    assert run(path, "-o", tmp_path / "a.zarr", *options, "--workers", "2").exit_code == 0
+    with dask.config.set(scheduler="synchronous"):  # operando batch, inside a worker
+        assert run(path, "-o", tmp_path / "b.zarr", *options).exit_code == 0
+    with dask.config.set(scheduler=dask.get):  # a scheduler of the caller's (a cluster)
+        assert run(path, "-o", tmp_path / "c.zarr", *options).exit_code == 0
+    assert calls == [("one pass", 2), ("one pass", 1), ("dask", None)]
+    volumes = [xr.open_zarr(tmp_path / f"{n}.zarr")["counts"].values for n in "abc"]
+    np.testing.assert_array_equal(volumes[0], volumes[1])
+    np.testing.assert_array_equal(volumes[0], volumes[2])

@@ -10,18 +10,28 @@ counts).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import warnings
+from collections.abc import Hashable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xarray as xr
+import numpy as np
 
 from tofsims.errors import TofsimsReadError
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from tofsims.volume_layout import LayoutVariable, VolumeLayout
 
 __all__ = [
     "STORE_SCANS",
     "STORE_TILE",
+    "VolumeStore",
+    "create_volume_store",
     "is_zarr_store",
     "open_volume",
     "storage_chunks",
@@ -50,30 +60,51 @@ def open_volume(path: str | os.PathLike[str]) -> xr.Dataset:
     TofsimsReadError
         The store cannot be read.
     """
+    import xarray as xr
+
     try:
         return xr.open_zarr(path)
     except Exception as err:  # zarr raises many types for broken stores
         raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
 
 
-def storage_chunks(sizes: dict[str, int]) -> tuple[int, int, int, int]:
+def storage_chunks(
+    sizes: Mapping[Hashable, int], scan_chunk: int = STORE_SCANS
+) -> tuple[int, int, int, int]:
     """Zarr chunk shape of ``counts`` for a volume of the given ``sizes``."""
     return (
         1,
-        min(STORE_SCANS, sizes["scan"]),
+        min(scan_chunk, sizes["scan"]),
         min(STORE_TILE, sizes["y"]),
         min(STORE_TILE, sizes["x"]),
     )
 
 
-def _encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+def _data_codec() -> Any:
     from zarr.codecs import BloscCodec
 
-    codec = BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+    return BloscCodec(cname="zstd", clevel=3, shuffle="bitshuffle")
+
+
+def _data_chunks(
+    dims: tuple[Hashable, ...], sizes: Mapping[Hashable, int], scan_chunk: int
+) -> tuple[int, ...] | None:
+    """Storage chunks of a data variable (None: Zarr's choice)."""
+    if dims == ("fragment", "scan", "y", "x"):
+        return storage_chunks(sizes, scan_chunk)
+    if dims == ("block", "tof_channel"):
+        return (1, sizes["tof_channel"])  # one block's spectrum per chunk
+    if dims == ("tof_channel",):
+        return (sizes["tof_channel"],)
+    return None
+
+
+def _encoding(ds: xr.Dataset, scan_chunk: int = STORE_SCANS) -> dict[str, dict[str, Any]]:
+    codec = _data_codec()
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
-        chunks = storage_chunks(ds.sizes) if var.dims == ("fragment", "scan", "y", "x") else None
         encoding[name] = {"compressors": [codec]}
+        chunks = _data_chunks(var.dims, ds.sizes, scan_chunk)
         if chunks is not None:
             encoding[name]["chunks"] = chunks
     return encoding
@@ -113,6 +144,8 @@ def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
         tmp, mode="w", encoding=_encoding(first), consolidated=True
     )
     if deferred:
+        import xarray as xr
+
         parts = xr.open_zarr(tmp)["spectrum_part"]
         spectrum = parts.sum("block", dtype="uint64").rename("spectrum")
         spectrum.attrs = ds["spectrum"].attrs
@@ -142,9 +175,124 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         ``path``.
     """
     target = Path(path)
+    with _quiet_consolidation():
+        _write_zarr(ds, target)
+    return target
+
+
+@contextlib.contextmanager
+def _quiet_consolidation() -> Iterator[None]:
     with warnings.catch_warnings():
         # consolidated metadata is what xr.open_zarr looks for first; zarr 3 warns that it
         # is not (yet) in the v3 specification
         warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
-        _write_zarr(ds, target)
-    return target
+        yield
+
+
+class VolumeStore:
+    """A volume store whose metadata is written, filled region by region.
+
+    Made by :func:`create_volume_store`. Writes go straight to the Zarr arrays, which is
+    what xarray stores for the variables of a volume: integer and boolean arrays as they
+    are, float arrays with NaN where values are missing.
+    """
+
+    def __init__(self, path: Path):
+        import zarr
+
+        self.path = path
+        self._group = zarr.open_group(path, mode="r+")
+
+    def write(self, name: str, region: tuple[slice | int, ...], values: np.ndarray) -> None:
+        """Write ``values`` into ``region`` of variable ``name`` (whole storage chunks, ideally)."""
+        array = self._group[name]
+        array[region] = np.asarray(values, dtype=array.dtype)
+
+
+#: ``_FillValue`` attribute xarray gives float variables in Zarr v3 (base64 of NaN, float64).
+_NAN_FILL = base64.standard_b64encode(np.array(np.nan, dtype="<f8").tobytes()).decode()
+
+
+def create_volume_store(
+    layout: VolumeLayout, path: str | os.PathLike[str], *, scan_chunk: int = STORE_SCANS
+) -> VolumeStore:
+    """Create a volume store from a layout, as xarray would write it, without xarray.
+
+    Coordinates are written at once; data variables whose values are placeholders
+    (:func:`tofsims.volume_layout.placeholder`) are left to :meth:`VolumeStore.write`.
+    The store follows xarray's Zarr v3 conventions (``dimension_names``, a ``coordinates``
+    attribute naming the non-index coordinates of each data variable, ``_FillValue`` of
+    floats, consolidated metadata), so ``xr.open_zarr`` gives the Dataset of
+    :func:`tofsims.volume_layout.to_dataset` (``tests``: both stores compare identical).
+
+    Parameters
+    ----------
+    layout
+        Variables, coordinates and attributes of the volume.
+    path
+        An empty or new folder (e.g. the temporary one of
+        :func:`pipelines.atomic.atomic_directory`).
+    scan_chunk
+        Storage chunk along ``scan``: writes of whole groups of that many scans never share
+        a chunk.
+    """
+    import zarr
+
+    target = Path(path)
+    sizes: dict[Hashable, int] = {}
+    for var in [*layout.coords.values(), *layout.data_vars.values()]:
+        sizes.update(zip(var.dims, np.shape(var.data), strict=True))
+    root = zarr.open_group(target, mode="w", zarr_format=3, attributes=_plain(layout.attrs))
+    attached: set[str] = set()
+    for name, var in layout.data_vars.items():
+        coordinates = sorted(
+            c
+            for c, coord in layout.coords.items()
+            if c not in coord.dims and set(coord.dims) <= set(var.dims)
+        )
+        attached.update(coordinates)
+        attrs = {**var.attrs, **({"coordinates": " ".join(coordinates)} if coordinates else {})}
+        chunks = _data_chunks(var.dims, sizes, scan_chunk)
+        _create_array(root, name, var, attrs, chunks, [_data_codec()])
+    for name, var in layout.coords.items():
+        _create_array(root, name, var, dict(var.attrs), None, "auto")
+    loose = sorted(c for c, v in layout.coords.items() if c not in v.dims and c not in attached)
+    if loose:
+        root.attrs["coordinates"] = " ".join(loose)
+    with _quiet_consolidation():
+        zarr.consolidate_metadata(target)
+    return VolumeStore(target)
+
+
+def _create_array(
+    root: Any,
+    name: str,
+    var: LayoutVariable,
+    attrs: dict[str, Any],
+    chunks: tuple[int, ...] | None,
+    compressors: Any,
+) -> None:
+    data = np.asarray(var.data)
+    dtype: Any = data.dtype
+    fill: Any = None
+    if dtype.kind in "UO":
+        dtype = str
+    elif dtype.kind == "f":
+        fill, attrs = np.nan, {**attrs, "_FillValue": _NAN_FILL}
+    array = root.create_array(
+        name,
+        shape=data.shape,
+        dtype=dtype,
+        chunks=chunks or data.shape or "auto",
+        compressors=compressors,
+        fill_value=fill,
+        dimension_names=var.dims,
+        attributes=_plain(attrs),
+    )
+    if not (data.ndim and not any(data.strides)):  # a placeholder holds only the fill value
+        array[...] = data
+
+
+def _plain(attrs: dict[str, Any]) -> dict[str, Any]:
+    """Attributes as plain Python values (NumPy scalars are not JSON)."""
+    return {k: v.item() if isinstance(v, np.generic) else v for k, v in attrs.items()}

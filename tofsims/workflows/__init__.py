@@ -11,7 +11,8 @@
     result.summary.cei_thickness_nm
 
 Workflows read their inputs (files or datasets), stay lazy until ``compute`` and write
-nothing: ``operando tofsims reconstruct``/``cei``/``profile`` and ``operando batch`` call them
+nothing — except :func:`reconstruct_into`, which fills a volume store in one pass over a GRD
+file: ``operando tofsims reconstruct``/``cei``/``profile`` and ``operando batch`` call them
 and write the results. Options are typed dataclasses (:mod:`tofsims.workflows.options`) shared
 with the command line and batch manifests.
 """
@@ -34,8 +35,10 @@ __all__ = [
     "mass_recalibration",
     "open_events",
     "open_input",
+    "open_records",
     "profile",
     "reconstruct",
+    "reconstruct_into",
 ]
 
 # light options at once; the workflows (xarray, dask) on first use
@@ -55,7 +58,9 @@ __getattr__, __dir__ = lazy_exports(
         "open_input": "tofsims.workflows.inputs:open_input",
         "mass_recalibration": "tofsims.workflows.reconstruction:mass_recalibration",
         "open_events": "tofsims.workflows.reconstruction:open_events",
+        "open_records": "tofsims.workflows.reconstruction:open_records",
         "reconstruct": "tofsims.workflows.reconstruction:reconstruct",
+        "reconstruct_into": "tofsims.workflows.reconstruction:reconstruct_into",
         "profile": "tofsims.workflows.depth_profiles:profile",
     },
 )

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from operando_core.readers import read_head
 from tofsims.errors import TofsimsReadError
-from tofsims.io import grd, open_tofsims
 from tofsims.io import input_files as reader_input_files
+from tofsims.io import open_tofsims
+from tofsims.io.grd_records import is_event_list
 from tofsims.io.volume_store import is_zarr_store
 from tofsims.reconstruct import reconstruct
 from tofsims.workflows.options import DEFAULT_FRAGMENTS
@@ -28,11 +28,6 @@ from tofsims.workflows.options import DEFAULT_FRAGMENTS
 __all__ = ["input_files", "is_event_list", "is_profile", "open_input"]
 
 VOLUME_DIMS = ("fragment", "scan", "y", "x")
-
-
-def is_event_list(path: str | os.PathLike[str]) -> bool:
-    """Tell a GRD raw event list (binned by :func:`tofsims.workflows.reconstruct`)."""
-    return os.path.isfile(path) and grd.can_open(path, read_head(path))
 
 
 def input_files(

@@ -1,9 +1,13 @@
-"""The reconstruction workflow: a GRD event list -> calibrated fragment volumes (lazy).
+"""The reconstruction workflow: a GRD event list -> calibrated fragment volumes.
 
-:func:`mass_recalibration` refits the mass scale on the summed spectrum (one pass over the
-file); :func:`reconstruct` bins the events into ``counts(fragment, scan, y, x)`` with that fit
-(or the calibration of ``properties.txt``), records the calibration applied and stays lazy:
-the caller computes it while writing the store (:func:`tofsims.io.volume_store.write_volume`).
+:func:`mass_recalibration` refits the mass scale on a sample of the events (no pass over the
+file, :func:`tofsims.spectrum_sampling.calibrate_sampled`). With that fit (or the calibration
+of ``properties.txt``) :func:`reconstruct` bins the events lazily into
+``counts(fragment, scan, y, x)`` — for any dask scheduler, a cluster included; the caller
+computes it while writing the store (:func:`tofsims.io.volume_store.write_volume`) — and
+:func:`reconstruct_into` writes the same store in one pass on local threads, the fast way on
+one machine. This module and what it imports at the top need NumPy and numba only: the
+one-pass path starts binning before xarray would have loaded.
 """
 
 from __future__ import annotations
@@ -11,16 +15,27 @@ from __future__ import annotations
 import json
 import math
 import os
-
-import xarray as xr
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from operando_core.options import OptionError
-from tofsims.io import grd
-from tofsims.masscal import calibrate
-from tofsims.reconstruct import reconstruct as bin_events
+from tofsims.binning import window_masses
+from tofsims.grd_to_volume import ReconstructedStore, reconstruct_grd, reconstruction_plan
+from tofsims.io.grd_records import GrdRecords, open_records
+from tofsims.spectrum_sampling import SampledCalibration, calibrate_sampled
 from tofsims.workflows.options import ReconstructOptions
 
-__all__ = ["fit_record", "mass_recalibration", "open_events", "reconstruct"]
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = [
+    "fit_record",
+    "mass_recalibration",
+    "open_events",
+    "open_records",
+    "reconstruct",
+    "reconstruct_into",
+]
 
 
 def open_events(
@@ -28,18 +43,32 @@ def open_events(
     properties: str | os.PathLike[str] | None = None,
 ) -> xr.Dataset:
     """Open the lazy event table of a GRD file (``properties``: if not beside it)."""
+    import xarray as xr
+
+    from tofsims.io import grd
+
     if isinstance(events, xr.Dataset):
         return events
     return grd.read(events, properties=properties, validate=False)
 
 
-def _dead_time_s(events: xr.Dataset, options: ReconstructOptions) -> float | None:
+def _records(events: GrdRecords | xr.Dataset | str | os.PathLike[str]) -> GrdRecords:
+    """Return the record-level view of a GRD file from its records, event table or path."""
+    if isinstance(events, GrdRecords):
+        return events
+    if isinstance(events, str | os.PathLike):
+        return open_records(events)
+    attrs = events.attrs
+    return open_records(attrs["source_file"], properties=attrs["properties_file"])
+
+
+def _dead_time_s(records: GrdRecords, options: ReconstructOptions) -> float | None:
     """Dead time of the Poisson correction (s): the option's, or the file's with ``poisson``."""
     if options.dead_time_ns is not None:
         return options.dead_time_ns * 1e-9
     if not options.poisson:
         return None
-    dead_time_s = events.attrs["dead_time_s"]
+    dead_time_s = records.properties.dead_time_s
     if not math.isfinite(dead_time_s):
         raise OptionError("poisson", "properties.txt has no dead time: give {dead_time_ns} NS")
     return dead_time_s
@@ -49,52 +78,66 @@ def _windows(options: ReconstructOptions) -> dict[str, float | None]:
     return {"window_u": options.window_u, "resolution": options.resolution}
 
 
-def mass_recalibration(events: xr.Dataset, options: ReconstructOptions) -> xr.Dataset:
-    """Refit SF/K0 on the calibration peaks of the summed spectrum (lazy, one pass).
+def mass_recalibration(
+    events: GrdRecords | xr.Dataset | str | os.PathLike[str], options: ReconstructOptions
+) -> SampledCalibration:
+    """Refit SF/K0 on the calibration peaks of a sample of the events (eager, no full pass).
+
+    Parameters
+    ----------
+    events
+        The GRD file: its path, its lazy event table (:func:`open_events`) or its records
+        (:func:`open_records`).
+    options
+        Fragments and windows (where the calibration error is judged), dead time.
 
     Returns
     -------
-    xarray.Dataset
-        :func:`tofsims.masscal.calibrate` of the summed spectrum, starting from the
-        ``properties.txt`` calibration of ``events``.
+    tofsims.spectrum_sampling.SampledCalibration
+        The fit (starting from the ``properties.txt`` calibration), the sample it used and
+        its mass error at the fragments.
     """
-    _dead_time_s(events, options)  # a missing dead time fails before the pass over the file
-    spectrum = bin_events(events, list(options.fragments), **_windows(options))["spectrum"]
-    attrs = events.attrs
-    return calibrate(spectrum, attrs["sf"], attrs["k0"], polarity=attrs["polarity"])
-
-
-def fit_record(fit: xr.Dataset) -> str:
-    """Return the mass calibration applied: the volume's ``mass_calibration_json``."""
-    return json.dumps(
-        {
-            "sf_start": fit.attrs["sf_start"],
-            "k0_start": fit.attrs["k0_start"],
-            "sf": float(fit.sf),
-            "k0": float(fit.k0),
-            "peaks": [
-                {
-                    "ion": str(ion),
-                    "mass_u": float(m),
-                    "used": bool(u),
-                    "residual_ppm": float(r) if math.isfinite(r) else None,
-                }
-                for ion, m, u, r in zip(
-                    fit.ion.values,
-                    fit.mass.values,
-                    fit.used.values,
-                    fit.residual_ppm.values,
-                    strict=True,
-                )
-            ],
-        }
+    records = _records(events)
+    _dead_time_s(records, options)  # a missing dead time fails before anything is read
+    props = records.properties
+    plan = reconstruction_plan(
+        records, options.fragments, sf=props.sf, k0=props.k0, **_windows(options)
     )
+    masses = window_masses(options.fragments, **_windows(options))[0]
+    return calibrate_sampled(records, plan.n_channels, check_masses=masses)
+
+
+def fit_record(fit: SampledCalibration) -> str:
+    """Return the mass calibration applied: the volume's ``mass_calibration_json``."""
+    return json.dumps(fit.to_record())
+
+
+def _settings(
+    records: GrdRecords, options: ReconstructOptions, fit: SampledCalibration | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keyword arguments of the binning and the attributes recording the calibration."""
+    props = records.properties
+    sf, k0 = (fit.fit.sf, fit.fit.k0) if fit is not None else (props.sf, props.k0)
+    settings = {
+        "sf": sf,
+        "k0": k0,
+        "lateral_bin": options.bin,
+        "dead_time_s": _dead_time_s(records, options),
+        "seconds_per_scan": options.seconds_per_scan,
+        **_windows(options),
+    }
+    attrs = {
+        "sf_properties": props.sf,
+        "k0_properties": props.k0,
+        "mass_calibration_json": fit_record(fit) if fit is not None else "null",
+    }
+    return settings, attrs
 
 
 def reconstruct(
     events: xr.Dataset,
     options: ReconstructOptions | None = None,
-    fit: xr.Dataset | None = None,
+    fit: SampledCalibration | None = None,
 ) -> xr.Dataset:
     """Bin GRD events into fragment volumes ``counts(fragment, scan, y, x)`` (lazy).
 
@@ -110,27 +153,61 @@ def reconstruct(
     options
         Fragments, windows, binning, dead time, time per scan, recalibration.
     fit
-        A computed :func:`mass_recalibration` to apply. ``None``: with
-        ``options.recalibrate`` it is computed here (one pass over the file, the only
-        computation of this function), else the calibration of ``properties.txt`` is used.
+        A :func:`mass_recalibration` to apply. ``None``: with ``options.recalibrate`` it is
+        made here (reading a sample of the events), else the calibration of
+        ``properties.txt`` is used.
     """
+    from tofsims.reconstruct import reconstruct as bin_events
+
     options = options or ReconstructOptions()
     if fit is None and options.recalibrate:
-        fit = mass_recalibration(events, options).compute()
-    sf, k0 = (float(fit.sf), float(fit.k0)) if fit is not None else (None, None)
-    volume = bin_events(
-        events,
-        list(options.fragments),
-        sf=events.attrs["sf"] if sf is None else sf,
-        k0=events.attrs["k0"] if k0 is None else k0,
-        lateral_bin=options.bin,
-        dead_time_s=_dead_time_s(events, options),
-        seconds_per_scan=options.seconds_per_scan,
-        **_windows(options),
-    )
-    volume.attrs.update(
-        sf_properties=events.attrs["sf"],
-        k0_properties=events.attrs["k0"],
-        mass_calibration_json=fit_record(fit) if fit is not None else "null",
-    )
+        fit = mass_recalibration(events, options)
+    settings, attrs = _settings(_records(events), options, fit)
+    volume = bin_events(events, list(options.fragments), **settings)
+    volume.attrs.update(attrs)
     return volume
+
+
+def reconstruct_into(
+    folder: str | os.PathLike[str],
+    events: GrdRecords | str | os.PathLike[str],
+    options: ReconstructOptions | None = None,
+    fit: SampledCalibration | None = None,
+    *,
+    workers: int | None = None,
+    on_events: Callable[[int], Any] | None = None,
+) -> ReconstructedStore:
+    """Write the volume of :func:`reconstruct` into ``folder``, reading the file once.
+
+    The one workflow that writes: worker threads bin groups of scans while the store is
+    filled, so memory stays flat however large the file
+    (:func:`tofsims.grd_to_volume.reconstruct_grd`). Publish ``folder`` atomically
+    (:func:`pipelines.atomic.atomic_directory`).
+
+    Parameters
+    ----------
+    folder
+        New or empty folder for the Zarr store.
+    events
+        The GRD file or its records (:func:`open_records`).
+    options, fit
+        As :func:`reconstruct`.
+    workers
+        Binning threads (default: all cores).
+    on_events
+        Called with each number of records binned (progress).
+    """
+    records = _records(events)
+    options = options or ReconstructOptions()
+    if fit is None and options.recalibrate:
+        fit = mass_recalibration(records, options)
+    settings, attrs = _settings(records, options, fit)
+    return reconstruct_grd(
+        records,
+        list(options.fragments),
+        folder,
+        attrs=attrs,
+        workers=workers,
+        on_events=on_events,
+        **settings,
+    )

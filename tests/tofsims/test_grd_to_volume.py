@@ -1,0 +1,188 @@
+"""One-pass GRD -> volume store on local threads: the same store as the dask reconstruction."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tofsims import threaded_binning
+from tofsims.errors import TofsimsReadError
+from tofsims.fragments import ion_mass
+from tofsims.grd_to_volume import reconstruct_grd, reconstruction_plan
+from tofsims.io import grd
+from tofsims.io.grd_records import open_records
+from tofsims.io.volume_store import write_volume
+from tofsims.masscal import mass_to_tof
+from tofsims.reconstruct import mass_windows, reconstruct
+from tofsims.synthetic_raw import poisson_volume, write_grd, write_properties
+from tofsims.threaded_binning import ScanGroupBinner
+
+FRAGMENTS = ["C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-"]
+SF, K0 = 72013.7, -2131.4
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """37 scans (three groups of at most 16), 9 x 11 pixels, background, a dead time."""
+    path = tmp_path_factory.mktemp("one_pass") / "run.grd"
+    volume = poisson_volume(FRAGMENTS, (37, 9, 11), mean=[0.5, 1.0, 2.0, 0.3, 0.2, 3.0], seed=4)
+    windows = mass_windows(FRAGMENTS)
+    truth = write_grd(
+        volume,
+        path,
+        sf=SF,
+        k0=K0,
+        windows=list(zip(windows.mass_low.values, windows.mass_high.values, strict=True)),
+        background_per_pixel=3.0,
+        dead_time_s=6.5e-8,
+        seed=5,
+    )
+    return path, truth
+
+
+@pytest.mark.parametrize(
+    ("lateral_bin", "dead_time_s", "workers"),
+    [(1, None, 2), (2, None, 1), (1, 6.5e-8, 2), (3, 6.5e-8, 1)],
+)
+def test_store_identical_to_the_dask_reconstruction(
+    generated, tmp_path, lateral_bin, dead_time_s, workers
+):
+    path, _ = generated
+    options = {"lateral_bin": lateral_bin, "dead_time_s": dead_time_s, "seconds_per_scan": 2.5}
+    lazy = reconstruct(grd.read(path, validate=False), FRAGMENTS, sf=SF, k0=K0, **options)
+    lazy.attrs["note"] = "extra"
+    write_volume(lazy, tmp_path / "dask.zarr")
+    result = reconstruct_grd(
+        open_records(path),
+        FRAGMENTS,
+        tmp_path / "one_pass.zarr",
+        sf=SF,
+        k0=K0,
+        attrs={"note": "extra"},
+        workers=workers,
+        **options,
+    )
+    expected, stored = (
+        xr.open_zarr(tmp_path / "dask.zarr"),
+        xr.open_zarr(tmp_path / "one_pass.zarr"),
+    )
+    # the blocks of scans differ (dask blocks vs groups of 16 scans); their sum does not
+    xr.testing.assert_identical(
+        expected.drop_dims("block").load(), stored.drop_dims("block").load()
+    )
+    assert stored.sizes["block"] == 3
+    np.testing.assert_array_equal(stored["spectrum_part"].sum("block"), stored["spectrum"])
+    np.testing.assert_array_equal(result.spectrum, stored["spectrum"].values)
+    for name in stored.data_vars:
+        assert stored[name].dtype == expected[name].dtype
+    assert stored["counts"].encoding["chunks"][1] == 16
+    assert result.sizes == {k: stored.sizes[k] for k in ("fragment", "scan", "y", "x")}
+
+
+def test_groups_and_runs_give_the_true_counts(generated):
+    path, truth = generated
+    records = open_records(path)
+    plan = reconstruction_plan(records, FRAGMENTS, sf=SF, k0=K0)
+    # tiny runs and small groups, on three threads
+    counts = np.zeros(truth["window_counts"].shape, dtype=np.uint32)
+    spectrum = np.zeros(plan.n_channels, dtype=np.uint64)
+    seen = []
+    with ScanGroupBinner(records, plan, workers=3, scans_per_group=5, run_events=1000) as binner:
+        for group in binner:
+            counts[:, group.scans] = group.counts
+            spectrum += group.spectrum
+            seen.append(group.block)
+    assert sorted(seen) == list(range(8))  # 37 scans in groups of 5
+    np.testing.assert_array_equal(counts, truth["window_counts"].values)
+    tof = np.fromfile(path, dtype="<u4").reshape(-1, 5)[:, 4]
+    np.testing.assert_array_equal(spectrum, np.bincount(tof, minlength=plan.n_channels))
+
+
+def test_a_channel_counting_past_a_table_word_spills(tmp_path):
+    rng = np.random.default_rng(1)
+    po3 = round(float(mass_to_tof(ion_mass("PO3-"), SF, K0)))
+    records = np.zeros((3 * 7000, 5), dtype="<u4")
+    records[:, 0] = np.repeat(np.arange(3), 7000)
+    records[:, 2:4] = rng.integers(0, 4, (len(records), 2))
+    records[:, 4] = np.where(rng.random(len(records)) < 0.8, po3, rng.integers(1, po3, 21000))
+    path = tmp_path / "one_channel.grd"
+    records.tofile(path)
+    write_properties(
+        tmp_path / "one_channel.grd.properties.txt", sf=SF, k0=K0, raster=(4, 4), scans=3
+    )
+    opened = open_records(path)
+    plan = reconstruction_plan(opened, ["PO3-"], sf=SF, k0=K0)
+    with ScanGroupBinner(opened, plan, workers=1, run_events=1000) as binner:
+        (group,) = list(binner)
+    expected = np.bincount(records[:, 4], minlength=plan.n_channels)
+    assert expected[po3] > 16_000  # wraps a 2 048-count table word eight times
+    np.testing.assert_array_equal(group.spectrum, expected)
+    inside = records[plan.lut[records[:, 4]] == 0]
+    truth = np.zeros((1, 3, 4, 4), dtype=np.int64)
+    np.add.at(truth, (0, inside[:, 0], inside[:, 3], inside[:, 2]), 1)
+    np.testing.assert_array_equal(group.counts, truth)
+
+
+def test_groups_waiting_for_the_consumer_are_bounded(generated, monkeypatch):
+    path, _ = generated
+    records = open_records(path)
+    plan = reconstruction_plan(records, FRAGMENTS, sf=SF, k0=K0)
+    binned, consumed, most = [], [], 0
+    original = ScanGroupBinner._bin_group
+
+    def counting(self, *args):
+        group = original(self, *args)
+        binned.append(group.block)
+        return group
+
+    ScanGroupBinner._bin_group = counting
+    monkeypatch.setattr(threaded_binning, "PENDING_BYTES", 0)  # the minimum: workers + 1
+    try:
+        with ScanGroupBinner(records, plan, workers=2, scans_per_group=2) as binner:
+            for group in binner:
+                time.sleep(0.02)  # a slow consumer (a slow disk for the store)
+                most = max(most, len(binned) - len(consumed))
+                consumed.append(group.block)
+    finally:
+        ScanGroupBinner._bin_group = original
+    assert len(consumed) == 19 and most <= 3
+
+
+def test_bad_record_raises_and_stops_the_workers(tmp_path):
+    good = np.zeros((3000, 5), dtype="<u4")
+    good[:, 0] = np.repeat(np.arange(3), 1000)
+    good[:, 4] = 400_000
+    good[2500, 2] = 9  # x outside a 4 x 4 raster, in scan 2
+    path = tmp_path / "bad.grd"
+    path.write_bytes(good.tobytes())
+    write_properties(tmp_path / "bad.grd.properties.txt", sf=SF, k0=K0, raster=(4, 4), scans=3)
+    records = open_records(path)
+    plan = reconstruction_plan(records, ["PO3-"], sf=SF, k0=K0)
+    before = threading.active_count()
+    with pytest.raises(TofsimsReadError, match="record 2500: x = 9 outside the raster"):
+        with ScanGroupBinner(records, plan, workers=2, scans_per_group=1) as binner:
+            for _ in binner:
+                pass
+    assert threading.active_count() == before
+
+
+def test_one_pass_imports_neither_xarray_nor_dask(generated, tmp_path):
+    path, _ = generated
+    script = (
+        "import sys\n"
+        "from tofsims.io.grd_records import open_records\n"
+        "from tofsims.grd_to_volume import reconstruct_grd\n"
+        f"reconstruct_grd(open_records({str(path)!r}), ['PO3-'], {str(tmp_path / 'v.zarr')!r},"
+        f" sf={SF}, k0={K0})\n"
+        "print(sorted(m for m in ('xarray', 'dask', 'pandas') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+    assert xr.open_zarr(tmp_path / "v.zarr")["counts"].sum() > 0
