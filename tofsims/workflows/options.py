@@ -98,8 +98,8 @@ class ReconstructOptions:
         True,
         convert=boolean,
         flag="--recalibrate/--no-recalibrate",
-        help="Refit SF/K0 on the calibration peaks of the summed spectrum first "
-        "(one extra pass over the file).",
+        help="Refit SF/K0 on the calibration peaks first, in the spectrum of a sample of "
+        "the events (grown until the fit is good enough).",
     )
     seconds_per_scan: float | None = seconds_per_scan_option(
         "Sputter + analysis time per scan (s) for the sputter_time coordinate."
