@@ -54,16 +54,7 @@ __all__ = [
 def mass_windows(
     fragments: Sequence[str], *, window_u: float | None = None, resolution: float | None = None
 ) -> xr.Dataset:
-    """Integration windows of fragments.
-
-    Parameters
-    ----------
-    fragments
-        Our notation (``"C2HO-"``, ``"6LiF2-"``, ``"BO2-"`` = ¹¹BO₂⁻ …).
-    window_u
-        Fixed half-width ±Δm in u (default 0.05 u when ``resolution`` is not given).
-    resolution
-        Mass resolving power R = m/Δm: the window is the peak's FWHM, ``m ± m/(2R)``.
+    """Integration windows of fragments (parameters: :func:`tofsims.binning.window_masses`).
 
     Returns
     -------
