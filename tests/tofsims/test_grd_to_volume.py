@@ -27,9 +27,16 @@ FRAGMENTS = ["C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-"]
 SF, K0 = 72013.7, -2131.4
 
 
+SECONDS_PER_SCAN = 3.0  # written to properties.txt as Analysis.SputterTime
+
+
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory):
-    """37 scans (three groups of at most 16), 9 x 11 pixels, background, a dead time."""
+    """37 scans (three groups of at most 16), 9 x 11 pixels, background, a dead time.
+
+    Its ``properties.txt`` holds a sputter time; ``no_time.properties.txt`` beside it is the
+    same without one.
+    """
     path = tmp_path_factory.mktemp("one_pass") / "run.grd"
     volume = poisson_volume(FRAGMENTS, (37, 9, 11), mean=[0.5, 1.0, 2.0, 0.3, 0.2, 3.0], seed=4)
     windows = mass_windows(FRAGMENTS)
@@ -41,25 +48,43 @@ def generated(tmp_path_factory):
         windows=list(zip(windows.mass_low.values, windows.mass_high.values, strict=True)),
         background_per_pixel=3.0,
         dead_time_s=6.5e-8,
+        seconds_per_scan=SECONDS_PER_SCAN,
         seed=5,
     )
+    properties = path.with_name("run.grd.properties.txt").read_bytes()
+    lines = properties.splitlines(keepends=True)
+    without = b"".join(x for x in lines if not x.startswith(b"Analysis.SputterTime"))
+    assert len(without) < len(properties)
+    path.with_name("no_time.properties.txt").write_bytes(without)
     return path, truth
 
 
 @pytest.mark.parametrize(
-    ("lateral_bin", "dead_time_s", "workers"),
-    [(1, None, 2), (2, None, 1), (1, 6.5e-8, 2), (3, 6.5e-8, 1)],
+    ("lateral_bin", "dead_time_s", "workers", "seconds_per_scan", "properties"),
+    [
+        (1, None, 2, None, None),  # sputter time from properties.txt
+        (2, None, 1, 2.5, None),  # the argument wins over properties.txt
+        (1, 6.5e-8, 2, None, "no_time.properties.txt"),  # no sputter time anywhere
+        (3, 6.5e-8, 1, 2.5, "no_time.properties.txt"),
+    ],
 )
 def test_store_identical_to_the_dask_reconstruction(
-    generated, tmp_path, lateral_bin, dead_time_s, workers
+    generated, tmp_path, lateral_bin, dead_time_s, workers, seconds_per_scan, properties
 ):
     path, _ = generated
-    options = {"lateral_bin": lateral_bin, "dead_time_s": dead_time_s, "seconds_per_scan": 2.5}
-    lazy = reconstruct(grd.read(path, validate=False), FRAGMENTS, sf=SF, k0=K0, **options)
+    if properties is not None:
+        properties = path.with_name(properties)
+    options = {
+        "lateral_bin": lateral_bin,
+        "dead_time_s": dead_time_s,
+        "seconds_per_scan": seconds_per_scan,
+    }
+    events = grd.read(path, properties=properties, validate=False)
+    lazy = reconstruct(events, FRAGMENTS, sf=SF, k0=K0, **options)
     lazy.attrs["note"] = "extra"
     write_volume(lazy, tmp_path / "dask.zarr")
     result = reconstruct_grd(
-        open_records(path),
+        open_records(path, properties=properties),
         FRAGMENTS,
         tmp_path / "one_pass.zarr",
         sf=SF,
@@ -83,6 +108,23 @@ def test_store_identical_to_the_dask_reconstruction(
         assert stored[name].dtype == expected[name].dtype
     assert stored["counts"].encoding["chunks"][1] == 16
     assert result.sizes == {k: stored.sizes[k] for k in ("fragment", "scan", "y", "x")}
+    # both follow the start-of-scan convention and say where the time came from
+    time = stored["sputter_time"]
+    assert time.attrs["time_reference"] == "start" and time.attrs["units"] == "s"
+    if seconds_per_scan is not None:
+        np.testing.assert_array_equal(time.values, 2.5 * np.arange(37))
+        assert stored.attrs["sputter_time_source"] == "argument seconds_per_scan"
+        assert "reason" not in time.attrs
+    elif properties is None:
+        np.testing.assert_array_equal(time.values, SECONDS_PER_SCAN * np.arange(37))
+        assert stored.attrs["seconds_per_scan"] == SECONDS_PER_SCAN
+        assert stored.attrs["sputter_time_source"] == (
+            "properties.txt: Analysis.SputterTime / Analysis.TotalScans"
+        )
+    else:
+        assert np.isnan(time.values).all() and np.isnan(stored.attrs["seconds_per_scan"])
+        assert stored.attrs["sputter_time_source"] == "none"
+        assert "Analysis.SputterTime" in time.attrs["reason"]
 
 
 def test_groups_and_runs_give_the_true_counts(generated):
