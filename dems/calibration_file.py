@@ -29,9 +29,24 @@ from typing import Any
 from dems.errors import CalibrationError
 from operando_core.readers import package_version
 
-__all__ = ["FORMAT", "Calibration", "read_calibration", "sensitivity_factors"]
+__all__ = ["FORMAT", "Calibration", "document_problem", "read_calibration", "sensitivity_factors"]
 
 FORMAT = "operando-dems-calibration"
+#: Largest m/z of a sensitivity factor.
+MAX_MZ = 1000.0
+#: Largest transit delay a calibration may hold (s).
+MAX_DELAY_S = 3600.0
+#: Fields of a sensitivity entry that must be numbers (or ``null``) when present.
+_NUMERIC_ENTRY_KEYS = (
+    "F_C_per_mol",
+    "F_stderr_C_per_mol",
+    "intercept",
+    "r2",
+    "n_steps",
+    "charge_C",
+    "signal_integral_C",
+    "z",
+)
 #: Keys of the document that are fields of :class:`Calibration` (the rest are its sources).
 _FIELDS = (
     "method",
@@ -163,12 +178,96 @@ def read_calibration(path: str | os.PathLike[str]) -> Calibration:
             document = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CalibrationError(f"{name}: not a calibration JSON file ({err})") from None
+    except RecursionError:
+        raise CalibrationError(f"{name}: not a calibration JSON file (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise CalibrationError(f"{name}: not an operando calibration (format != {FORMAT!r})")
+    if problem := document_problem(document):
+        raise CalibrationError(f"{name}: {problem}")
     calibration = Calibration.from_document(document, path=str(Path(path).resolve()))
     if not calibration.factors():
         raise CalibrationError(f"{name}: holds no positive sensitivity factor")
     return calibration
+
+
+def _is_number(value: Any) -> bool:
+    """Tell a JSON number Python can use as a float (``null`` counts: NaN = not determined)."""
+    if value is None:
+        return True
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        float(value)
+    except OverflowError:  # an integer beyond the float range
+        return False
+    return True
+
+
+def _mass_problem(key: str) -> str | None:
+    try:
+        mass = float(key)
+    except ValueError:
+        return "the m/z key is not a number"
+    return None if 0 < mass <= MAX_MZ else f"m/z must be in (0, {MAX_MZ:g}]"
+
+
+def _entry_problem(entry: Any) -> str | None:
+    if not isinstance(entry, Mapping):
+        return None if _is_number(entry) else "expected a number or a table with F_C_per_mol"
+    if "F_C_per_mol" not in entry:
+        return "F_C_per_mol is missing"
+    for key in _NUMERIC_ENTRY_KEYS:
+        if not _is_number(entry.get(key)):
+            return f"{key} is not a number ({_shown(entry[key])})"
+    return None
+
+
+def _shown(value: Any) -> str:
+    """``repr`` of a value, shortened for a one-line message."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _sensitivity_problem(sensitivity: Any) -> str | None:
+    from dems.fragmentation import PATTERNS
+
+    if not isinstance(sensitivity, Mapping):
+        return "sensitivity must be a table {gas: {m/z: {F_C_per_mol: ...}}}"
+    for gas, masses in sensitivity.items():
+        if gas not in PATTERNS:
+            return f"sensitivity.{gas}: no fragmentation pattern (known: {', '.join(PATTERNS)})"
+        if not isinstance(masses, Mapping):
+            return f"sensitivity.{gas}: must be a table {{m/z: {{F_C_per_mol: ...}}}}"
+        for mass, entry in masses.items():
+            if problem := _mass_problem(mass) or _entry_problem(entry):
+                return f"sensitivity.{gas}.{mass}: {problem}"
+    return None
+
+
+def document_problem(document: Mapping[str, Any]) -> str | None:
+    """Say what is wrong with a calibration document (``None``: usable), naming the key.
+
+    Checks the types :meth:`Calibration.from_document` relies on: the version, the
+    ``sensitivity`` tables (known gases, numeric m/z and factors), numbers that are numbers,
+    a transit delay within 0–:data:`MAX_DELAY_S` s, ``transitions`` a list of tables.
+    """
+    if document.get("version", 1) != 1:
+        return f"version {document.get('version')!r} is not supported (expected 1)"
+    if problem := _sensitivity_problem(document.get("sensitivity")):
+        return problem
+    for key in ("delay_s", "delay_spread_s", "response_time_s"):
+        if not _is_number(document.get(key)):
+            return f"{key}: not a number ({_shown(document.get(key))})"
+    delay = document.get("delay_s")
+    if delay is not None and math.isfinite(delay) and not 0 <= delay <= MAX_DELAY_S:
+        return f"delay_s = {delay:.6g} s is outside 0–{MAX_DELAY_S:g} s"
+    transitions = document.get("transitions", [])
+    if not isinstance(transitions, list) or not all(isinstance(t, Mapping) for t in transitions):
+        return "transitions must be a list of tables"
+    for key in ("method", "carrier"):
+        if key in document and not isinstance(document[key], str):
+            return f"{key} must be a string, got {_shown(document[key])}"
+    return None
 
 
 def sensitivity_factors(

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dems.errors import CalibrationError
+from dems.fragmentation import PATTERNS
 
 __all__ = [
     "SCCM_MOL_PER_S",
@@ -39,6 +40,11 @@ __all__ = [
 
 #: 1 sccm in mol/s at the standard reference 273.15 K and 101325 Pa (ideal gas).
 SCCM_MOL_PER_S = 101325.0 * 1e-6 / (8.314462618 * 273.15) / 60.0
+#: Range of a total flow (mol/s): 10⁻⁶ sccm to 10 standard litres per minute. A DEMS inlet
+#: takes 0.1–100 sccm; a value outside is a typing or unit mistake.
+FLOW_RANGE_MOL_PER_S = (1e-6 * SCCM_MOL_PER_S, 1e4 * SCCM_MOL_PER_S)
+#: Largest step time (s since the first sample): about 32 years.
+MAX_STEP_TIME_S = 1e9
 
 
 def sccm_mol_per_s(reference_C: float = 0.0) -> float:
@@ -111,6 +117,13 @@ def _flow(
     flow = mol if mol is not None else (sccm * sccm_unit if sccm is not None else default)
     if flow is not None and flow <= 0:
         raise CalibrationError(f"{where}: the total flow must be positive, got {flow!r}")
+    low, high = FLOW_RANGE_MOL_PER_S
+    if flow is not None and not low <= flow <= high:
+        key = "total_flow_mol_per_s" if mol is not None else "total_flow_sccm"
+        raise CalibrationError(
+            f"{where}: {key} gives {flow:.4g} mol/s, outside {low:.3g}–{high:.3g} mol/s "
+            f"({low / SCCM_MOL_PER_S:g}–{high / SCCM_MOL_PER_S:g} sccm): check the value and unit"
+        )
     return flow
 
 
@@ -125,11 +138,18 @@ def _step(
         raise CalibrationError(f"{where}: start_s and end_s are required")
     if end <= start:
         raise CalibrationError(f"{where}: end_s ({end:g}) must be after start_s ({start:g})")
+    if max(abs(start), abs(end)) > MAX_STEP_TIME_S:
+        raise CalibrationError(f"{where}: start_s/end_s must lie within ±{MAX_STEP_TIME_S:g} s")
     fractions = table.get("mole_fraction")
     if not isinstance(fractions, dict):
         raise CalibrationError(f"{where}: mole_fraction = {{ GAS = x, ... }} is required")
     clean: dict[str, float] = {}
     for gas, x in fractions.items():
+        if gas not in PATTERNS:
+            raise CalibrationError(
+                f"{where}: mole_fraction: no fragmentation pattern for {gas!r} "
+                f"(known: {', '.join(sorted(PATTERNS))})"
+            )
         value = _number(where, {gas: x}, gas)
         if value is None or not 0.0 <= value <= 1.0:
             raise CalibrationError(f"{where}: mole fraction of {gas} must be in 0–1, got {x!r}")
@@ -177,8 +197,11 @@ def parse_steps(document: dict[str, Any], source: str = "<memory>") -> Calibrati
         raise CalibrationError(f"{source}: plateau_fraction must be in (0, 1], got {fraction:g}")
     known = {"carrier", "total_flow_mol_per_s", "total_flow_sccm", "plateau_fraction", "step",
              "flow_reference_C"}  # fmt: skip
+    carrier = document.get("carrier", "")
+    if not isinstance(carrier, str):
+        raise CalibrationError(f"{source}: carrier must be a gas name, got {carrier!r}")
     result = CalibrationSteps(
-        carrier=str(document.get("carrier", "")),
+        carrier=carrier,
         steps=steps,
         plateau_fraction=fraction,
         source=source,
@@ -201,4 +224,6 @@ def read_steps(path: str | os.PathLike[str]) -> CalibrationSteps:
         raise CalibrationError(f"{name}: not valid TOML: {err}") from None
     except UnicodeDecodeError:
         raise CalibrationError(f"{name}: not a text (UTF-8 TOML) file") from None
+    except RecursionError:
+        raise CalibrationError(f"{name}: not valid TOML: nested too deeply") from None
     return parse_steps(document, source=name)

@@ -28,21 +28,30 @@ __all__ = [
 BACKGROUND_MODELS = ("auto", "constant", "linear", "polynomial", "als")
 #: Onset criteria of :func:`dems.onset.detect_onset`.
 ONSET_METHODS = ("threshold", "tangent")
+#: Largest time (s) an option may give: a window end, a clock offset (10⁹ s ≈ 32 years, so an
+#: unset instrument clock can still be corrected).
+MAX_SECONDS = 1e9
+#: Largest transit delay (s): the gas reaches the spectrometer within minutes, not hours.
+MAX_DELAY_S = 3600.0
+#: Largest electrons per molecule of a Faradaic efficiency (O2 from oxide: 4; organics: < 30).
+MAX_ELECTRONS = 100.0
 
 
 def window(value: Any) -> tuple[float, float]:
     """Convert a time window to ``(start, end)`` in s, end after start (text ``"START:END"``)."""
     if isinstance(value, str):
         try:
-            start, end = (float(v) for v in value.split(":"))
+            start, end = (number(float(v)) for v in value.split(":"))
         except ValueError:
-            raise ValueError(f"{value!r}: expected START:END in seconds") from None
+            raise ValueError(f"{value!r}: expected START:END in seconds (finite numbers)") from None
     elif isinstance(value, Sequence) and len(value) == 2:
         start, end = (number(v) for v in value)
     else:
         raise TypeError(f"{value!r}: expected [start, end] in seconds")
     if end <= start:
         raise ValueError(f"{value!r}: END must be after START")
+    if max(abs(start), abs(end)) > MAX_SECONDS:
+        raise ValueError(f"{value!r}: times must lie within ±{MAX_SECONDS:g} s")
     return start, end
 
 
@@ -51,12 +60,20 @@ def gas_z(value: Any) -> tuple[str, float]:
     if isinstance(value, str):
         gas, _, z = value.partition("=")
         try:
-            return gas.strip(), float(z)
+            pair = gas.strip(), number(float(z))
         except ValueError:
             raise ValueError(f"{value!r}: expected GAS=Z, e.g. CO2=2") from None
-    if isinstance(value, Sequence) and len(value) == 2:
-        return text(value[0]), number(value[1])
-    raise TypeError(f"{value!r}: expected GAS=Z, e.g. CO2=2")
+    elif isinstance(value, Sequence) and len(value) == 2:
+        pair = text(value[0]), number(value[1])
+    else:
+        raise TypeError(f"{value!r}: expected GAS=Z, e.g. CO2=2")
+    return pair[0], _electrons(pair[1], value)
+
+
+def _electrons(z: float, given: Any) -> float:
+    if not 0 < z <= MAX_ELECTRONS:
+        raise ValueError(f"{given!r}: electrons per molecule must be in (0, {MAX_ELECTRONS:g}]")
+    return z
 
 
 def faradaic_spec(value: Any) -> tuple[str, float, float]:
@@ -64,12 +81,18 @@ def faradaic_spec(value: Any) -> tuple[str, float, float]:
     if isinstance(value, str):
         try:
             gas, mass, z = value.split(":")
-            return gas, float(mass), float(z)
+            spec = gas, number(float(mass)), number(float(z))
         except ValueError:
             raise ValueError(f"{value!r}: expected GAS:MZ:Z, e.g. CO2:44:2") from None
-    if isinstance(value, Sequence) and len(value) == 3:
-        return text(value[0]), number(value[1]), number(value[2])
-    raise TypeError(f"{value!r}: expected GAS:MZ:Z, e.g. CO2:44:2")
+    elif isinstance(value, Sequence) and len(value) == 3:
+        spec = text(value[0]), number(value[1]), number(value[2])
+    else:
+        raise TypeError(f"{value!r}: expected GAS:MZ:Z, e.g. CO2:44:2")
+    if not 0 < spec[1] <= 1000:
+        raise ValueError(f"{value!r}: m/z must be in (0, 1000]")
+    if problem := _known_gases((spec[0],)):
+        raise ValueError(problem)
+    return spec[0], spec[1], _electrons(spec[2], value)
 
 
 def _known_timezone(name: str) -> str | None:
@@ -146,6 +169,8 @@ class FaradaicOptions:
     delay_s: float = option(
         0.0,
         convert=number,
+        at_least=0,
+        at_most=MAX_DELAY_S,
         flag="--delay",
         units="s",
         metavar="S",
@@ -169,6 +194,7 @@ class ProcessOptions:
         None,
         convert=number,
         greater_than=0,
+        at_most=1e5,
         units="mg",
         flag="--mass",
         help="Active mass in mg [default: the EC file's characteristic mass].",
@@ -177,6 +203,8 @@ class ProcessOptions:
     clock_offset_s: float | None = option(
         None,
         convert=number,
+        at_least=-MAX_SECONDS,
+        at_most=MAX_SECONDS,
         units="s",
         flag="--clock-offset",
         metavar="S",
@@ -185,6 +213,8 @@ class ProcessOptions:
     delay_s: float | None = option(
         None,
         convert=number,
+        at_least=0,
+        at_most=MAX_DELAY_S,
         units="s",
         flag="--delay",
         metavar="S",
@@ -194,6 +224,7 @@ class ProcessOptions:
         1.0,
         convert=number,
         at_least=0,
+        at_most=MAX_DELAY_S,
         units="s",
         flag="--delay-uncertainty",
         metavar="S",
@@ -215,6 +246,7 @@ class ProcessOptions:
         2,
         convert=integer,
         at_least=0,
+        at_most=10,
         flag="--degree",
         help="Degree of the polynomial drift model.",
     )
@@ -234,12 +266,18 @@ class ProcessOptions:
         help="Reported onset estimate (both are in the summary).",
     )
     k: float = option(
-        3.0, convert=number, greater_than=0, flag="--k", help="Onset threshold in baseline σ."
+        3.0,
+        convert=number,
+        greater_than=0,
+        at_most=100,
+        flag="--k",
+        help="Onset threshold in baseline σ.",
     )
     persistence: int = option(
         5,
         convert=integer,
         at_least=1,
+        at_most=1000,
         flag="--persistence",
         help="Samples the flux must stay above.",
     )
@@ -247,6 +285,7 @@ class ProcessOptions:
         (),
         convert=gas_z,
         multiple=True,
+        check=lambda pairs: _known_gases(tuple(gas for gas, _ in pairs)),
         flag="--z",
         metavar="GAS=Z",
         help="Electrons per molecule for a Faradaic efficiency (repeatable).",

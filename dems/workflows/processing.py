@@ -19,11 +19,13 @@ import xarray as xr
 from dems.alignment import align
 from dems.calibration_file import Calibration, created_now, read_calibration
 from dems.errors import CalibrationError
+from dems.fragmentation import primary_mass
 from dems.io import open_ec, open_ms
 from dems.process import default_background_windows, quantify_run
 from dems.quantify import grid_bounds
 from dems.summary import summarize
 from dems.workflows.calibration import PathLike, opened, source_path
+from dems.workflows.input_checks import check_separable, screen_ec, screen_ms
 from dems.workflows.options import ProcessOptions
 from operando_core.readers import package_version
 
@@ -55,6 +57,10 @@ class ProcessSummary:
         The quiet windows used (s, MS time).
     evolved_reason
         Why there are no fluxes and amounts (``None`` when calibrated).
+    input_warnings
+        What the input checks found (:mod:`dems.workflows.input_checks`: missing or
+        overflowing samples, a poorly separating calibration); listed under ``warnings``
+        after the analysis's own.
     """
 
     analysis: dict[str, Any]
@@ -63,6 +69,7 @@ class ProcessSummary:
     inputs: dict[str, str | None]
     background_windows_s: list[list[float]]
     evolved_reason: str | None = None
+    input_warnings: tuple[str, ...] = ()
     created: str = field(default_factory=created_now)
     operando_version: str = field(default_factory=package_version)
 
@@ -71,10 +78,16 @@ class ProcessSummary:
         """Onset of every gas in the first charge (``potential_V`` None: no onset)."""
         return self.analysis["onsets"]
 
+    @property
+    def warnings(self) -> list[str]:
+        """Every warning of the summary (analysis and input checks)."""
+        return [*self.analysis.get("warnings", []), *self.input_warnings]
+
     def to_dict(self) -> dict[str, Any]:
         """Return the ``summary.json`` document (NaN is written as ``null``)."""
         document = {
             **self.analysis,
+            "warnings": [*self.analysis.get("warnings", []), *self.input_warnings],
             "mass_source": self.mass_source,
             "delay_source": self.delay_source,
             "inputs": self.inputs,
@@ -115,6 +128,8 @@ class ProcessRun:
         Absolute paths of the input files.
     calibrated
         Whether a calibration gave fluxes and amounts.
+    warnings
+        What the input checks found (go into the summary's ``warnings``).
     """
 
     dataset: xr.Dataset
@@ -125,6 +140,7 @@ class ProcessRun:
     mass_source: str
     inputs: dict[str, str | None]
     calibrated: bool
+    warnings: tuple[str, ...] = ()
 
     def compute(self, **compute_options: Any) -> ProcessResult:
         """Compute the result (``compute_options`` go to ``Dataset.compute``) and summarise it.
@@ -156,6 +172,7 @@ class ProcessRun:
             inputs=self.inputs,
             background_windows_s=[list(w) for w in self.windows],
             evolved_reason=None if self.calibrated else NO_CALIBRATION,
+            input_warnings=self.warnings,
         )
 
 
@@ -240,16 +257,23 @@ def process(
         "ec": source_path(ec),
         "calibration": calibration.path if calibration is not None else None,
     }
-    ms_data, ec_data = align(
-        opened(ms, open_ms, options.timezone),
-        opened(ec, open_ec, options.timezone),
-        offset_s=options.clock_offset_s,
+    factors = _factors(calibration, options.gases)
+    ms_raw = opened(ms, open_ms, options.timezone)
+    used = (
+        [m for by_mass in factors.values() for m in by_mass]
+        if factors
+        else [float(primary_mass(gas)) for gas in options.gases or DEFAULT_GASES]
     )
+    ms_raw, ms_notes = screen_ms(ms_raw, used)
+    ec_raw, ec_notes = screen_ec(opened(ec, open_ec, options.timezone))
+    warnings = [*ms_notes, *ec_notes]
+    if factors:
+        warnings += check_separable(factors, ms_raw["mass"].values, inputs["calibration"])
+    ms_data, ec_data = align(ms_raw, ec_raw, offset_s=options.clock_offset_s)
     mass_g, mass_source = _active_mass_g(ec_data, options.mass_mg)
     delay, delay_source = transit_delay(options.delay_s, calibration)
     # EC-record windows (AnchorCandidates) start the anchor search; user windows are used as given
     windows = options.bg_windows or default_background_windows(ms_data, ec_data, delay)
-    factors = _factors(calibration, options.gases)
     # one dask task per channel; the coordinates stay in memory
     lazy_ms = ms_data.chunk({"channel": 1}).assign_coords(
         {n: ms_data[n] for n in ("mass", "label") if n in ms_data.coords}
@@ -277,4 +301,5 @@ def process(
         mass_source=mass_source,
         inputs=inputs,
         calibrated=calibration is not None,
+        warnings=tuple(warnings),
     )

@@ -30,6 +30,8 @@ DEFAULT_FRAGMENTS = ("C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-", "NiO2-")
 DEFAULT_BULK = "NiO2-"
 #: Fragments the layer-stack fit uses by default, where present: CEI markers, coating, bulk.
 STACK_FRAGMENTS = ("LiF2-", "C2HO-", "PO3-", "CeO2-", "NiO2-")
+#: Longest sputter (+ analysis) time of one scan, s (a day: far beyond any acquisition).
+MAX_SECONDS_PER_SCAN = 86400.0
 
 
 def fragment_list(value: Any) -> tuple[str, ...]:
@@ -48,8 +50,8 @@ def fragment_list(value: Any) -> tuple[str, ...]:
 
 def seconds_per_scan_option(help: str) -> Any:
     """Declare the sputter (+ analysis) time of one scan, in s."""
-    return option(None, convert=number, greater_than=0, units="s", flag="--seconds-per-scan",
-                  metavar="S", help=help)  # fmt: skip
+    return option(None, convert=number, greater_than=0, at_most=MAX_SECONDS_PER_SCAN, units="s",
+                  flag="--seconds-per-scan", metavar="S", help=help)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ class ReconstructOptions:
         None,
         convert=number,
         greater_than=0,
+        at_most=0.5,
         units="u",
         flag="--window-u",
         help="Fixed window half-width ±Δm in u [default: 0.05 unless --resolution].",
@@ -73,17 +76,24 @@ class ReconstructOptions:
     resolution: float | None = option(
         None,
         convert=number,
-        greater_than=0,
+        at_least=100,
+        at_most=1e6,
         flag="--resolution",
         help="Mass resolving power m/Δm: window = m ± m/(2R) (excludes --window-u).",
     )
     bin: int = option(
-        1, convert=integer, at_least=1, flag="--bin", help="Lateral binning: sum BIN×BIN pixels."
+        1,
+        convert=integer,
+        at_least=1,
+        at_most=4096,
+        flag="--bin",
+        help="Lateral binning: sum BIN×BIN pixels.",
     )
     dead_time_ns: float | None = option(
         None,
         convert=number,
         greater_than=0,
+        at_most=10_000,
         units="ns",
         flag="--dead-time",
         help="Detector dead time in ns; enables the Poisson correction.",
@@ -118,6 +128,7 @@ class CeiOptions:
     sputter_rate_nm_per_s: float = option(
         convert=number,
         greater_than=0,
+        at_most=1000,
         units="nm/s",
         flag="--sputter-rate",
         metavar="NM_PER_S",

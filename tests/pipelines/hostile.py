@@ -1,0 +1,121 @@
+"""Helpers of the hostile-input suite (``test_hostile_*.py``; not a test module).
+
+Inputs are generated once per session (a synthetic DEMS run with its calibration, a small GRD
+with its properties) and copied into each test's folder, so a test may damage its copy.
+Commands run in-process (:func:`invoke`) or, where a hang or a memory blow-up is the risk, in
+a child process with a generous timeout and its peak memory measured (:func:`run_child`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from pipelines.cli import cli
+
+#: Console command of the package, run with the interpreter of the test session.
+OPERANDO = [sys.executable, "-c", "from pipelines.cli import main; main()"]
+
+
+def invoke(*args: object, cwd: Path | None = None):
+    """Run ``operando ARGS`` in-process; return click's result (``exit_code``, ``output``)."""
+    runner = CliRunner()
+    if cwd is None:
+        return runner.invoke(cli, [str(a) for a in args])
+    previous = Path.cwd()
+    os.chdir(cwd)
+    try:
+        return runner.invoke(cli, [str(a) for a in args])
+    finally:
+        os.chdir(previous)
+
+
+def message_lines(output: str) -> list[str]:
+    """Non-empty lines of a command's output."""
+    return [line for line in output.splitlines() if line.strip()]
+
+
+def one_line_error(result) -> str:
+    """Return the single ``Error: ...`` line of a failed command (assert it is alone)."""
+    usage = ("Usage:", "Try ")
+    lines = [line for line in message_lines(result.output) if not line.startswith(usage)]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: "), result.output
+    return lines[0]
+
+
+@dataclass
+class ChildRun:
+    """What a child ``operando`` process did."""
+
+    returncode: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    max_rss_mb: float
+    timed_out: bool
+
+
+def run_child(*args: object, cwd: Path, timeout_s: float = 60.0) -> ChildRun:
+    """Run ``operando ARGS`` in a child process; kill it after ``timeout_s``.
+
+    The child's peak resident memory comes from ``wait4`` (its own ``ru_maxrss``, kB on Linux).
+    """
+    out, err = cwd / ".child-stdout", cwd / ".child-stderr"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [*OPERANDO, *(str(a) for a in args)], cwd=cwd, stdout=stdout, stderr=stderr
+        )
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            process.kill()
+
+        timer = threading.Timer(timeout_s, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            timer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - started
+    scale = 1024 if sys.platform != "darwin" else 1
+    result = ChildRun(
+        returncode=process.returncode,
+        stdout=out.read_text(),
+        stderr=err.read_text(),
+        seconds=seconds,
+        max_rss_mb=usage.ru_maxrss * scale / 2**20,
+        timed_out=killed.is_set(),
+    )
+    out.unlink()
+    err.unlink()
+    return result
+
+
+def digest(path: Path) -> dict[str, str]:
+    """Content hash of a file, or of every file under a folder (relative path -> sha256)."""
+    if path.is_file():
+        return {".": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.rglob("*"))
+        if p.is_file()
+    }
+
+
+def copy_inputs(source: Path, target: Path) -> Path:
+    """Copy a generated input folder into a test's folder; return the copy."""
+    shutil.copytree(source, target)
+    return target
