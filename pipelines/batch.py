@@ -30,9 +30,11 @@ from pipelines.manifest import Experiment
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["DONE_FILE", "BatchOutcome", "execute_experiment", "run_batch"]
+__all__ = ["BATCH_ENTRIES", "DONE_FILE", "BatchOutcome", "execute_experiment", "run_batch"]
 
 DONE_FILE = "done.json"
+#: What a batch writes into its output folder besides one folder per experiment.
+BATCH_ENTRIES = ("summary.csv", "summary.parquet", "index.html", ".operando")
 #: Inputs at least this large (bytes) are split over all workers rather than run on one.
 SPREAD_BYTES = 256 * 1024**2
 SUMMARY_FILE = "summary.json"
@@ -65,7 +67,7 @@ def execute_experiment(
     """
     runner = runner or KINDS[experiment.kind].load_runner()
     started = time.time()
-    with atomic_directory(Path(outdir) / experiment.name) as work:
+    with atomic_directory(Path(outdir) / experiment.name, written_by="operando batch") as work:
         summary = runner(experiment, work)
         if not (work / SUMMARY_FILE).exists():
             write_json_atomic(work / SUMMARY_FILE, summary)

@@ -46,10 +46,15 @@ class OperandoGroup(LazyGroup):
 
 def _as_click_exception(err: Exception) -> click.ClickException:
     from dems.errors import DemsError
+    from pipelines.atomic import OutputError
     from tofsims.errors import TofsimsError
 
     if isinstance(err, DemsError | TofsimsError):
         return click.ClickException(str(err))
+    if isinstance(err, OutputError):
+        refused = click.ClickException(str(err))
+        refused.exit_code = err.exit_code
+        return refused
     if isinstance(err, OSError) and err.filename:
         return click.ClickException(f"{err.filename}: {err.strerror or err}")
     exception = click.ClickException(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,8 @@ __all__ = [
 
 #: File that marks a folder as written by ``operando demo`` (safe to write into again).
 DEMO_MARKER = ".operando-demo.json"
+#: What the demo itself writes into its folder (besides the batch's entries).
+DEMO_ENTRIES = ("study", "views", "report.html", DEMO_MARKER)
 GASES = ("O2", "CO2")
 MISSING = "—"
 
@@ -56,8 +59,8 @@ def prepare_output(folder: Path, *, force: bool = False) -> bool:
     folder
         The demo's output folder (created if missing).
     force
-        Write into a non-empty folder that is not an earlier demo output (nothing in it is
-        deleted; files of the same names are replaced).
+        Write into a non-empty folder that is not an earlier demo output, provided it holds
+        nothing of the names the demo writes (nothing in it is deleted or overwritten).
 
     Returns
     -------
@@ -68,21 +71,41 @@ def prepare_output(folder: Path, *, force: bool = False) -> bool:
     ------
     DemoOutputError
         ``folder`` is a file, or a non-empty folder without the demo marker and ``force`` is
-        false.
+        false, or holds (with ``force``) an entry of a name the demo writes.
     """
     if folder.exists() and not folder.is_dir():
         raise DemoOutputError(f"{folder}: exists and is not a folder")
     rerun = (folder / DEMO_MARKER).is_file()
-    if folder.is_dir() and any(folder.iterdir()) and not rerun and not force:
+    from pipelines.outputs import LOCK_NAME
+
+    held = folder.is_dir() and any(p.name != LOCK_NAME for p in folder.iterdir())
+    if held and not rerun and not force:
         raise DemoOutputError(
             f"{folder}: folder is not empty and is not an earlier 'operando demo' output; "
             "choose another -o DIR or pass --force to write into it anyway"
         )
+    if folder.is_dir() and not rerun:
+        clashes = [name for name in demo_entries() if os.path.lexists(folder / name)]
+        if clashes:
+            raise DemoOutputError(
+                f"{folder}: already holds {', '.join(clashes)}, which the demo would write; "
+                "--force writes only beside existing files, never over them: choose another "
+                "-o DIR"
+            )
     folder.mkdir(parents=True, exist_ok=True)
     from pipelines._version import __version__
 
     write_json_atomic(folder / DEMO_MARKER, {"written_by": "operando demo", "version": __version__})
     return rerun
+
+
+def demo_entries() -> list[str]:
+    """Names of everything the demo and its batch write into the demo's folder."""
+    from pipelines.batch import BATCH_ENTRIES
+    from pipelines.example_study import DEMS_SAMPLES, TOFSIMS_SAMPLES
+
+    experiments = [f"{s}-dems" for s in DEMS_SAMPLES] + [f"{s}-sims" for s in TOFSIMS_SAMPLES]
+    return [*DEMO_ENTRIES, *BATCH_ENTRIES, *experiments]
 
 
 @dataclass

@@ -31,9 +31,23 @@ from operando_core.options import (
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["build_options", "flag_of", "option_flags", "usage_errors"]
+__all__ = ["build_options", "flag_of", "option_flags", "overwrite_option", "usage_errors"]
 
 _CLICK_TYPES = {number: float, integer: int, text: str}
+
+
+def overwrite_option(command: F) -> F:
+    """Add ``--overwrite`` (replace existing outputs) to a command that writes files.
+
+    The one definition of the flag for every command (:mod:`pipelines.outputs` applies it):
+    without it an existing output is an error; with it the output is replaced — but never an
+    input, and never a folder operando did not write.
+    """
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace existing outputs (never an input, never a folder operando did not write).",
+    )(command)
 
 
 def flag_of(options_class: type, name: str) -> str:

@@ -264,19 +264,27 @@ class ReportFiles:
     png: Path | None = None
     title: str = "operando"
 
-    def save(self, report: Callable[..., Any], echo: Callable[..., None] = click.echo) -> None:
+    def save(
+        self,
+        report: Callable[..., Any],
+        echo: Callable[..., None] = click.echo,
+        where: Callable[[Path | None], Path | None] | None = None,
+    ) -> None:
         """Build the report views and save them; nothing when no file is asked for.
 
         ``report(static=False)`` is the interactive page, ``report(static=True)`` the figure
-        for the PNG; both are built under the :func:`rendering` lock.
+        for the PNG; both are built under the :func:`rendering` lock. ``where(path)`` gives
+        the name each file is written under (e.g. :meth:`pipelines.outputs.Staging.path`,
+        renamed onto ``path`` with the run's other outputs); default: ``path`` itself.
         """
         if self.html is None and self.png is None:
             return
+        where = where or (lambda path: path)
         with rendering():  # views are built and saved by one thread at a time
             write_exports(
                 report(static=False),
-                html=self.html,
-                png=self.png,
+                html=where(self.html),
+                png=where(self.png),
                 title=self.title,
                 png_view=report(static=True),
             )

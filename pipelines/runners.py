@@ -21,6 +21,7 @@ from typing import Any
 
 from dems.workflows.options import CalibrateOptions, ProcessOptions
 from pipelines.manifest import Experiment
+from pipelines.outputs import publishing
 from pipelines.report import ReportFiles
 from tofsims.workflows.options import CeiOptions, ReconstructOptions
 
@@ -79,15 +80,25 @@ def run_dems(experiment: Experiment, workdir: Path) -> dict[str, Any]:
         if calibration is None and "calibration_steps" in inputs:
             steps = (inputs["cal_ms"], inputs["calibration_steps"])
             made = calibrate(*steps, CalibrateOptions(timezone=options.timezone))
-            calibration = publish_calibration(made, workdir / "calibration.json", echo)
-        return publish_process(
-            process(inputs["ms"], inputs["ec"], calibration, options),
-            output=workdir / "result.zarr",
-            summary_path=workdir / "summary.json",
-            report=ReportFiles(workdir / REPORT_NAME, title=inputs["ms"].stem),
-            echo=echo,
-            progress=False,
-        )
+            target = workdir / "calibration.json"
+            with publishing({"calibration": target}, inputs.values()) as staging:
+                publish_calibration(made, target, echo, written=staging.path(target))
+            calibration = target
+        outputs = {
+            "result": workdir / "result.zarr",
+            "summary": workdir / "summary.json",
+            "report": workdir / REPORT_NAME,
+        }
+        with publishing(outputs, [*inputs.values(), calibration]) as staging:
+            return publish_process(
+                process(inputs["ms"], inputs["ec"], calibration, options),
+                output=outputs["result"],
+                summary_path=outputs["summary"],
+                report=ReportFiles(outputs["report"], title=inputs["ms"].stem),
+                staging=staging,
+                echo=echo,
+                progress=False,
+            )
 
 
 def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
@@ -102,20 +113,30 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
     with _experiment_scheduler():
         volume = source
         if is_event_list(source):
-            volume = run_reconstruct(
-                source,
-                experiment.options_of(ReconstructOptions),
-                output=workdir / "volume.zarr",
-                properties=experiment.inputs.get("properties"),
+            volume = workdir / "volume.zarr"
+            with publishing({"volume": volume}, experiment.inputs.values()) as staging:
+                run_reconstruct(
+                    source,
+                    experiment.options_of(ReconstructOptions),
+                    output=volume,
+                    staging=staging,
+                    properties=experiment.inputs.get("properties"),
+                    echo=echo,
+                    progress=False,
+                )
+        run = cei(volume, experiment.options_of(CeiOptions))
+        outputs = {
+            "summary": workdir / "summary.json",
+            "map": workdir / "cei_map.nc" if run.is_volume else None,
+            "report": workdir / REPORT_NAME,
+        }
+        with publishing(outputs, [*experiment.inputs.values(), volume]) as staging:
+            return publish_cei(
+                run,
+                summary_path=outputs["summary"],
+                map_path=outputs["map"],
+                report=ReportFiles(outputs["report"], title=Path(volume).name),
+                staging=staging,
                 echo=echo,
                 progress=False,
             )
-        run = cei(volume, experiment.options_of(CeiOptions))
-        return publish_cei(
-            run,
-            summary_path=workdir / "summary.json",
-            map_path=workdir / "cei_map.nc" if run.is_volume else None,
-            report=ReportFiles(workdir / REPORT_NAME, title=Path(volume).name),
-            echo=echo,
-            progress=False,
-        )

@@ -61,7 +61,11 @@ def _volume_record(store: Path) -> str:
         counts = volume["counts"].values
         record = {
             "sizes": dict(volume.sizes),
-            "attrs": {k: v for k, v in sorted(volume.attrs.items()) if k != "source_file"},
+            "attrs": {
+                k: v
+                for k, v in sorted(volume.attrs.items())
+                if k not in ("source_file", "operando_output")  # paths, version
+            },
             "fragment": [str(f) for f in volume["fragment"].values],
             "mass_low": volume["mass_low"].values.tolist(),
             "mass_high": volume["mass_high"].values.tolist(),

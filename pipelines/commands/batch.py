@@ -61,10 +61,9 @@ def batch(
     force: bool,
 ) -> None:
     """Process every experiment listed in MANIFEST (TOML) and write one comparison table."""
-    from pipelines.batch import run_batch
-    from pipelines.cluster import dask_client
+    from pipelines.batch import BATCH_ENTRIES
     from pipelines.manifest import ManifestError, load_manifest
-    from pipelines.table import table_rows, write_index, write_table
+    from pipelines.outputs import FolderLock, claim_folder
 
     if (scheduler or scheduler_file) and workers:
         raise click.UsageError(
@@ -76,9 +75,29 @@ def batch(
         experiments = load_manifest(manifest)
     except ManifestError as err:
         raise click.ClickException(str(err)) from err
-    with dask_client(
-        scheduler, scheduler_file, workers, threads_per_worker, memory_limit
-    ) as client:
+    inputs = [manifest, *(path for e in experiments for path in e.inputs.values())]
+    with FolderLock(outdir):
+        claim_folder(
+            outdir,
+            files=BATCH_ENTRIES,
+            folders=[e.name for e in experiments],
+            inputs=inputs,
+            written_by="operando batch",
+        )
+        cluster = (scheduler, scheduler_file, workers, threads_per_worker, memory_limit)
+        _run(experiments, manifest, outdir, force, cluster)
+
+
+def _run(experiments: list, manifest: Path, outdir: Path, force: bool, cluster: tuple) -> None:
+    """Run the experiments on a cluster, then write the table and the index.
+
+    ``cluster`` holds the arguments of :func:`pipelines.cluster.dask_client`.
+    """
+    from pipelines.batch import run_batch
+    from pipelines.cluster import dask_client
+    from pipelines.table import table_rows, write_index, write_table
+
+    with dask_client(*cluster) as client:
         click.echo(f"dashboard: {client.dashboard_link}", err=True)
         with click.progressbar(
             length=len(experiments), label="experiments", file=click.get_text_stream("stderr")

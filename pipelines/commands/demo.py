@@ -58,7 +58,8 @@ def _default_workers() -> int:
 @click.option(
     "--force",
     is_flag=True,
-    help="Write into a non-empty DIR that is not an earlier demo output (deletes nothing).",
+    help="Write into a non-empty DIR that is not an earlier demo output, beside its files "
+    "(deletes and overwrites nothing; refused if DIR holds a name the demo writes).",
 )
 @click.pass_context
 def demo(
@@ -94,25 +95,27 @@ def demo(
         write_flux_views,
     )
     from pipelines.example_study import StudySize, write_example_study
+    from pipelines.outputs import FolderLock
 
-    try:
-        rerun = prepare_output(outdir, force=force)
-    except DemoOutputError as err:
-        raise click.ClickException(str(err)) from err
-    if rerun:
-        click.echo(f"{outdir}: earlier demo output found; up-to-date experiments are reused")
-    click.echo(f"generating the example study in {outdir / 'study'} …")
-    manifest = write_example_study(outdir / "study", size=StudySize(pixels=pixels), seed=seed)
-    ctx.invoke(batch, manifest=manifest, outdir=outdir, workers=workers)
+    with FolderLock(outdir):  # the batch run below takes the same lock (re-entrant)
+        try:
+            rerun = prepare_output(outdir, force=force)
+        except DemoOutputError as err:
+            raise click.ClickException(str(err)) from err
+        if rerun:
+            click.echo(f"{outdir}: earlier demo output found; up-to-date experiments are reused")
+        click.echo(f"generating the example study in {outdir / 'study'} …")
+        study = write_example_study(outdir / "study", size=StudySize(pixels=pixels), seed=seed)
+        ctx.invoke(batch, manifest=study, outdir=outdir, workers=workers)
 
-    table = pd.read_csv(outdir / "summary.csv").to_dict("records")
-    truth = json.loads((outdir / "study" / "truth.json").read_text())
-    rows = comparison_rows(table, truth)
-    click.echo("")
-    click.echo(format_comparison(rows))
-    click.echo("")
-    write_flux_views(outdir, [str(r["experiment"]) for r in table if r["kind"] == "dems"])
-    report = build_report(outdir, rows, table)
+        table = pd.read_csv(outdir / "summary.csv").to_dict("records")
+        truth = json.loads((outdir / "study" / "truth.json").read_text())
+        rows = comparison_rows(table, truth)
+        click.echo("")
+        click.echo(format_comparison(rows))
+        click.echo("")
+        write_flux_views(outdir, [str(r["experiment"]) for r in table if r["kind"] == "dems"])
+        report = build_report(outdir, rows, table)
     click.echo(f"raw files:   {outdir / 'study' / 'raw'}")
     click.echo(f"table:       {outdir / 'summary.csv'}")
     click.echo(f"report:      {report}  (open in a browser; works offline)")

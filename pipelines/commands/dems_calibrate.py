@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dems.workflows.options import CalibrateOptions, FaradaicOptions
-from pipelines.options import build_options, option_flags
+from pipelines.options import build_options, option_flags, overwrite_option
 from pipelines.progress import Echo
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
@@ -52,11 +52,18 @@ def _echo_calibration(calibration: Calibration, echo: Echo) -> None:
     )
 
 
-def publish_calibration(calibration: Calibration, output: Path, echo: Echo = click.echo) -> Path:
-    """Write the calibration JSON document atomically and show its factors."""
+def publish_calibration(
+    calibration: Calibration, output: Path, echo: Echo = click.echo, *, written: Path | None = None
+) -> Path:
+    """Write the calibration JSON document atomically and show its factors.
+
+    ``written`` is the name to write it under (a staged name of
+    :class:`pipelines.outputs.Staging`, renamed onto ``output`` by the caller); default
+    ``output``.
+    """
     from pipelines.atomic import write_json_atomic
 
-    write_json_atomic(output, calibration.to_document())
+    write_json_atomic(written or output, calibration.to_document())
     _echo_calibration(calibration, echo)
     echo(f"wrote {output}")
     return output
@@ -85,12 +92,14 @@ def publish_calibration(calibration: Calibration, output: Path, echo: Echo = cli
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="EC file of a Faradaic calibration.",
 )
+@overwrite_option
 @option_flags(CalibrateOptions, FaradaicOptions, required=False)
 def calibrate(
     cal_ms_file: Path,
     steps_path: Path | None,
     output: Path,
     ec_file: Path | None,
+    overwrite: bool,
     **values: Any,
 ) -> None:
     """Fit sensitivity factors F (C/mol) per gas and m/z from a gas-step MS run.
@@ -104,17 +113,20 @@ def calibrate(
     produced at a known charge Q (the EC file's current integrated over --ec-window).
     """
     from dems import workflows
+    from pipelines.outputs import publishing
 
     if (steps_path is None) == (values["faradaic"] is None):
         raise click.UsageError("give either --steps (gas steps) or --faradaic GAS:MZ:Z")
-    if values["faradaic"] is None:
-        options = build_options(CalibrateOptions, values)
-        calibration = workflows.calibrate(cal_ms_file, steps_path, options)
-    else:
-        if ec_file is None or values["ec_window"] is None or not values["bg_windows"]:
-            raise click.UsageError(
-                "--faradaic needs --ec, --ec-window and at least one --bg-window"
-            )
-        options = build_options(FaradaicOptions, values)
-        calibration = workflows.calibrate_faradaic(cal_ms_file, ec_file, options)
-    publish_calibration(calibration, output)
+    if values["faradaic"] is not None and (
+        ec_file is None or values["ec_window"] is None or not values["bg_windows"]
+    ):
+        raise click.UsageError("--faradaic needs --ec, --ec-window and at least one --bg-window")
+    inputs = [cal_ms_file, steps_path, ec_file]
+    with publishing({"-o": output}, inputs, overwrite=overwrite) as staging:
+        if values["faradaic"] is None:
+            options = build_options(CalibrateOptions, values)
+            calibration = workflows.calibrate(cal_ms_file, steps_path, options)
+        else:
+            options = build_options(FaradaicOptions, values)
+            calibration = workflows.calibrate_faradaic(cal_ms_file, ec_file, options)
+        publish_calibration(calibration, output, written=staging.path(output))

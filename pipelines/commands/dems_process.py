@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dems.workflows.options import ProcessOptions
-from pipelines.options import build_options, option_flags
+from pipelines.options import build_options, option_flags, overwrite_option
 from pipelines.progress import Echo, computing
 from pipelines.report import ReportFiles, export_options
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
     from dems.workflows import ProcessRun
+    from pipelines.outputs import Staging
 
 EPILOG = """\b
 Examples:
@@ -36,13 +37,16 @@ def publish_process(
     output: Path,
     summary_path: Path,
     report: ReportFiles | None = None,
+    staging: Staging,
     echo: Echo = click.echo,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute a :func:`dems.workflows.process` run and write its outputs; return the summary.
 
     Writes the result dataset (``output``, ``.zarr`` or ``.nc``), ``summary.json`` and the
-    report views (``report``), each atomically; used by the command and by ``operando batch``.
+    report views (``report``) under the names ``staging`` gives (they are published together
+    when the caller's :func:`pipelines.outputs.publishing` block ends); used by the command and
+    by ``operando batch``.
     """
     from pipelines.atomic import write_dataset_atomic, write_json_atomic
 
@@ -50,13 +54,14 @@ def publish_process(
     with computing(progress=progress):
         result = run.compute()
     summary = result.summary.to_dict()
-    write_dataset_atomic(result.dataset, output)
-    write_json_atomic(summary_path, summary)
+    write_dataset_atomic(result.dataset, staging.path(output))
+    write_json_atomic(staging.path(summary_path), summary)
     for gas, onset in result.summary.onsets.items():
         value = onset["potential_V"]
         text = f"{value:.3f} ± {onset['uncertainty_V']:.3f} V" if value is not None else "no onset"
         echo(f"{gas:<5} onset {text}")
-    echo(f"wrote {output} and {summary_path}")
+    for warning in result.summary.warnings:
+        echo(f"warning: {warning}", err=True)
     if report is not None:
 
         def views(static: bool) -> Any:
@@ -64,7 +69,8 @@ def publish_process(
 
             return process_report(result.dataset, summary, static=static)
 
-        report.save(views, echo)
+        report.save(views, echo, where=staging.path)
+    echo(f"wrote {output} and {summary_path}")
     return summary
 
 
@@ -97,6 +103,7 @@ def publish_process(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Summary JSON to write.",
 )
+@overwrite_option
 @option_flags(ProcessOptions)
 def process(
     ms_file: Path,
@@ -106,6 +113,7 @@ def process(
     summary_path: Path,
     html: Path | None,
     png: Path | None,
+    overwrite: bool,
     **values: Any,
 ) -> None:
     """Turn an MS run and its EC file into gas fluxes, amounts and onset potentials.
@@ -118,11 +126,16 @@ def process(
     if output.suffix not in (".zarr", ".nc"):
         raise click.BadParameter("output must end in .zarr or .nc", param_hint="-o")
     from dems.workflows import process
+    from pipelines.outputs import publishing
 
     options = build_options(ProcessOptions, values)
-    publish_process(
-        process(ms_file, ec_file, calibration, options),
-        output=output,
-        summary_path=summary_path,
-        report=ReportFiles(html, png, title=ms_file.stem),
-    )
+    outputs = {"-o": output, "--summary": summary_path, "--html": html, "--png": png}
+    inputs = [ms_file, ec_file, calibration]
+    with publishing(outputs, inputs, overwrite=overwrite) as staging:
+        publish_process(
+            process(ms_file, ec_file, calibration, options),
+            output=output,
+            summary_path=summary_path,
+            report=ReportFiles(html, png, title=ms_file.stem),
+            staging=staging,
+        )

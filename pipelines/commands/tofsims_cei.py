@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.options import build_options, option_flags, usage_errors
+from pipelines.options import build_options, option_flags, overwrite_option, usage_errors
 from pipelines.progress import Echo, computing
 from pipelines.report import ReportFiles, export_options
 from tofsims.workflows.options import CeiOptions
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
+    from pipelines.outputs import Staging
     from tofsims.workflows import CeiRun
 
 EPILOG = """\b
@@ -58,23 +59,26 @@ def publish_cei(
     summary_path: Path,
     map_path: Path | None = None,
     report: ReportFiles | None = None,
+    staging: Staging,
     echo: Echo = click.echo,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Compute a :func:`tofsims.workflows.cei` run and write its outputs; return the summary.
 
     Writes ``summary.json``, the thickness map (``map_path``, netCDF; a volume's run only) and
-    the report views (``report``: profiles, and the map of a volume), each atomically; used by
-    the command and by ``operando batch``.
+    the report views (``report``: profiles, and the map of a volume) under the names
+    ``staging`` gives (published together when the caller's
+    :func:`pipelines.outputs.publishing` block ends); used by the command and by
+    ``operando batch``.
     """
     from pipelines.atomic import write_json_atomic, write_netcdf_atomic
 
     with computing(progress=progress, minimum=1.0):
         result = run.compute()
     if map_path is not None:
-        write_netcdf_atomic(result.map, map_path)
+        write_netcdf_atomic(result.map, staging.path(map_path))
     summary = result.summary.to_dict()
-    write_json_atomic(summary_path, summary)
+    write_json_atomic(staging.path(summary_path), summary)
     for warning in result.summary.warnings:
         echo(f"warning: {warning}")
     echo(f"{cei_line(result.summary.to_dict(), run.options.marker)}; wrote {summary_path}")
@@ -86,7 +90,7 @@ def publish_cei(
 
             return cei_report(result.profile, summary, thickness, static=static)
 
-        report.save(views, echo)
+        report.save(views, echo, where=staging.path)
     return summary
 
 
@@ -108,25 +112,33 @@ def publish_cei(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write summary.json here.",
 )
+@overwrite_option
 def cei(
     input_path: Path,
     map_path: Path | None,
     summary_path: Path,
     html: Path | None,
     png: Path | None,
+    overwrite: bool,
     **values: Any,
 ) -> None:
     """CEI thickness of INPUT: per-pixel map, statistics, coating and fragment timings."""
-    from tofsims.workflows import cei
+    from pipelines.outputs import check_outputs, publishing
+    from tofsims.workflows import cei, input_files
 
     options = build_options(CeiOptions, values)
+    outputs = {"--summary": summary_path, "--map": map_path, "--html": html, "--png": png}
+    inputs = [input_path, *input_files(input_path)]
+    check_outputs(outputs, inputs, overwrite=overwrite)
     with usage_errors(CeiOptions):
         run = cei(input_path, options)
     if map_path is not None and not run.is_volume:
         raise click.UsageError("--map needs a volume; INPUT is a depth profile")
-    publish_cei(
-        run,
-        summary_path=summary_path,
-        map_path=map_path,
-        report=ReportFiles(html, png, title=input_path.name),
-    )
+    with publishing(outputs, inputs, overwrite=overwrite) as staging:
+        publish_cei(
+            run,
+            summary_path=summary_path,
+            map_path=map_path,
+            report=ReportFiles(html, png, title=input_path.name),
+            staging=staging,
+        )

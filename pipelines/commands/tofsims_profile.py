@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pipelines.options import build_options, option_flags
+from pipelines.options import build_options, option_flags, overwrite_option
 from pipelines.progress import computing
 from tofsims.workflows.options import ProfileOptions
 
@@ -63,19 +63,24 @@ def write_profile_csv(profile: Any, path: Path) -> None:
     help="Output file: .csv (table) or .nc (netCDF, all coordinates).",
 )
 @option_flags(ProfileOptions)
-def profile(input_path: Path, output: Path, **values: Any) -> None:
+@overwrite_option
+def profile(input_path: Path, output: Path, overwrite: bool, **values: Any) -> None:
     """Write the depth profile of INPUT (volume store or raw TOF-SIMS export)."""
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".nc"):
         raise click.BadParameter("the output must end in .csv or .nc", param_hint="-o/--output")
     from pipelines.atomic import write_atomically, write_netcdf_atomic
+    from pipelines.outputs import publishing
+    from tofsims.workflows import input_files
     from tofsims.workflows import profile as depth_profile
 
     options = build_options(ProfileOptions, values)
-    with computing(minimum=1.0):
-        result = depth_profile(input_path, options).compute()
-    if suffix == ".csv":
-        write_atomically(output, lambda tmp: write_profile_csv(result, tmp))
-    else:
-        write_netcdf_atomic(result, output)
+    inputs = [input_path, *input_files(input_path)]
+    with publishing({"-o": output}, inputs, overwrite=overwrite) as staging:
+        with computing(minimum=1.0):
+            result = depth_profile(input_path, options).compute()
+        if suffix == ".csv":
+            write_atomically(staging.path(output), lambda tmp: write_profile_csv(result, tmp))
+        else:
+            write_netcdf_atomic(result, staging.path(output))
     click.echo(f"wrote {output} ({result.sizes['scan']} scans x {result.sizes['peak']} signals)")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from pipelines.options import build_options, option_flags, usage_errors
+from pipelines.options import build_options, option_flags, overwrite_option, usage_errors
 from pipelines.progress import CountingBar, Echo, computing
 from tofsims.workflows.options import ReconstructOptions
+
+if TYPE_CHECKING:  # typing only
+    from pipelines.outputs import Staging
 
 #: Names of dask's synchronous scheduler (``operando batch`` inside a worker).
 SYNCHRONOUS = ("sync", "synchronous", "single-threaded")
@@ -72,6 +75,7 @@ def run_reconstruct(
     options: ReconstructOptions,
     *,
     output: Path,
+    staging: Staging,
     properties: Path | None = None,
     workers: int | None = None,
     echo: Echo = click.echo,
@@ -83,7 +87,8 @@ def run_reconstruct(
     On one machine the file is then binned in one pass on local threads while the store is
     written (:func:`tofsims.workflows.reconstruct_into`); with a dask cluster as the
     caller's scheduler, by the lazy :func:`tofsims.workflows.reconstruct` on the cluster.
-    The store is written atomically (a temporary folder renamed when complete).
+    The store is written under the name ``staging`` gives and published when the caller's
+    :func:`pipelines.outputs.publishing` block ends.
     """
     from pipelines.atomic import atomic_directory
     from tofsims.io.grd_records import is_event_list
@@ -97,7 +102,7 @@ def run_reconstruct(
         if options.recalibrate:
             fit = mass_recalibration(records, options)
             _echo_calibration(fit, echo)
-        with atomic_directory(output) as temporary:
+        with atomic_directory(staging.path(output)) as temporary:
             if _on_a_cluster():
                 _reconstruct_with_dask(records, options, fit, temporary, workers, progress)
             else:
@@ -156,7 +161,7 @@ def _reconstruct_with_dask(
     default=None,
     help="Threads used for binning [default: all cores].",
 )
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUTPUT.")
+@overwrite_option
 def reconstruct(
     raw: Path,
     output: Path,
@@ -171,7 +176,15 @@ def reconstruct(
     applied (attributes sf, k0) are stored with the volume; the summed spectrum is stored
     as the variable `spectrum`.
     """
+    from pipelines.outputs import publishing
+    from tofsims.io.grd_records import is_event_list
+    from tofsims.workflows import input_files
+
     options = build_options(ReconstructOptions, values)
-    if output.exists() and not overwrite:
-        raise click.UsageError(f"{output} already exists (add --overwrite to replace it)")
-    run_reconstruct(raw, options, output=output, properties=properties, workers=workers)
+    if not is_event_list(raw):
+        raise click.UsageError(f"{raw}: reconstruct needs a GRD event list (*.grd)")
+    inputs = [raw, *input_files(raw, properties)]
+    with publishing({"-o": output}, inputs, overwrite=overwrite) as staging:
+        run_reconstruct(
+            raw, options, output=output, staging=staging, properties=properties, workers=workers
+        )

@@ -169,6 +169,7 @@ def test_calibrate_then_process_recovers_the_truth(tmp_path, files):
         truth["align_offset_s"],
         "--mass",
         20,
+        "--overwrite",
     )
     assert result.exit_code == 0, result.output
     halved = json.loads(summary_path.read_text())["evolved"]["O2"]["umol_per_g"]

@@ -36,7 +36,7 @@ def _run(*args):
 
 def _cei(store, tmp_path, *extra):
     summary = tmp_path / "summary.json"
-    result = _run("cei", store, "--sputter-rate", 0.05, "--summary", summary, *extra)
+    result = _run("cei", store, "--sputter-rate", 0.05, "--summary", summary, "--overwrite", *extra)
     assert result.exit_code == 0, result.output
     return json.loads(summary.read_text())
 
