@@ -36,6 +36,8 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from operando_core.stores import record_chunks
+
 __all__ = [
     "LEFTOVER",
     "MARKER",
@@ -383,4 +385,5 @@ def write_dataset_atomic(dataset: Any, target: str | os.PathLike[str]) -> Path:
         # zarr 3 warns that consolidated metadata is not (yet) in the v3 specification
         warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
         dataset.to_zarr(temporary, mode="w", consolidated=True)
+        record_chunks(temporary)
     return target

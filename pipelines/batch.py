@@ -22,10 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipelines.atomic import atomic_directory, write_json_atomic
+from dems.errors import DemsError
+from operando_core.options import OptionError
+from pipelines.atomic import OutputError, atomic_directory, write_json_atomic, write_text_atomic
 from pipelines.fingerprint import DigestCache, experiment_fingerprint
-from pipelines.kinds import KINDS
+from pipelines.kinds import KINDS, ExperimentOptions
 from pipelines.manifest import Experiment
+from tofsims.errors import TofsimsError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -38,6 +41,16 @@ BATCH_ENTRIES = ("summary.csv", "summary.parquet", "index.html", ".operando")
 #: Inputs at least this large (bytes) are split over all workers rather than run on one.
 SPREAD_BYTES = 256 * 1024**2
 SUMMARY_FILE = "summary.json"
+#: Seconds between two looks at the running experiments (for their timeouts).
+POLL_S = 0.2
+
+
+#: Errors of bad input (files, options, outputs): an experiment failing with one is not retried.
+INPUT_ERRORS = (DemsError, TofsimsError, OptionError, OutputError)
+
+
+class ExperimentTimeout(TimeoutError):
+    """An experiment ran longer than its ``timeout_s``."""
 
 
 @dataclass
@@ -60,15 +73,34 @@ def execute_experiment(
 
     ``runner`` replaces the registered runner of the experiment's kind (benchmarks, tests).
 
+    A failed experiment publishes nothing; its log, with the traceback, is kept as
+    ``OUTDIR/.operando/<name>.log.txt``. Bad input (an error of :data:`INPUT_ERRORS`) is
+    returned as ``{"error": ...}`` rather than raised: it would fail again, so it is not
+    retried.
+
     Returns
     -------
     dict
-        The ``done.json`` record: fingerprint, name, kind, labels, elapsed time, outputs.
+        The ``done.json`` record: fingerprint, name, kind, labels, elapsed time, outputs; or
+        ``name``, ``kind`` and ``error`` (one line) for bad input.
     """
     runner = runner or KINDS[experiment.kind].load_runner()
+    try:
+        return _execute(experiment, Path(outdir), fingerprint, runner)
+    except INPUT_ERRORS as err:
+        return {"name": experiment.name, "kind": experiment.kind, "error": _one_line(err)}
+
+
+def _execute(
+    experiment: Experiment, outdir: Path, fingerprint: str, runner: Callable
+) -> dict[str, Any]:
     started = time.time()
-    with atomic_directory(Path(outdir) / experiment.name, written_by="operando batch") as work:
-        summary = runner(experiment, work)
+    with atomic_directory(outdir / experiment.name, written_by="operando batch") as work:
+        try:
+            summary = runner(experiment, work)
+        except BaseException as err:
+            _keep_log(work, outdir, experiment.name, err)
+            raise
         if not (work / SUMMARY_FILE).exists():
             write_json_atomic(work / SUMMARY_FILE, summary)
         record = {
@@ -82,6 +114,14 @@ def execute_experiment(
         }
         write_json_atomic(work / DONE_FILE, record)
     return record
+
+
+def _keep_log(work: Path, outdir: Path, name: str, err: BaseException) -> None:
+    """Save a failed experiment's log, with the traceback, as ``.operando/<name>.log.txt``."""
+    log = work / "log.txt"
+    text = log.read_text(encoding="utf-8") if log.exists() else ""
+    text += "".join(traceback.format_exception(err))
+    write_text_atomic(outdir / ".operando" / f"{name}.log.txt", text)
 
 
 def finished_record(outdir: Path, name: str) -> dict[str, Any] | None:
@@ -124,8 +164,6 @@ def run_batch(
         cluster as their scheduler, so their chunks spread over all workers; smaller ones run
         whole on one worker each (one experiment per worker thread, computed in-task).
     """
-    from distributed import as_completed
-
     outdir.mkdir(parents=True, exist_ok=True)
     cache = DigestCache(outdir / ".operando" / "digests.json")
     outcome = BatchOutcome()
@@ -158,31 +196,102 @@ def run_batch(
         )
         futures[future] = experiment.name
     cache.save()
+    timeouts = {e.name: e.options_of(ExperimentOptions).timeout_s for e in experiments}
+
+    def collect(future: Any, name: str, timed_out: bool = False) -> None:
+        _collect(future, name, outdir, outcome, on_progress, timeouts[name] if timed_out else None)
+
+    started: dict[str, float] = {}
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="operando-large") as driver:
         spread = {
             driver.submit(
-                _execute_on_cluster, client, experiment, str(outdir), fingerprint, runner
+                _execute_on_cluster, client, started, experiment, str(outdir), fingerprint, runner
             ): experiment.name
             for experiment, fingerprint, runner in large
         }
-        for future in as_completed(futures):
-            _collect(future, futures[future], outdir, outcome, on_progress)
-        for future in spread:
-            _collect(future, spread[future], outdir, outcome, on_progress)
+        _watch_workers(client, futures, timeouts, collect)
+        _watch_driver(client, spread, started, timeouts, collect)
     _remove_orphans(outdir)
     return outcome
+
+
+def _watch_workers(
+    client: Client, futures: dict[Any, str], timeouts: dict[str, float], collect: Callable
+) -> None:
+    """Collect the experiments running on workers; fail those past their ``timeout_s``.
+
+    An experiment's time counts from when the scheduler hands it to a worker (not while it
+    waits for a free one). One past its timeout is cancelled and its worker restarted: a
+    thread cannot be stopped otherwise, and a hung one would hold the worker for ever.
+    """
+    pending = dict(futures)
+    running: dict[str, float] = {}
+    while pending:
+        for future in [f for f in pending if f.done()]:
+            collect(future, pending.pop(future))
+        if not pending:
+            break
+        processing = client.processing()
+        now = time.monotonic()
+        for future, name in list(pending.items()):
+            workers = [w for w, keys in processing.items() if future.key in keys]
+            if workers:
+                running.setdefault(future.key, now)
+            if now - running.get(future.key, now) > timeouts[name]:
+                pending.pop(future)
+                client.cancel(future)
+                _restart(client, workers)
+                collect(future, name, timed_out=True)
+        time.sleep(POLL_S)
+
+
+def _watch_driver(
+    client: Client,
+    spread: dict[Any, str],
+    started: dict[str, float],
+    timeouts: dict[str, float],
+    collect: Callable,
+) -> None:
+    """Collect the large experiments driven from here; restart the cluster past a timeout.
+
+    Their computations run on every worker, so the whole cluster is restarted, which fails
+    the driving thread's computation.
+    """
+    for future, name in spread.items():
+        while not future.done():
+            if time.monotonic() - started.get(name, time.monotonic()) > timeouts[name]:
+                _restart(client, None)
+                collect(future, name, timed_out=True)
+                break
+            time.sleep(POLL_S)
+        else:
+            collect(future, name)
+
+
+def _restart(client: Client, workers: list[str] | None) -> None:
+    """Restart some workers (``None``: all); without nannies nothing can be done."""
+    try:
+        if workers is None:
+            client.restart()
+        elif workers:
+            client.restart_workers(workers)
+    except Exception:  # a scheduler of workers without nannies cannot restart them
+        pass
 
 
 def _input_bytes(experiment: Experiment) -> int:
     return sum(p.stat().st_size for p in experiment.inputs.values() if p.is_file())
 
 
-def _execute_on_cluster(client: Client, *args: Any) -> dict[str, Any]:
+def _execute_on_cluster(
+    client: Client, started: dict[str, float], experiment: Experiment, *args: Any
+) -> dict[str, Any]:
     """Run a large experiment here, with its dask computations spread over the cluster."""
     import dask
 
+    started[experiment.name] = time.monotonic()
     with dask.config.set(scheduler=client):
-        return execute_experiment(*args)
+        return execute_experiment(experiment, *args)
 
 
 def _collect(
@@ -191,11 +300,22 @@ def _collect(
     outdir: Path,
     outcome: BatchOutcome,
     on_progress: Callable[[str, str], None] | None,
+    timed_out: float | None = None,
 ) -> None:
     try:
-        outcome.records[name] = future.result()
-        outcome.computed.append(name)
-        status = "computed"
+        if timed_out is not None:
+            raise ExperimentTimeout(
+                f"timed out after {timed_out:g} s (manifest key timeout_s); its worker was "
+                "restarted"
+            )
+        record = future.result()
+        if "error" in record:  # bad input, reported by the experiment itself
+            outcome.failed[name] = record["error"]
+            status = "failed"
+        else:
+            outcome.records[name] = record
+            outcome.computed.append(name)
+            status = "computed"
     except Exception as err:
         outcome.failed[name] = _one_line(err)
         status = "failed"

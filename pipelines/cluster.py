@@ -56,7 +56,9 @@ def dask_client(
         finally:
             client.close()
         return
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    # the batch reports every failure itself (one line; the traceback in .operando/): worker
+    # logs of failed tasks would print it again on the console
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
     cluster = LocalCluster(
         n_workers=workers or os.cpu_count() or 1,
         threads_per_worker=threads_per_worker,
@@ -64,7 +66,7 @@ def dask_client(
         memory_limit=memory_limit,
         host="127.0.0.1",
         dashboard_address="127.0.0.1:0" if dashboard else None,
-        silence_logs=logging.ERROR,
+        silence_logs=logging.CRITICAL,
     )
     client = Client(cluster)
     try:

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines._version import __version__
 from pipelines.atomic import write_json_atomic
-from pipelines.kinds import KINDS
+from pipelines.kinds import KINDS, ExperimentOptions
 from pipelines.manifest import Experiment
 
 __all__ = ["DigestCache", "experiment_fingerprint", "file_digest"]
@@ -91,7 +91,9 @@ def experiment_fingerprint(experiment: Experiment, cache: DigestCache) -> str:
     document = {
         "kind": experiment.kind,
         "options": [
-            {"type": type(o).__name__, **dataclasses.asdict(o)} for o in experiment.options
+            {"type": type(o).__name__, **dataclasses.asdict(o)}
+            for o in experiment.options
+            if not isinstance(o, ExperimentOptions)  # how it runs, not what it gives
         ],
         # declared inputs by role, sidecars by name: moving a study keeps its fingerprints
         "files": sorted([by_role.get(path, path.name), cache.digest(path)] for path in files),

@@ -14,9 +14,31 @@ from pathlib import Path
 from typing import Any
 
 from dems.workflows.options import ProcessOptions
+from operando_core.options import number, option, validate
 from tofsims.workflows.options import CeiOptions, ReconstructOptions
 
-__all__ = ["KINDS", "Kind"]
+__all__ = ["KINDS", "ExperimentOptions", "Kind"]
+
+
+@dataclass(frozen=True)
+class ExperimentOptions:
+    """How the batch runs one experiment, whatever its kind (manifest keys, no flags).
+
+    They do not change an experiment's results, so they are not part of its fingerprint.
+    """
+
+    timeout_s: float = option(
+        3600.0,
+        convert=number,
+        greater_than=0,
+        at_most=7 * 86400.0,
+        units="s",
+        help="Longest time an experiment may run on a worker; then it fails and its worker "
+        "is restarted.",
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
 
 
 def _declared(inputs: Mapping[str, Path]) -> list[Path]:
@@ -71,7 +93,7 @@ KINDS: dict[str, Kind] = {
         name="dems",
         inputs=frozenset({"ms", "ec", "cal_ms", "calibration_steps", "calibration"}),
         required=("ms", "ec"),
-        options=(ProcessOptions,),
+        options=(ProcessOptions, ExperimentOptions),
         runner="pipelines.runners:run_dems",
         files=_declared,
     ),
@@ -79,7 +101,7 @@ KINDS: dict[str, Kind] = {
         name="tofsims",
         inputs=frozenset({"input", "properties"}),
         required=("input",),
-        options=(ReconstructOptions, CeiOptions),
+        options=(ReconstructOptions, CeiOptions, ExperimentOptions),
         runner="pipelines.runners:run_tofsims",
         files=_tofsims_files,
     ),

@@ -109,11 +109,22 @@ def _is_netcdf(path: Path) -> bool:
 
 def _open_store(path: Path) -> list[tuple[str, xr.Dataset]]:
     """Open a Zarr store or netCDF file lazily (dask-backed, nothing read yet)."""
+    from operando_core.stores import store_damage
+    from tofsims.errors import TofsimsReadError
+    from tofsims.io.volume_store import open_volume
+
     try:
         if path.is_dir():
-            return [("", xr.open_zarr(path))]
+            if problem := store_damage(path):
+                raise NothingToShowError(f"{os.fspath(path)}: unusable store: {problem}")
+            dataset = xr.open_zarr(path)
+            if "counts" in dataset:  # a fragment volume: sizes checked, reads guarded
+                dataset = open_volume(path)
+            return [("", dataset)]
         return [("", xr.open_dataset(path, chunks={}))]
-    except (OSError, ValueError, KeyError, TypeError) as err:
+    except (OSError, ValueError, KeyError, TypeError, TofsimsReadError) as err:
+        if isinstance(err, NothingToShowError):
+            raise
         raise NothingToShowError(f"{os.fspath(path)}: damaged result store ({err})") from err
 
 

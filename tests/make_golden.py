@@ -64,7 +64,8 @@ def _volume_record(store: Path) -> str:
             "attrs": {
                 k: v
                 for k, v in sorted(volume.attrs.items())
-                if k not in ("source_file", "operando_output")  # paths, version
+                if k
+                not in ("source_file", "operando_output", "stored_chunks")  # paths, bookkeeping
             },
             "fragment": [str(f) for f in volume["fragment"].values],
             "mass_low": volume["mass_low"].values.tolist(),

@@ -123,6 +123,8 @@ def _run(experiments: list, manifest: Path, outdir: Path, force: bool, cluster: 
     )
     for name, error in outcome.failed.items():
         click.echo(f"  {name}: {error}")
+    if outcome.failed:
+        click.echo(f"logs and tracebacks of the failed experiments: {outdir / '.operando'}")
     click.echo(f"table: {paths[0]} and {paths[1].name}; report: {index}")
     if outcome.failed:
         raise click.ClickException(

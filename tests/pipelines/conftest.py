@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -36,3 +37,12 @@ def grd_inputs(tmp_path_factory) -> Path:
     volume, _ = layered_sample("pristine", seed=3, ny=16, nx=16)
     write_grd(volume["counts"], folder / "run.itm.grd", seed=3)
     return folder
+
+
+@pytest.fixture
+def hostile_inputs(tmp_path, dems_inputs, grd_inputs) -> Path:
+    """This test's own copy of the DEMS and GRD inputs, in ``tmp_path`` (it may damage them)."""
+    for folder in (dems_inputs, grd_inputs):
+        for path in folder.iterdir():
+            shutil.copy(path, tmp_path / path.name)
+    return tmp_path

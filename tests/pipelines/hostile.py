@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -115,7 +114,19 @@ def digest(path: Path) -> dict[str, str]:
     }
 
 
-def copy_inputs(source: Path, target: Path) -> Path:
-    """Copy a generated input folder into a test's folder; return the copy."""
-    shutil.copytree(source, target)
-    return target
+def dems_manifest(folder: Path, inputs: Path, names=("pd",), defaults: str = "") -> Path:
+    """Write ``folder/manifest.toml``: one DEMS experiment per name on the files of ``inputs``."""
+    entries = "".join(
+        f"""
+[[experiment]]
+name = "{name}"
+kind = "dems"
+ms = "{inputs / "operando.asc"}"
+ec = "{inputs / "cell.mpt"}"
+calibration = "{inputs / "cal.json"}"
+"""
+        for name in names
+    )
+    path = folder / "manifest.toml"
+    path.write_text(f"[defaults]\n{defaults}\n{entries}")
+    return path

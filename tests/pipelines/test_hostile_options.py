@@ -7,7 +7,6 @@ option or the file — never an internal error, a hang, or a written output.
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -20,11 +19,8 @@ CEI = ["tofsims", "cei", "run.itm.grd", "--sputter-rate", "0.05", "--summary", "
 
 
 @pytest.fixture
-def inputs(tmp_path, dems_inputs, grd_inputs):
-    for folder in (dems_inputs, grd_inputs):
-        for path in folder.iterdir():
-            shutil.copy(path, tmp_path / path.name)
-    return tmp_path
+def inputs(hostile_inputs):
+    return hostile_inputs
 
 
 @pytest.mark.parametrize(

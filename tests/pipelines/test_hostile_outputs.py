@@ -20,7 +20,7 @@ import textwrap
 import pytest
 
 from pipelines.atomic import is_ours
-from tests.pipelines.hostile import digest, invoke, one_line_error
+from tests.pipelines.hostile import dems_manifest, digest, invoke, one_line_error
 
 DEMS_FILES = ("operando.asc", "cell.mpt", "calibration.asc", "steps.toml", "cal.json")
 GRD_FILES = ("run.itm.grd", "run.itm.grd.properties.txt")
@@ -62,11 +62,8 @@ CASES = [
 
 
 @pytest.fixture
-def inputs(tmp_path, dems_inputs, grd_inputs):
-    for folder in (dems_inputs, grd_inputs):
-        for path in folder.iterdir():
-            shutil.copy(path, tmp_path / path.name)
-    return tmp_path
+def inputs(hostile_inputs):
+    return hostile_inputs
 
 
 def _args(command, **replace):
@@ -271,20 +268,6 @@ def test_a_failed_run_publishes_nothing_and_keeps_the_old_set(inputs, monkeypatc
     assert not [p.name for p in inputs.iterdir() if p.name.startswith(".tmp-")]
 
 
-def _manifest(folder, inputs):
-    text = f"""
-    [[experiment]]
-    name = "pd"
-    kind = "dems"
-    ms = "{inputs / "operando.asc"}"
-    ec = "{inputs / "cell.mpt"}"
-    calibration = "{inputs / "cal.json"}"
-    """
-    path = folder / "manifest.toml"
-    path.write_text(textwrap.dedent(text))
-    return path
-
-
 @pytest.mark.parametrize("clash", ["pd/important.txt", "summary.csv", "index.html"])
 def test_batch_into_a_users_folder_touches_nothing(tmp_path, dems_inputs, clash):
     out = tmp_path / "out"
@@ -292,7 +275,7 @@ def test_batch_into_a_users_folder_touches_nothing(tmp_path, dems_inputs, clash)
     (out / clash).write_text("the user's")
     (out / "other.txt").write_text("also the user's")
     before = digest(out)
-    result = invoke("batch", _manifest(tmp_path, dems_inputs), "-o", out, "--workers", 1)
+    result = invoke("batch", dems_manifest(tmp_path, dems_inputs), "-o", out, "--workers", 1)
     assert result.exit_code == 2, result.output
     assert "not written by operando" in one_line_error(result)
     assert digest(out) == before
@@ -302,7 +285,7 @@ def test_batch_refuses_an_output_that_holds_its_inputs(tmp_path, dems_inputs):
     out = tmp_path / "out"
     shutil.copytree(dems_inputs, out / "pd")
     before = digest(out)
-    result = invoke("batch", _manifest(tmp_path, out / "pd"), "-o", out, "--workers", 1)
+    result = invoke("batch", dems_manifest(tmp_path, out / "pd"), "-o", out, "--workers", 1)
     assert result.exit_code == 2, result.output
     assert "contains the input" in one_line_error(result)
     assert digest(out) == before
@@ -312,7 +295,7 @@ def test_batch_beside_user_files_keeps_them_and_marks_its_folders(tmp_path, dems
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("the user's")
-    manifest = _manifest(tmp_path, dems_inputs)
+    manifest = dems_manifest(tmp_path, dems_inputs)
     result = invoke("batch", manifest, "-o", out, "--workers", 1)
     assert result.exit_code == 0, result.output
     assert (out / "notes.txt").read_text() == "the user's"

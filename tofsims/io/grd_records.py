@@ -29,9 +29,11 @@ from tofsims.io.properties import Properties, read_properties
 __all__ = [
     "FIELDS",
     "FORMAT",
+    "MAX_SCANS",
     "RECORD_BYTES",
     "GrdRecords",
     "can_open",
+    "check_scan_claim",
     "event_attrs",
     "find_properties",
     "is_event_list",
@@ -48,6 +50,9 @@ FORMAT = "IONTOF GRD raw events"
 RECORD_BYTES = 20
 FIELDS = ("scan", "shot", "x", "y", "tof")
 _MAX_PLAUSIBLE = 1 << 24
+#: Most scans a properties file may claim (real depth profiles hold 10²–10⁴): the scan index
+#: built before reading is checked against it and against the file, never allocated blindly.
+MAX_SCANS = 1 << 20
 
 
 def can_open(path: str | os.PathLike[str], head: bytes) -> bool:
@@ -133,15 +138,42 @@ def scan_starts(path: str | os.PathLike[str], n_scans: int) -> np.ndarray:
     n_records = record_count(path)
     with open(path, "rb") as handle:
         scans = _ScanField(handle.fileno(), n_records)
-        last = scans[n_records - 1]
-        if last >= n_scans:
-            raise TofsimsReadError(
-                path,
-                f"record {n_records - 1}: scan {last} but the properties give "
-                f"Analysis.TotalScans = {n_scans}",
-            )
+        check_scan_claim(path, n_scans, n_records, scans[n_records - 1])
         starts = [bisect.bisect_left(scans, s) for s in range(n_scans)]
     return np.asarray([*starts, n_records], dtype=np.int64)
+
+
+def check_scan_claim(path: str | os.PathLike[str], n_scans: int, n_records: int, last: int) -> None:
+    """Check ``Analysis.TotalScans`` against the file before anything is built per scan.
+
+    The last record must belong to the last scan: a file that ends earlier is truncated (or
+    its properties belong to another acquisition); a claim beyond :data:`MAX_SCANS` is not an
+    acquisition.
+
+    Raises
+    ------
+    TofsimsReadError
+        The claim does not fit the file.
+    """
+    if n_scans > MAX_SCANS:
+        raise TofsimsReadError(
+            path,
+            f"the properties claim {n_scans} scans (Analysis.TotalScans), more than the "
+            f"{MAX_SCANS} this reader accepts",
+        )
+    if last >= n_scans:
+        raise TofsimsReadError(
+            path,
+            f"record {n_records - 1}: scan {last} but the properties give "
+            f"Analysis.TotalScans = {n_scans}",
+        )
+    if last + 1 < n_scans:
+        raise TofsimsReadError(
+            path,
+            f"the file ends in scan {last + 1} of the {n_scans} its properties give "
+            f"(Analysis.TotalScans; {n_records} records): the file is truncated, or the "
+            "properties belong to another acquisition",
+        )
 
 
 def raise_bad_record(

@@ -28,6 +28,9 @@ KEY_RESOLUTION_Y = "Registration.Raster.StageRaster.TotalResolution.Y"
 KEY_SCANS = "Analysis.TotalScans"
 KEY_SHOTS = "Registration.Raster.ShotsPerPixel"
 KEY_PI_SHOTS = "Analysis.PIShots"
+#: Largest raster side accepted (pixels): instrument rasters reach 4096, stage mosaics beyond;
+#: a larger claim is damage, and images are built from it.
+MAX_RASTER_SIDE = 16384
 KEY_FOV = "Registration.Raster.FieldOfView"
 KEY_DEAD_TIME = "Context.Mode.StaticSIMS.TDC.DeadTime"
 KEY_CYCLE_TIME = "Measurement.CycleTime"
@@ -126,11 +129,21 @@ class Properties:
 
     @property
     def raster(self) -> tuple[int, int]:
-        """Image size ``(ny, nx)`` in pixels."""
+        """Image size ``(ny, nx)`` in pixels (each side at most :data:`MAX_RASTER_SIDE`)."""
         if KEY_RESOLUTION_X in self.items and KEY_RESOLUTION_Y in self.items:
-            return self.count(KEY_RESOLUTION_Y), self.count(KEY_RESOLUTION_X)
-        side = self.count(KEY_RESOLUTION)
-        return side, side
+            keys = (KEY_RESOLUTION_Y, KEY_RESOLUTION_X)
+        else:
+            keys = (KEY_RESOLUTION, KEY_RESOLUTION)
+        sides = tuple(self.count(key) for key in keys)
+        for key, side in zip(keys, sides, strict=True):
+            if side > MAX_RASTER_SIDE:
+                raise TofsimsReadError(
+                    self.path,
+                    f"property {key} claims {side} pixels per side, more than the "
+                    f"{MAX_RASTER_SIDE} this reader accepts",
+                    self.items[key].line,
+                )
+        return sides
 
     @property
     def total_scans(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
+import uuid
 import warnings
 from collections.abc import Hashable, Iterator, Mapping
 from pathlib import Path
@@ -20,7 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from operando_core.stores import record_chunks, store_damage
 from tofsims.errors import TofsimsReadError
+from tofsims.io.grd_records import MAX_SCANS
+from tofsims.io.properties import MAX_RASTER_SIDE
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -55,17 +59,72 @@ def is_zarr_store(path: str | os.PathLike[str]) -> bool:
 def open_volume(path: str | os.PathLike[str]) -> xr.Dataset:
     """Open a store written by :func:`write_volume` (or any Zarr dataset) lazily.
 
+    Before anything is read the store is compared with the record its writer left
+    (:func:`operando_core.stores.store_damage`: deleted chunk files, edited shapes) and the
+    volume's sizes with the reader's limits; a chunk that cannot be decoded when it is read
+    raises a :class:`TofsimsReadError` naming the store and the variable.
+
     Raises
     ------
     TofsimsReadError
-        The store cannot be read.
+        The store cannot be read, is damaged, or claims an implausible size.
     """
     import xarray as xr
 
     try:
-        return xr.open_zarr(path)
+        problem = store_damage(path)
+        ds = xr.open_zarr(path)
     except Exception as err:  # zarr raises many types for broken stores
         raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
+    if problem:
+        raise TofsimsReadError(path, f"unusable store: {problem}")
+    _check_sizes(ds, path)
+    return _guarded(ds, path)
+
+
+#: Largest sizes a volume store may claim, by dimension (see the GRD reader's limits).
+SIZE_LIMITS = {"scan": MAX_SCANS, "y": MAX_RASTER_SIDE, "x": MAX_RASTER_SIDE, "fragment": 1024}
+
+
+def _check_sizes(ds: xr.Dataset, path: str | os.PathLike[str]) -> None:
+    for dim, limit in SIZE_LIMITS.items():
+        if ds.sizes.get(dim, 0) > limit:
+            raise TofsimsReadError(
+                path, f"the store claims {ds.sizes[dim]} along '{dim}', more than {limit}"
+            )
+
+
+class _GuardedArray:
+    """A Zarr array whose read errors name the store and the variable."""
+
+    def __init__(self, array: Any, path: str, name: str):
+        self.array, self.path, self.name = array, path, name
+        self.shape, self.dtype, self.ndim = array.shape, array.dtype, array.ndim
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self.array[key]
+        except Exception as err:  # a damaged chunk: blosc, zstd, json errors ...
+            raise TofsimsReadError(
+                self.path, f"{self.name}: a chunk cannot be decoded ({type(err).__name__}: {err})"
+            ) from None
+
+
+def _guarded(ds: xr.Dataset, path: str | os.PathLike[str]) -> xr.Dataset:
+    """Read the dask-backed data variables through :class:`_GuardedArray`."""
+    import dask.array as da
+    import zarr
+
+    group = zarr.open_group(path, mode="r")
+    for name, variable in ds.data_vars.items():
+        chunks = getattr(variable.data, "chunks", None)
+        raw = variable.encoding.get("dtype")
+        if chunks is None or raw != variable.dtype or "scale_factor" in variable.encoding:
+            continue
+        guarded = _GuardedArray(group[name], os.fspath(path), name)
+        data = da.from_array(guarded, chunks=chunks, name=f"read-{name}-{uuid.uuid4().hex}")
+        ds[name] = variable.copy(data=data)
+    return ds
 
 
 def storage_chunks(
@@ -152,6 +211,7 @@ def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
         appended = spectrum.to_dataset().drop_vars(list(spectrum.coords))
         appended.attrs = first.attrs  # mode="a" rewrites the group attributes
         appended.to_zarr(tmp, mode="a", consolidated=True)
+    record_chunks(tmp)
 
 
 def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
