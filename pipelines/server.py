@@ -28,11 +28,16 @@ matching views of :mod:`dems.plots` / :mod:`tofsims.plots` (kind: recognised by 
 - ``thickness``: ``thickness(y, x)`` in nm → CEI thickness map and histogram.
 
 A ``summary.json`` in the folder of a store (as ``operando batch`` writes them) is read with
-it. The app serves only these datasets: it has no file browser and no static routes.
+it. The app serves only these datasets: it has no file browser and no static routes. Panel's
+``/components/<module>/…`` route, which imports the named module on an unauthenticated request,
+is restricted to Panel's own modules (:class:`PanelComponentsOnly`). Text taken from the files
+(names, ``source_file`` attributes) is escaped before it is shown.
 """
 
 from __future__ import annotations
 
+import html
+import ipaddress
 import json
 import os
 import socket
@@ -49,8 +54,10 @@ import xarray as xr
 __all__ = [
     "Entry",
     "NothingToShowError",
+    "PanelComponentsOnly",
     "build_app",
     "classify",
+    "is_loopback",
     "open_entries",
     "serve",
     "websocket_origins",
@@ -344,7 +351,10 @@ def build_app(entries: list[Entry]) -> pn.viewable.Viewable:
         entry = entries[index]
         attrs = entry.dataset.attrs
         source = attrs.get("source_file") or attrs.get("ms_source_file", "")
-        header = pn.pane.Markdown(f"### {entry.name}\n{source}")
+        # file-derived text: shown as text, never interpreted as Markdown or HTML
+        header = pn.pane.HTML(
+            f"<h3>{html.escape(entry.name)}</h3><p>{html.escape(str(source))}</p>"
+        )
         return pn.Column(header, view_for(entry))
 
     return pn.Column(
@@ -393,10 +403,42 @@ def serve(
         threaded=threaded,
         title="operando",
         print_url=not threaded,
+        # matched before Panel's own /components/ route, which imports any module named in
+        # the URL
+        extra_patterns=[(r"/components/(.*)", PanelComponentsOnly, {})],
     )
     if threaded:
         _wait_until_listening(address, port)
     return server
+
+
+def is_loopback(address: str) -> bool:
+    """Tell an address that only this machine can reach (127.0.0.0/8, ``::1``, localhost)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:  # a host name, or "" (every interface)
+        return False
+
+
+def _components_handler() -> type:
+    from panel.io.server import ComponentResourceHandler
+    from tornado.web import HTTPError
+
+    class Restricted(ComponentResourceHandler):
+        def parse_url_path(self, path: str) -> str:
+            module = path.split("/", 1)[0]
+            if module != "panel" and not module.startswith("panel."):
+                raise HTTPError(403, "operando serves the resources of Panel's modules only")
+            return super().parse_url_path(path)
+
+    return Restricted
+
+
+#: Panel's resource handler for ``/components/<module>/<class>/<attribute>/<path>``, limited to
+#: modules of Panel itself: the original imports whatever module a request names.
+PanelComponentsOnly = _components_handler()
 
 
 def websocket_origins(address: str, port: int) -> list[str]:

@@ -123,12 +123,37 @@ def test_served_app_answers_on_loopback_only_and_serves_only_the_app(stores):
             with pytest.raises(urllib.error.HTTPError) as err:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10)
             assert err.value.code in (403, 404)
+        # Panel's component route would import any module a request names
+        import sys
+
+        sys.modules.pop("this", None)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/components/this/x/__javascript__/a.js", timeout=10
+            )
+        assert err.value.code == 403 and "this" not in sys.modules
         outward = _outward_address()
         if outward:
             with pytest.raises(OSError):
                 urllib.request.urlopen(f"http://{outward}:{port}/", timeout=5)
     finally:
         server.stop()
+
+
+def test_file_derived_text_is_escaped(tmp_path):
+    import panel as pn
+
+    store = tmp_path / "<b>cei.nc"
+    dataset = thickness().to_dataset(name="thickness")
+    dataset.attrs["source_file"] = "<script>alert(1)</script> **bold** [link](http://x)"
+    dataset.to_netcdf(store)
+    app = build_app(open_entries([store]))
+    app.get_root()  # renders the chosen dataset
+    shown = [p for p in app.select(pn.pane.HTML) if "cei" in str(p.object)]
+    assert len(shown) == 1, [p.object for p in app.select(pn.pane.HTML)]
+    shown = shown[0]
+    assert "<script>" not in shown.object and "&lt;script&gt;" in shown.object
+    assert "<b>cei" not in shown.object and "&lt;b&gt;cei" in shown.object
 
 
 def _get(url, retries):
@@ -226,7 +251,13 @@ def test_cli_serve_passes_paths_port_and_address(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["serve", str(store), "--port", "5123"])
     assert result.exit_code == 0, result.output
     assert calls == [([store], {"port": 5123, "address": "127.0.0.1", "show": False})]
-    CliRunner().invoke(cli, ["serve", str(store), "--address", "0.0.0.0", "--show"])
+    remote = ["serve", str(store), "--address", "0.0.0.0", "--show"]
+    refused = CliRunner().invoke(cli, remote)
+    assert refused.exit_code == 2 and "--allow-remote" in refused.output
+    assert len(calls) == 1
+    allowed = CliRunner().invoke(cli, [*remote, "--allow-remote"])
+    assert allowed.exit_code == 0, allowed.output
+    assert "WARNING" in allowed.output and "no authentication" in allowed.output
     assert calls[-1][1] == {"port": 5006, "address": "0.0.0.0", "show": True}
 
 
