@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -246,14 +247,49 @@ def _start_time(
     return iso(localize(naive, zone)), source
 
 
-def _last_line_fields(path: str | os.PathLike[str]) -> int:
-    """Count TAB-separated fields on the last non-empty line (reads only the file's tail)."""
+def _tail(path: str | os.PathLike[str]) -> str:
     size = os.path.getsize(path)
     with open(path, "rb") as handle:
         handle.seek(max(0, size - 65536))
-        tail = handle.read().decode("latin-1")
-    lines = [line for line in tail.splitlines() if line.strip()]
-    return len(lines[-1].rstrip("\t").split("\t")) if lines else 0
+        return handle.read().decode("latin-1")
+
+
+def _last_line_fields(path: str | os.PathLike[str]) -> int:
+    """Count the trustworthy TAB-separated fields on the last non-empty line (reads the tail).
+
+    A file without a final line break may have been cut inside its last field ("8.7" of
+    "8.703396e-012"): a last field whose digit pattern is a shorter beginning of the same
+    field's pattern on the line before is not counted.
+    """
+    tail = _tail(path)
+    lines = [line.rstrip("\t").split("\t") for line in tail.splitlines() if line.strip()]
+    if not lines:
+        return 0
+    fields = len(lines[-1])
+    if len(lines) > 1 and not tail.endswith(("\n", "\r", "\t")):
+        shape = [re.sub(r"\d", "9", row[fields - 1]) for row in lines[-2:] if len(row) >= fields]
+        if len(shape) == 2 and len(shape[1]) < len(shape[0]) and shape[0].startswith(shape[1]):
+            return fields - 1
+    return fields
+
+
+#: Parse errors a file cut inside a number gives on its last line.
+_CUT_FIELD = ("is not a number", "time is not monotonic")
+
+
+def _truncated_line(path: str | os.PathLike[str], err: DemsReadError) -> DemsReadError:
+    """Name a parse error on the cut last line of a file without a final line break as such."""
+    if err.line is None or not any(text in err.problem for text in _CUT_FIELD):
+        return err
+    if _tail(path).endswith(("\n", "\r")):
+        return err
+    with open(path, "rb") as handle:
+        last = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) + 1
+    if err.line != last:
+        return err
+    return DemsReadError(
+        path, "the file ends in the middle of this line: it is truncated", err.line
+    )
 
 
 def _parse_blocks(
@@ -423,7 +459,10 @@ def read_ms(
     start_time, start_source = _start_time(path, layout, order, zone)
     decimal = _decimal_of(layout)
     lazy = chunk_rows is not None or os.path.getsize(path) > LARGE_FILE_BYTES
-    times, values = _parse_blocks(path, layout, decimal, chunk_rows or DEFAULT_CHUNK_ROWS)
+    try:
+        times, values = _parse_blocks(path, layout, decimal, chunk_rows or DEFAULT_CHUNK_ROWS)
+    except DemsReadError as err:
+        raise _truncated_line(path, err) from None
     time, value = np.concatenate(times), np.concatenate(values)
     _drop_truncated_triplets(path, time, value)
     samples = trailing_valid_length(time.T)

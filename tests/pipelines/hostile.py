@@ -9,10 +9,11 @@ a child process with a generous timeout and its peak memory measured (:func:`run
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,42 +65,51 @@ class ChildRun:
     timed_out: bool
 
 
+#: Starts the command and reports its peak memory: measured from a small process, because a
+#: child forked from the (large) test process would count the parent's pages in its peak.
+LAUNCHER = """
+import json, os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as report:
+    json.dump({"max_rss_kb": usage.ru_maxrss}, report)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_child(*args: object, cwd: Path, timeout_s: float = 60.0) -> ChildRun:
     """Run ``operando ARGS`` in a child process; kill it after ``timeout_s``.
 
-    The child's peak resident memory comes from ``wait4`` (its own ``ru_maxrss``, kB on Linux).
+    The child's peak resident memory is its own ``ru_maxrss`` (kB on Linux, bytes on macOS).
     """
-    out, err = cwd / ".child-stdout", cwd / ".child-stderr"
+    out, err, usage = cwd / ".child-stdout", cwd / ".child-stderr", cwd / ".child-usage"
     with open(out, "w") as stdout, open(err, "w") as stderr:
         started = time.monotonic()
         process = subprocess.Popen(
-            [*OPERANDO, *(str(a) for a in args)], cwd=cwd, stdout=stdout, stderr=stderr
+            [sys.executable, "-c", LAUNCHER, str(usage), *OPERANDO, *(str(a) for a in args)],
+            cwd=cwd,
+            stdout=stdout,
+            stderr=stderr,
+            start_new_session=True,
         )
-        killed = threading.Event()
-
-        def kill() -> None:
-            killed.set()
-            process.kill()
-
-        timer = threading.Timer(timeout_s, kill)
-        timer.start()
         try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            timer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
+            returncode, timed_out = process.wait(timeout=timeout_s), False
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            returncode, timed_out = process.wait(), True
     seconds = time.monotonic() - started
     scale = 1024 if sys.platform != "darwin" else 1
+    peak = json.loads(usage.read_text())["max_rss_kb"] if usage.exists() else 0
     result = ChildRun(
-        returncode=process.returncode,
+        returncode=returncode,
         stdout=out.read_text(),
         stderr=err.read_text(),
         seconds=seconds,
-        max_rss_mb=usage.ru_maxrss * scale / 2**20,
-        timed_out=killed.is_set(),
+        max_rss_mb=peak * scale / 2**20,
+        timed_out=timed_out,
     )
-    out.unlink()
-    err.unlink()
+    for path in (out, err, usage):
+        path.unlink(missing_ok=True)
     return result
 
 

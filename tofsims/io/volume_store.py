@@ -73,11 +73,14 @@ def open_volume(path: str | os.PathLike[str]) -> xr.Dataset:
 
     try:
         problem = store_damage(path)
-        ds = xr.open_zarr(path)
     except Exception as err:  # zarr raises many types for broken stores
         raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
-    if problem:
+    if problem:  # before xarray reads anything (it loads index coordinates at once)
         raise TofsimsReadError(path, f"unusable store: {problem}")
+    try:
+        ds = xr.open_zarr(path)
+    except Exception as err:
+        raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
     _check_sizes(ds, path)
     return _guarded(ds, path)
 
