@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from operando_core.stores import record_chunks
 from tofsims.binning import (
     BinningPlan,
     binning_plan,
@@ -165,6 +166,7 @@ def reconstruct_grd(
             store.write("spectrum_part", (group.block,), group.spectrum)
             spectrum += group.spectrum
         store.write("spectrum", (slice(None),), spectrum)
+        record_chunks(path)  # what was written, so that a damaged copy is recognised
     sizes = {"fragment": plan.n_fragments, "scan": records.n_scans}
     sizes.update(zip(("y", "x"), plan.binned, strict=True))
     return ReconstructedStore(sizes, spectrum, records.n_records)
