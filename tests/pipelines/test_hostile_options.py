@@ -51,6 +51,8 @@ def inputs(hostile_inputs):
         (RECONSTRUCT, "--seconds-per-scan", "-2"),
         (RECONSTRUCT, "--bin", "100000"),
         (CEI, "--seconds-per-scan", "nan"),
+        (CEI, "--information-depth", "1e9"),
+        (CEI, "--sputter-rate-uncertainty", "-1"),
         (["tofsims", "cei", "run.itm.grd", "--summary", "c.json"], "--sputter-rate", "1e308"),
     ],
 )
