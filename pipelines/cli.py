@@ -55,6 +55,10 @@ def _as_click_exception(err: Exception) -> click.ClickException:
         refused = click.ClickException(str(err))
         refused.exit_code = err.exit_code
         return refused
+    missing_folder = isinstance(err, FileExistsError | NotADirectoryError)
+    if missing_folder and err.filename and os.path.isfile(err.filename):
+        # a folder to create (an output's parent) is an existing file
+        return click.ClickException(f"{err.filename}: a file, not a folder: cannot write into it")
     if isinstance(err, OSError) and err.filename:
         return click.ClickException(f"{err.filename}: {err.strerror or err}")
     exception = click.ClickException(

@@ -5,8 +5,8 @@ ahead, reads its records a run at a time into a small reused buffer (the records
 the CPU cache for the kernel), bins them with the numba kernel of :mod:`tofsims.binning`
 (file reads and the kernel release the GIL) and hands the group's counts and spectrum to
 the consumer, which writes them while the workers go on. Binned groups waiting for the
-consumer are bounded (:data:`PENDING_BYTES`, at least one per worker and one more), so
-memory depends on the raster, not on the file size. Groups cover :data:`GROUP_SCANS` scans
+consumer are bounded (:data:`PENDING_BYTES`, at least two groups), so memory depends on the
+raster, not on the file size or the number of cores. Groups cover :data:`GROUP_SCANS` scans
 (the Zarr storage chunk along ``scan``), fewer when a raster is so large that a group would
 exceed :data:`GROUP_BYTES`.
 """
@@ -31,9 +31,9 @@ __all__ = ["GROUP_SCANS", "BinnedGroup", "ScanGroupBinner", "default_workers", "
 #: Scans per group: the Zarr storage chunk of volumes along ``scan``.
 GROUP_SCANS = 16
 #: Upper bound of the counts (and shadow counts) of one group, bytes.
-GROUP_BYTES = 256 * 2**20
-#: Binned groups may wait for the consumer up to this size (bytes; at least one per worker
-#: and one more): the workers go on while the consumer is still creating the store.
+GROUP_BYTES = 128 * 2**20
+#: Binned groups (waiting for the consumer or being binned) up to this size (bytes; at least
+#: two groups): the workers go on while the consumer is still creating the store.
 PENDING_BYTES = 256 * 2**20
 #: Records read and binned at once (1.3 MB, within the CPU's L2/L3 cache).
 RUN_EVENTS = 1 << 16
@@ -129,7 +129,9 @@ class ScanGroupBinner:
             plan.n_fragments * step * plan.binned[0] * plan.binned[1] * (1 + plan.with_shadow)
             + 2 * plan.n_channels  # spill and spectrum
         )
-        self.pending = max(self.workers + 1, PENDING_BYTES // group_bytes)
+        # a byte budget, not one group per worker: with a large raster and many cores,
+        # groups per worker would make memory grow with the cores
+        self.pending = max(2, PENDING_BYTES // group_bytes)
         self._slots = threading.Semaphore(self.pending)
         self._lock = threading.Lock()
         self._next = 0

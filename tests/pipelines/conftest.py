@@ -39,6 +39,18 @@ def grd_inputs(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def volume_store(tmp_path_factory, grd_inputs) -> Path:
+    """The volume store of the GRD of :func:`grd_inputs` (``v.zarr``; tests damage copies)."""
+    from tests.pipelines.hostile import invoke
+
+    store = tmp_path_factory.mktemp("volume-store") / "v.zarr"
+    arguments = ["--no-recalibrate", "--seconds-per-scan", 2, "-o", store]
+    result = invoke("tofsims", "reconstruct", grd_inputs / "run.itm.grd", *arguments)
+    assert result.exit_code == 0, result.output
+    return store
+
+
 @pytest.fixture
 def hostile_inputs(tmp_path, dems_inputs, grd_inputs) -> Path:
     """This test's own copy of the DEMS and GRD inputs, in ``tmp_path`` (it may damage them)."""

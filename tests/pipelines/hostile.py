@@ -22,6 +22,19 @@ from click.testing import CliRunner
 
 from pipelines.cli import cli
 
+#: ``tofsims cei`` on the GRD of the ``grd_inputs`` fixture, writing ``c.json``.
+CEI_ON_GRD = [
+    "tofsims",
+    "cei",
+    "run.itm.grd",
+    "--sputter-rate",
+    "0.05",
+    "--seconds-per-scan",
+    "2",
+    "--summary",
+    "c.json",
+]
+
 #: Console command of the package, run with the interpreter of the test session.
 OPERANDO = [sys.executable, "-c", "from pipelines.cli import main; main()"]
 
@@ -77,8 +90,10 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def run_child(*args: object, cwd: Path, timeout_s: float = 60.0) -> ChildRun:
-    """Run ``operando ARGS`` in a child process; kill it after ``timeout_s``.
+def run_child(
+    *args: object, cwd: Path, timeout_s: float = 60.0, program: list[str] = OPERANDO
+) -> ChildRun:
+    """Run ``operando ARGS`` (or ``program ARGS``) in a child process; kill it after ``timeout_s``.
 
     The child's peak resident memory is its own ``ru_maxrss`` (kB on Linux, bytes on macOS).
     """
@@ -86,7 +101,7 @@ def run_child(*args: object, cwd: Path, timeout_s: float = 60.0) -> ChildRun:
     with open(out, "w") as stdout, open(err, "w") as stderr:
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-c", LAUNCHER, str(usage), *OPERANDO, *(str(a) for a in args)],
+            [sys.executable, "-c", LAUNCHER, str(usage), *program, *(str(a) for a in args)],
             cwd=cwd,
             stdout=stdout,
             stderr=stderr,
@@ -139,4 +154,43 @@ calibration = "{inputs / "cal.json"}"
     )
     path = folder / "manifest.toml"
     path.write_text(f"[defaults]\n{defaults}\n{entries}")
+    return path
+
+
+def write_wide_grd(path: Path, *, side: int, scans: int, events: int, seed: int = 0) -> Path:
+    """Write a GRD of ``events`` records spread uniformly over a ``side`` × ``side`` raster.
+
+    Flight times are those of the default fragments and the calibration ions (a recalibration
+    finds its peaks); the properties go to ``<path>.properties.txt``. Few events per pixel, as
+    in a large raster: memory is then the raster's, not the file's.
+    """
+    import numpy as np
+
+    from tofsims.fragments import CALIBRATION_IONS, ion_mass
+    from tofsims.masscal import mass_to_tof
+    from tofsims.synthetic_raw import write_properties
+    from tofsims.workflows.options import DEFAULT_FRAGMENTS
+
+    sf, k0 = 72000.0, -2100.0
+    rng = np.random.default_rng(seed)
+    ions = (*DEFAULT_FRAGMENTS, *CALIBRATION_IONS["negative"])
+    masses = np.array([ion_mass(ion) for ion in ions])
+    per_scan = np.full(scans, events // scans)
+    per_scan[: events % scans] += 1
+    with open(path, "wb") as handle:
+        for scan, n in enumerate(per_scan):
+            records = np.zeros((n, 5), dtype="<u4")
+            records[:, 0] = scan
+            records[:, 2:4] = rng.integers(0, side, (n, 2))
+            mass = rng.choice(masses, n) * (1 + rng.normal(0, 1e-4, n))
+            records[:, 4] = np.rint(mass_to_tof(mass, sf, k0))
+            records.tofile(handle)
+    write_properties(
+        path.with_name(path.name + ".properties.txt"),
+        sf=sf,
+        k0=k0,
+        raster=(side, side),
+        scans=scans,
+        sputter_time_s=2.0 * scans,
+    )
     return path

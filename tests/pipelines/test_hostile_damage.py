@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from pipelines.server import NothingToShowError, open_entries
-from tests.pipelines.hostile import invoke, one_line_error
+from tests.pipelines.hostile import CEI_ON_GRD, invoke, one_line_error
 
 PROCESS = [
     "dems",
@@ -29,17 +29,7 @@ PROCESS = [
     "--summary",
     "s.json",
 ]
-CEI = [
-    "tofsims",
-    "cei",
-    "run.itm.grd",
-    "--sputter-rate",
-    "0.05",
-    "--seconds-per-scan",
-    "2",
-    "--summary",
-    "c.json",
-]
+CEI = CEI_ON_GRD
 
 
 @pytest.fixture
@@ -67,23 +57,6 @@ def test_a_grd_shorter_than_its_properties_is_an_error(inputs, fraction, command
     line = one_line_error(result)
     assert "run.itm.grd" in line and "truncated" in line
     assert not any((inputs / n).exists() for n in ("c.json", "v.zarr", "p.csv"))
-
-
-@pytest.fixture(scope="module")
-def volume_store(tmp_path_factory, grd_inputs):
-    folder = tmp_path_factory.mktemp("damage-store")
-    result = invoke(
-        "tofsims",
-        "reconstruct",
-        grd_inputs / "run.itm.grd",
-        "--no-recalibrate",
-        "--seconds-per-scan",
-        2,
-        "-o",
-        folder / "v.zarr",
-    )
-    assert result.exit_code == 0, result.output
-    return folder / "v.zarr"
 
 
 def _chunk_files(store):

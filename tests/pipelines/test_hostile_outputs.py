@@ -95,23 +95,6 @@ def test_an_output_pointing_at_an_input_is_refused(inputs, command, option, sour
     assert _snapshot(inputs) == before
 
 
-@pytest.fixture(scope="module")
-def volume_store(tmp_path_factory, grd_inputs):
-    folder = tmp_path_factory.mktemp("store")
-    result = invoke(
-        "tofsims",
-        "reconstruct",
-        grd_inputs / "run.itm.grd",
-        "--no-recalibrate",
-        "--seconds-per-scan",
-        2,
-        "-o",
-        folder / "v.zarr",
-    )
-    assert result.exit_code == 0, result.output
-    return folder / "v.zarr"
-
-
 @pytest.mark.parametrize(
     "arguments",
     [
@@ -168,14 +151,34 @@ def test_a_users_folder_is_never_replaced_even_with_overwrite(inputs, command):
     assert not (inputs / "s.json").exists()
 
 
-@pytest.mark.parametrize("option", ["--summary", "--html", "--png"])
-def test_a_users_folder_as_a_file_output_is_refused(inputs, option):
-    user = inputs / "notes"
+OUTPUTS = [(command, option) for command, (_, outputs, _) in COMMANDS.items() for option in outputs]
+
+
+@pytest.mark.parametrize(("command", "option"), OUTPUTS)
+def test_a_users_folder_at_any_output_is_left_alone(inputs, command, option):
+    user = inputs / COMMANDS[command][1][option]  # a folder where the output would go
     user.mkdir()
-    (user / "a.txt").write_text("keep")
-    result = invoke(*_args("process", **{option: "notes"}), "--overwrite", cwd=inputs)
-    assert result.exit_code == 2, result.output
-    assert (user / "a.txt").read_text() == "keep"
+    (user / "notes.txt").write_text("my notes")
+    before = digest(user)
+    for extra in ([], ["--overwrite"]):
+        result = invoke(*_args(command), *extra, cwd=inputs)
+        assert result.exit_code == 2, result.output
+        assert user.name in one_line_error(result)
+        assert digest(user) == before
+    written = [n for n in COMMANDS[command][1].values() if n != user.name]
+    assert not any((inputs / name).exists() for name in written)  # nothing published
+
+
+@pytest.mark.parametrize(("command", "option"), OUTPUTS)
+def test_an_output_inside_a_file_is_one_line_naming_it(inputs, command, option):
+    plain = inputs / "plain.txt"
+    plain.write_text("keep")
+    name = COMMANDS[command][1][option]
+    result = invoke(*_args(command, **{option: f"plain.txt/{name}"}), cwd=inputs)
+    assert result.exit_code == 1, result.output
+    line = one_line_error(result)
+    assert "plain.txt: a file, not a folder" in line and ".tmp" not in line
+    assert plain.read_text() == "keep"
 
 
 def test_two_options_naming_one_file_are_refused(inputs):

@@ -11,6 +11,8 @@ import xarray as xr
 
 from tofsims.errors import TofsimsReadError
 from tofsims.io import detect_format, grd, open_tofsims
+from tofsims.io.grd_records import MAX_SCANS, open_records
+from tofsims.io.properties import MAX_RASTER_SIDE
 from tofsims.synthetic_raw import write_properties
 
 # Six records (scan, shot, x, y, tof), as in the 120-byte test.grd of AlanRace/imzMLConverter:
@@ -120,6 +122,28 @@ def test_empty_file(tmp_path):
 def test_scan_beyond_total_scans(tmp_path):
     path = write_test_grd(tmp_path, scans=2)
     with pytest.raises(TofsimsReadError, match=r"record 5: scan 2 but .*TotalScans = 2"):
+        grd.read(path)
+
+
+@pytest.mark.parametrize("opener", ["read", "open_records"])
+def test_a_file_ending_before_its_last_scan_is_truncated(tmp_path, opener):
+    path = write_test_grd(tmp_path, scans=5)  # the records end in scan 2 of 5
+    open_file = grd.read if opener == "read" else open_records
+    with pytest.raises(TofsimsReadError, match=r"ends in scan 3 of the 5 .*truncated"):
+        open_file(path)
+
+
+@pytest.mark.parametrize("opener", ["read", "open_records"])
+def test_absurd_scan_claims_are_refused_before_any_work_per_scan(tmp_path, opener):
+    path = write_test_grd(tmp_path, scans=MAX_SCANS + 1)
+    open_file = grd.read if opener == "read" else open_records
+    with pytest.raises(TofsimsReadError, match=r"claim 1048577 scans"):
+        open_file(path)
+
+
+def test_absurd_raster_claims_are_refused_naming_the_line(tmp_path):
+    path = write_test_grd(tmp_path, raster=(MAX_RASTER_SIDE + 1, 4))
+    with pytest.raises(TofsimsReadError, match=r"line \d+: .*claims 16385 pixels per side"):
         grd.read(path)
 
 

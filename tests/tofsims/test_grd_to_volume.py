@@ -187,7 +187,7 @@ def test_groups_waiting_for_the_consumer_are_bounded(generated, monkeypatch):
         return group
 
     ScanGroupBinner._bin_group = counting
-    monkeypatch.setattr(threaded_binning, "PENDING_BYTES", 0)  # the minimum: workers + 1
+    monkeypatch.setattr(threaded_binning, "PENDING_BYTES", 0)  # the minimum: two groups
     try:
         with ScanGroupBinner(records, plan, workers=2, scans_per_group=2) as binner:
             for group in binner:
@@ -196,7 +196,7 @@ def test_groups_waiting_for_the_consumer_are_bounded(generated, monkeypatch):
                 consumed.append(group.block)
     finally:
         ScanGroupBinner._bin_group = original
-    assert len(consumed) == 19 and most <= 3
+    assert len(consumed) == 19 and most <= 2
 
 
 def test_bad_record_raises_and_stops_the_workers(tmp_path):

@@ -110,6 +110,29 @@ def test_missing_and_unusable_values(tmp_path):
         _ = nan_sf.sf
 
 
+@pytest.mark.parametrize(
+    ("sf", "k0", "message"),
+    [
+        ("-68914.6", "-2129.2", r"line 1: Context\.MassScale\.SF must be > 0"),
+        ("0", "-2129.2", r"line 1: Context\.MassScale\.SF must be > 0"),
+        ("1e12", "-2129.2", r"line 1: Context\.MassScale\.SF must be .* at most 530542"),
+        ("68914.6", "-1e6", r"line 2: Context\.MassScale\.K0 = .* 1 u at -931085"),
+        ("68914.6", "1e12", r"line 2: Context\.MassScale\.K0 = .* outside 0…16777216"),
+    ],
+)
+def test_mass_scales_no_instrument_has_are_refused(tmp_path, sf, k0, message):
+    text = f"Context.MassScale.SF\t0\t{sf}\t\r\nContext.MassScale.K0\t0\t{k0}\t\r\n"
+    props = parse_properties(text, tmp_path / "p.txt")
+    with pytest.raises(TofsimsReadError, match=message):
+        _ = props.sf, props.k0
+
+
+def test_a_real_mass_scale_is_accepted(tmp_path):
+    text = "Context.MassScale.SF\t0\t68914.58\t\r\nContext.MassScale.K0\t0\t-2129.25\t\r\n"
+    props = parse_properties(text, tmp_path / "p.txt")
+    assert (props.sf, props.k0) == (68914.58, -2129.25)
+
+
 def test_binary_and_missing_files(tmp_path):
     binary = tmp_path / "x.properties.txt"
     binary.write_bytes(b"\x00\x01\x02garbage")

@@ -28,6 +28,11 @@ KEY_RESOLUTION_Y = "Registration.Raster.StageRaster.TotalResolution.Y"
 KEY_SCANS = "Analysis.TotalScans"
 KEY_SHOTS = "Registration.Raster.ShotsPerPixel"
 KEY_PI_SHOTS = "Analysis.PIShots"
+#: Most TOF channels a mass scale may reach (2²⁴ channels of 50 ps = 0.84 ms, beyond any
+#: TOF cycle): tables of that many channels are allocated from SF and K0.
+MAX_TOF_CHANNELS = 1 << 24
+#: Largest SF accepted: 1000 u within :data:`MAX_TOF_CHANNELS`.
+MAX_SF = MAX_TOF_CHANNELS / math.sqrt(1000)
 #: Largest raster side accepted (pixels): instrument rasters reach 4096, stage mosaics beyond;
 #: a larger claim is damage, and images are built from it.
 MAX_RASTER_SIDE = 16384
@@ -107,13 +112,31 @@ class Properties:
 
     @property
     def sf(self) -> float:
-        """Mass-scale factor SF (TOF channels per √u)."""
-        return self.number(KEY_SF)
+        """Mass-scale factor SF (TOF channels per √u, > 0: heavier ions arrive later).
+
+        At most :data:`MAX_TOF_CHANNELS` / √1000: the channels up to 1000 u are allocated.
+        """
+        value = self.number(KEY_SF)
+        if not 0 < value <= MAX_SF:
+            raise TofsimsReadError(
+                self.path,
+                f"{KEY_SF} must be > 0 and at most {MAX_SF:.0f} channels per √u, not {value!r}",
+                self.items[KEY_SF].line,
+            )
+        return value
 
     @property
     def k0(self) -> float:
-        """Mass-scale offset K0 (TOF channels)."""
-        return self.number(KEY_K0)
+        """Mass-scale offset K0 (TOF channels; SF + K0 > 0: 1 u arrives after the start)."""
+        value, sf = self.number(KEY_K0), self.sf
+        if not 0 < sf + value <= MAX_TOF_CHANNELS:
+            raise TofsimsReadError(
+                self.path,
+                f"{KEY_K0} = {value!r} puts the flight time of 1 u at {sf + value:.6g} channels "
+                f"(with {KEY_SF} = {sf!r}), outside 0…{MAX_TOF_CHANNELS}",
+                self.items[KEY_K0].line,
+            )
+        return value
 
     @property
     def time_resolution_s(self) -> float:

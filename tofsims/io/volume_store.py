@@ -39,11 +39,16 @@ __all__ = [
     "is_zarr_store",
     "open_volume",
     "storage_chunks",
+    "store_scans",
     "write_volume",
 ]
 
 STORE_SCANS = 16
 STORE_TILE = 128
+#: Largest storage chunk along ``scan`` over the whole image (bytes at 8 per voxel): a task
+#: writing a volume holds whole chunks along ``scan``, so a large raster gets fewer scans
+#: per chunk and memory stays flat in raster area.
+SCAN_CHUNK_BYTES = 256 * 2**20
 #: Target size of one dask chunk written by one task (bytes).
 TASK_BYTES = 64 * 2**20
 
@@ -130,10 +135,21 @@ def _guarded(ds: xr.Dataset, path: str | os.PathLike[str]) -> xr.Dataset:
     return ds
 
 
+def store_scans(sizes: Mapping[Hashable, int]) -> int:
+    """Return the scans per storage chunk: :data:`STORE_SCANS`, fewer for very large rasters."""
+    per_scan = sizes.get("fragment", 1) * sizes.get("y", 1) * sizes.get("x", 1) * 8
+    return int(max(1, min(STORE_SCANS, SCAN_CHUNK_BYTES // per_scan)))
+
+
 def storage_chunks(
-    sizes: Mapping[Hashable, int], scan_chunk: int = STORE_SCANS
+    sizes: Mapping[Hashable, int], scan_chunk: int | None = None
 ) -> tuple[int, int, int, int]:
-    """Zarr chunk shape of ``counts`` for a volume of the given ``sizes``."""
+    """Zarr chunk shape of ``counts`` for a volume of the given ``sizes``.
+
+    ``scan_chunk`` defaults to :func:`store_scans`.
+    """
+    if scan_chunk is None:
+        scan_chunk = store_scans(sizes)
     return (
         1,
         min(scan_chunk, sizes["scan"]),
@@ -149,7 +165,7 @@ def _data_codec() -> Any:
 
 
 def _data_chunks(
-    dims: tuple[Hashable, ...], sizes: Mapping[Hashable, int], scan_chunk: int
+    dims: tuple[Hashable, ...], sizes: Mapping[Hashable, int], scan_chunk: int | None
 ) -> tuple[int, ...] | None:
     """Storage chunks of a data variable (None: Zarr's choice)."""
     if dims == ("fragment", "scan", "y", "x"):
@@ -161,7 +177,7 @@ def _data_chunks(
     return None
 
 
-def _encoding(ds: xr.Dataset, scan_chunk: int = STORE_SCANS) -> dict[str, dict[str, Any]]:
+def _encoding(ds: xr.Dataset, scan_chunk: int | None = None) -> dict[str, dict[str, Any]]:
     codec = _data_codec()
     encoding: dict[str, dict[str, Any]] = {}
     for name, var in ds.data_vars.items():
@@ -173,13 +189,14 @@ def _encoding(ds: xr.Dataset, scan_chunk: int = STORE_SCANS) -> dict[str, dict[s
 
 
 def _rechunk_for_store(ds: xr.Dataset) -> xr.Dataset:
-    """Dask chunks = whole storage chunks: full fragment/y/x, a multiple of 16 scans."""
+    """Dask chunks = whole storage chunks: full fragment/y/x, a multiple of their scans."""
     sizes = ds.sizes
     if "scan" not in sizes:
         return ds
     per_scan = sizes.get("fragment", 1) * sizes.get("y", 1) * sizes.get("x", 1) * 8
-    groups = max(1, TASK_BYTES // (per_scan * STORE_SCANS))
-    scans = min(sizes["scan"], groups * STORE_SCANS)
+    chunk = store_scans(sizes)
+    groups = max(1, TASK_BYTES // (per_scan * chunk))
+    scans = min(sizes["scan"], groups * chunk)
     chunks = {"scan": scans, "fragment": -1, "y": -1, "x": -1}
     return ds.chunk({k: v for k, v in chunks.items() if k in sizes})
 
