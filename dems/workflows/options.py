@@ -24,8 +24,10 @@ __all__ = [
     "window",
 ]
 
-#: Background models of :func:`dems.process.quantify_run` (``auto``: by number of windows).
-BACKGROUND_MODELS = ("auto", "constant", "linear", "polynomial", "als")
+#: Background models of :func:`dems.process.quantify_run`: ``auto`` and the models of
+#: :data:`dems.background.MODELS` (``auto``: ``anchored`` without --bg-window, else by the
+#: number of windows).
+BACKGROUND_MODELS = ("auto", "anchored", "drift", "constant", "linear", "polynomial", "als")
 #: Onset criteria of :func:`dems.onset.detect_onset`.
 ONSET_METHODS = ("threshold", "tangent")
 #: Largest time (s) an option may give: a window end, a clock offset (10⁹ s ≈ 32 years, so an
@@ -33,6 +35,13 @@ ONSET_METHODS = ("threshold", "tangent")
 MAX_SECONDS = 1e9
 #: Largest transit delay (s): the gas reaches the spectrometer within minutes, not hours.
 MAX_DELAY_S = 3600.0
+#: Largest carrier flow (sccm): DEMS carrier streams are 0.1–100 sccm.
+MAX_FLOW_SCCM = 1e4
+#: Largest relative half-width of a cylinder or flow-controller tolerance.
+MAX_TOLERANCE = 0.5
+#: Shortest knot spacing of the drift spline (s): knots closer than a gas-evolution peak
+#: would let the background follow the peak.
+MIN_KNOT_SPACING_S = 300.0
 #: Largest electrons per molecule of a Faradaic efficiency (O2 from oxide: 4; organics: < 30).
 MAX_ELECTRONS = 100.0
 
@@ -236,11 +245,11 @@ class ProcessOptions:
         convert=text,
         choices=BACKGROUND_MODELS,
         flag="--background",
-        help="Background model (auto: drift through anchors found from the data; with "
-        "--bg-window by number of windows).",
+        help="Background model. auto: without --bg-window, anchored (a drift spline through "
+        "anchors found from the data); with --bg-window, by the number of windows.",
     )
     bg_windows: tuple[tuple[float, float], ...] = background_windows_option(
-        "Quiet window in MS seconds (repeatable)."
+        "Quiet window in MS seconds (repeatable), e.g. 0:600; used as given."
     )
     degree: int = option(
         2,
@@ -248,7 +257,71 @@ class ProcessOptions:
         at_least=0,
         at_most=10,
         flag="--degree",
-        help="Degree of the polynomial drift model.",
+        help="Degree of the polynomial background model.",
+    )
+    knot_spacing_s: float = option(
+        3600.0,
+        convert=number,
+        at_least=MIN_KNOT_SPACING_S,
+        at_most=MAX_SECONDS,
+        units="s",
+        flag="--knot-spacing",
+        metavar="S",
+        help="Knot spacing of the anchored/drift background spline (s, ≥ 300), e.g. 7200 for "
+        "a smoother drift.",
+    )
+    step_reference_mass: float | None = option(
+        None,
+        convert=number,
+        greater_than=0,
+        at_most=1000,
+        units="u",
+        flag="--step-reference",
+        metavar="MZ",
+        help="m/z of a channel without gas evolution on which background steps (flow "
+        "disturbances) are found, e.g. 40 [default: the carrier's, else m/z 40 or 4].",
+    )
+    carrier_flow_sccm: float | None = option(
+        None,
+        convert=number,
+        greater_than=0,
+        at_most=MAX_FLOW_SCCM,
+        units="sccm",
+        flag="--carrier-flow",
+        metavar="SCCM",
+        help="Carrier flow of this run (sccm), e.g. 2.5; the factors are scaled by calibration "
+        "flow / this flow [default: the calibration's flow].",
+    )
+    flow_reference_C: float | None = option(
+        None,
+        convert=number,
+        at_least=-50,
+        at_most=50,
+        units="°C",
+        flag="--flow-reference",
+        metavar="C",
+        help="Reference temperature (°C) of this run's flow controller, with --carrier-flow, "
+        "e.g. 20 [default: the calibration's, else 0].",
+    )
+    cylinder_tolerance: float = option(
+        0.02,
+        convert=number,
+        at_least=0,
+        at_most=MAX_TOLERANCE,
+        flag="--cylinder-tolerance",
+        metavar="REL",
+        help="Relative half-width of the calibration gas concentration (0.02 = ±2 %), into the "
+        "amounts' uncertainty.",
+    )
+    flow_controller_tolerance: float = option(
+        0.01,
+        convert=number,
+        at_least=0,
+        at_most=MAX_TOLERANCE,
+        flag="--flow-controller-tolerance",
+        metavar="REL",
+        help="Relative half-width of the calibration flow (0.01 = ±1 % of reading), into the "
+        "amounts' uncertainty.",
     )
     gases: tuple[str, ...] = option(
         (),
@@ -281,6 +354,27 @@ class ProcessOptions:
         flag="--persistence",
         help="Samples the flux must stay above.",
     )
+    baseline_potential_V: float | None = option(
+        None,
+        convert=number,
+        at_least=-10,
+        at_most=10,
+        units="V",
+        flag="--baseline-potential",
+        metavar="V",
+        help="Onset baseline: the samples of each charge below this potential, e.g. 4.0 "
+        "[default: the background anchors in the charge].",
+    )
+    onset_rate_umol_per_min_g: float = option(
+        0.1,
+        convert=number,
+        greater_than=0,
+        at_most=1e6,
+        units="umol/(min.g)",
+        flag="--onset-rate",
+        metavar="RATE",
+        help="Specific rate (µmol min⁻¹ g⁻¹) whose potential is reported as the rate onset.",
+    )
     z: tuple[tuple[str, float], ...] = option(
         (),
         convert=gas_z,
@@ -293,3 +387,11 @@ class ProcessOptions:
 
     def __post_init__(self) -> None:
         validate(self)
+        if self.flow_reference_C is not None and self.carrier_flow_sccm is None:
+            from operando_core.options import OptionError
+
+            # the calibration records its flow in mol/s: a reference temperature alone
+            # changes nothing, and silently ignoring it would look like a correction
+            raise OptionError(
+                "flow_reference_C", "needs {carrier_flow_sccm}, the flow it refers to"
+            )

@@ -164,6 +164,8 @@ class ProcessRun:
             delay_uncertainty_s=options.delay_uncertainty_s,
             gases=list(options.gases) or None,
             z=dict(options.z),
+            baseline_potential_V=options.baseline_potential_V,
+            onset_rate_umol_per_min_g=options.onset_rate_umol_per_min_g,
         )
         return ProcessSummary(
             analysis=analysis,
@@ -216,6 +218,29 @@ def _factor_uncertainty(
     return out
 
 
+def _check_carrier_flow(calibration: Calibration | None, carrier_flow_sccm: float | None) -> None:
+    """Raise unless a carrier flow, when given, has a calibration flow to be compared with."""
+    if carrier_flow_sccm is None:
+        return
+    if calibration is None:
+        raise CalibrationError("--carrier-flow scales a calibration's factors: give --calibration")
+    if not calibration.sources.get("total_flow_mol_per_s"):
+        raise CalibrationError(
+            f"{calibration.path or 'calibration'}: records no carrier flow (method "
+            f"{calibration.method!r}), so --carrier-flow cannot be compared with it"
+        )
+
+
+def _step_reference_notes(ms: xr.Dataset, options: ProcessOptions) -> list[str]:
+    """Warn when the requested step-reference m/z is not a channel (no steps are fitted)."""
+    mass = options.step_reference_mass
+    if mass is None or options.background not in ("auto", "anchored", "drift"):
+        return []
+    if mass in set(ms["mass"].values.astype(float).tolist()):
+        return []
+    return [f"--step-reference m/z {mass:g} is not a channel: no background steps were fitted"]
+
+
 def process(
     ms: xr.Dataset | PathLike,
     ec: xr.Dataset | PathLike,
@@ -258,6 +283,7 @@ def process(
         "calibration": calibration.path if calibration is not None else None,
     }
     factors = _factors(calibration, options.gases)
+    _check_carrier_flow(calibration, options.carrier_flow_sccm)
     ms_raw = opened(ms, open_ms, options.timezone)
     used = (
         [m for by_mass in factors.values() for m in by_mass]
@@ -270,6 +296,7 @@ def process(
     if factors:
         warnings += check_separable(factors, ms_raw["mass"].values, inputs["calibration"])
     ms_data, ec_data = align(ms_raw, ec_raw, offset_s=options.clock_offset_s)
+    warnings += _step_reference_notes(ms_data, options)
     mass_g, mass_source = _active_mass_g(ec_data, options.mass_mg)
     delay, delay_source = transit_delay(options.delay_s, calibration)
     # EC-record windows (AnchorCandidates) start the anchor search; user windows are used as given
@@ -290,7 +317,13 @@ def process(
         mass_g=mass_g,
         gases=options.gases or DEFAULT_GASES,
         factor_uncertainty=_factor_uncertainty(calibration, factors),
+        knot_spacing_s=options.knot_spacing_s,
         calibration=calibration,
+        carrier_flow_sccm=options.carrier_flow_sccm,
+        flow_reference_C=options.flow_reference_C,
+        cylinder_tolerance=options.cylinder_tolerance,
+        flow_controller_tolerance=options.flow_controller_tolerance,
+        step_reference_mass=options.step_reference_mass,
     )
     return ProcessRun(
         dataset=dataset,

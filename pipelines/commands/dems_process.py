@@ -21,13 +21,19 @@ Examples:
   operando dems process run.asc --ec cell_C01.mpt --calibration cal.json -o run.zarr \\
       --summary summary.json
   operando dems process run.asc --ec cell_C01.mpt --calibration cal.json --mass 12.5 \\
-      --clock-offset -12 -o run.nc --summary summary.json
+      --carrier-flow 2.5 --flow-reference 20 --cylinder-tolerance 0.05 \\
+      --knot-spacing 7200 --onset-rate 0.5 -o run.nc --summary summary.json
   operando dems process run.asc --ec cell_C01.mpt --bg-window 0:600 --bg-window 9000:9600 \\
       -o run.zarr --summary summary.json        # no calibration: onsets on signals only
 
 \b
-Without --bg-window, quiet windows come from the EC record: MS time before the EC
-starts, rests followed by a charge, and a final rest after a discharge.
+Background (default auto = anchored): a smooth drift (cubic P-spline, knots every
+--knot-spacing s, steps found on the carrier's channel or --step-reference) through
+anchors found from the data: the EC record proposes rests, MS time before the EC
+starts, discharges and the low-potential part of every charge; samples with gas
+evolution are flagged and left out, and the drift is refitted. summary.json lists
+the anchors and warns when they do not span the run. --bg-window windows are used as
+given (auto then picks constant/linear/polynomial by their number).
 """
 
 

@@ -31,6 +31,15 @@ def test_options_are_checked_and_made_canonical():
         ({"gases": ["Unobtainium"]}, "gases"),
         ({"timezone": "Mars/Base"}, "timezone"),
         ({"persistence": 2.5}, "persistence"),
+        ({"carrier_flow_sccm": 0.0}, "carrier_flow_sccm"),
+        ({"flow_reference_C": 20.0}, "flow_reference_C"),  # without a carrier flow
+        ({"carrier_flow_sccm": 2.0, "flow_reference_C": -60.0}, "flow_reference_C"),
+        ({"cylinder_tolerance": 0.51}, "cylinder_tolerance"),
+        ({"flow_controller_tolerance": float("nan")}, "flow_controller_tolerance"),
+        ({"knot_spacing_s": 299.0}, "knot_spacing_s"),
+        ({"step_reference_mass": -4.0}, "step_reference_mass"),
+        ({"baseline_potential_V": 11.0}, "baseline_potential_V"),
+        ({"onset_rate_umol_per_min_g": 0.0}, "onset_rate_umol_per_min_g"),
     ]:
         with pytest.raises(OptionError) as caught:
             ProcessOptions(**bad)
@@ -73,3 +82,12 @@ def test_calibrate_then_process_in_python_finds_the_true_onsets(experiment):
     }
     assert "evolved_reason" not in summary and summary["mass_source"] == "--mass"
     assert "onsets_json" in result.dataset.attrs
+
+
+def test_a_step_reference_that_is_not_a_channel_is_a_warning(experiment):
+    ec = experiment.ec.assign_coords(time=experiment.ec["time"] + 300.0)
+    with raise_if_dask_computes():
+        run = process(experiment.ms, ec, None, ProcessOptions(step_reference_mass=99.0))
+        measured = process(experiment.ms, ec, None, ProcessOptions(step_reference_mass=18.0))
+    assert any("--step-reference m/z 99" in w for w in run.warnings)
+    assert not any("--step-reference" in w for w in measured.warnings)
