@@ -33,7 +33,6 @@ Inputs
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -42,102 +41,98 @@ import numpy as np
 import xarray as xr
 
 from dems.cycles import amount_per_cycle, running_amount
+from dems.display import (
+    AMOUNT_UNITS,
+    charging,
+    display_scale,
+    envelope,
+    potential_unit,
+    reference_label,
+    reference_of,
+)
+from dems.palette import gas_colour
+from operando_core.formatting import finite, format_uncertain
 
 import holoviews.plotting.bokeh  # isort: skip - registers the bokeh options
 import holoviews.plotting.mpl  # isort: skip - registers the matplotlib options
 
 __all__ = [
+    "amount_bars",
     "amount_per_cycle",
     "calibration_fit",
     "cumulative_gas",
     "display_scale",
+    "ec_ms",
     "envelope",
     "flux_vs_potential",
     "flux_vs_time",
     "ion_currents",
+    "potential_dimension",
     "potentiostat",
+    "reference_label",
     "running_amount",
 ]
 
 WIDTH = 800
 HEIGHT = 380
 Onsets = Mapping[str, Mapping[str, Any]]
+#: ``{cycle: {gas: (amount, uncertainty)}}`` in the unit of the flux integrated over time.
+Amounts = Mapping[int, Mapping[str, tuple[float, float | None]]]
 
 
 def _units(obj: xr.DataArray | xr.Dataset, default: str = "") -> str:
     return str(obj.attrs.get("units", default))
 
 
-#: SI prefixes tried for display, and the units they apply to (others are shown as stored).
-PREFIXES = ((1e-15, "f"), (1e-12, "p"), (1e-9, "n"), (1e-6, "µ"), (1e-3, "m"), (1.0, ""))
-SCALABLE_UNITS = ("A", "mol/s", "mol")
+def potential_dimension(reference: str | None = None) -> hv.Dimension:
+    """Return the potential axis: ``Potential (V vs Li/Li⁺)`` when the reference is known."""
+    return hv.Dimension("potential", label="Potential", unit=potential_unit(reference))
 
 
-def display_scale(values: np.ndarray, unit: str) -> tuple[float, str]:
-    """Choose the display unit that puts the largest magnitude between 1 and 1000.
-
-    Parameters
-    ----------
-    values
-        Data in ``unit`` (NaN ignored).
-    unit
-        Stored unit; only ``A``, ``mol/s`` and ``mol`` are rescaled (e.g. to ``pA``, ``nmol/s``).
-
-    Returns
-    -------
-    factor, unit
-        Multiply the data by ``factor`` to express it in the returned unit.
-    """
-    finite = np.abs(np.asarray(values, dtype=float))
-    finite = finite[np.isfinite(finite)]
-    if unit not in SCALABLE_UNITS or finite.size == 0 or finite.max() == 0:
-        return 1.0, unit
-    peak = finite.max()
-    size, prefix = max(((f, p) for f, p in PREFIXES if f <= peak), default=PREFIXES[0])
-    return 1.0 / size, prefix + unit
+TIME = hv.Dimension("time", label="Time", unit="s")
 
 
-def envelope(t: np.ndarray, y: np.ndarray, max_points: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Thin a long curve to at most ``max_points`` samples, keeping every peak and dip.
+def _series(
+    element: hv.Element, series: str, name: str, colour: str | None, dash: str = "solid"
+) -> hv.Element:
+    """Colour an element and make its hover tooltip name the series (``gas: O2``)."""
+    dims = [*element.kdims, *element.vdims]
+    tooltips = [(series, name), *((d.pprint_label, f"@{{{d.name}}}") for d in dims)]
+    bokeh: dict[str, Any] = {"tools": ["hover"], "hover_tooltips": tooltips, "line_dash": dash}
+    mpl: dict[str, Any] = {"linestyle": {"solid": "-", "dashed": "--", "dotted": ":"}[dash]}
+    if colour is not None:
+        bokeh["color"] = mpl["color"] = colour
+    return element.opts(backend="bokeh", **bokeh).opts(backend="matplotlib", **mpl)
 
-    The samples are cut into ``max_points // 2`` consecutive buckets and each bucket keeps its
-    minimum and its maximum (in time order), so spikes survive, unlike plain striding.
 
-    Parameters
-    ----------
-    t, y
-        Times (s) and values, same length, NaN-free.
-    max_points
-        Largest number of samples to keep; ``None`` keeps all.
-
-    Returns
-    -------
-    t, y
-        The kept samples.
-    """
-    if max_points is None or t.size <= max_points:
-        return t, y
-    edges = np.linspace(0, t.size, max(max_points // 2, 1) + 1).astype(int)
-    keep = []
-    for start, stop in itertools.pairwise(edges):
-        bucket = y[start:stop]
-        keep += [start + int(np.argmin(bucket)), start + int(np.argmax(bucket))]
-    kept = np.unique(keep)
-    return t[kept], y[kept]
+def _align(plot: Any, element: Any) -> None:
+    """Bokeh hook: the same left border on every panel, so stacked frames line up."""
+    plot.state.min_border_left = 90
 
 
 def _potential_curve(ec: xr.Dataset) -> hv.Curve:
     potential = ec["potential"]
-    dim = hv.Dimension("potential", label="Potential", unit=_units(potential, "V"))
+    # named "ewe", not "potential": a potential *axis* of another panel (flux against
+    # potential) must not share its range with this y axis
+    ewe = hv.Dimension("ewe", label="Potential", unit=potential_unit(reference_of(ec)))
     curve = hv.Curve(
         (np.asarray(ec["time"]), np.asarray(potential)),
-        kdims=[hv.Dimension("time", label="Time", unit="s")],
-        vdims=[dim],
+        kdims=[TIME],
+        vdims=[ewe],
         label="Ewe",  # must differ from the dimension name and label (style mapping)
     )
-    return curve.opts(color="black", line_dash="dashed", tools=["hover"], backend="bokeh").opts(
-        color="black", linestyle="--", backend="matplotlib"
+    return _series(curve, "trace", "Ewe", "black", "dashed")
+
+
+def _current_curve(ec: xr.Dataset, against: str = "time") -> hv.Curve:
+    kdim = TIME if against == "time" else potential_dimension(reference_of(ec))
+    current = hv.Curve(
+        (np.asarray(ec[against]), np.asarray(ec["current"])),
+        kdims=[kdim],
+        vdims=[hv.Dimension("current", label="Current", unit=_units(ec["current"], "mA"))],
+        label="I",
     )
+    return _series(current, "trace", "I", "#7F7F7F")
 
 
 def _with_potential(
@@ -208,17 +203,17 @@ def ion_currents(
     shown = ms.sel(channel=names)
     factor, unit = display_scale(np.asarray(shown["signal"]), _units(ms["signal"], "A"))
     signal = hv.Dimension("signal", label=ms.attrs.get("quantity", "signal"), unit=unit)
-    time = hv.Dimension("time", label="Time", unit="s")
     curves = []
     for name in names:
         one = shown.sel(channel=name)
         t, y = np.asarray(one["time"]), np.asarray(one["signal"]) * factor
         keep = np.isfinite(t) & np.isfinite(y) & ((y > 0) if logy else True)
         thinned = envelope(t[keep], y[keep], max_points)
-        curves.append(hv.Curve(thinned, kdims=[time], vdims=[signal], label=str(name)))
+        curve = hv.Curve(thinned, kdims=[TIME], vdims=[signal], label=str(name))
+        curves.append(_series(curve, "channel", str(name), None))
     overlay = (
         hv.Overlay(curves)
-        .opts({"Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy}}, backend="bokeh")
+        .opts({"Curve": {"hover_mode": "vline", "logy": logy}}, backend="bokeh")
         .opts({"Curve": {"logy": logy}}, backend="matplotlib")
     )
     return _with_potential(overlay, ec, "Ion currents", stacked)
@@ -236,20 +231,42 @@ def potentiostat(ec: xr.Dataset) -> hv.Overlay:
     -------
     holoviews.Overlay
     """
-    potential = _potential_curve(ec)
-    overlay = hv.Overlay([potential])
+    overlay = hv.Overlay([_potential_curve(ec)])
     if "current" in ec:
-        current = hv.Curve(
-            (np.asarray(ec["time"]), np.asarray(ec["current"])),
-            kdims=[hv.Dimension("time", label="Time", unit="s")],
-            vdims=[hv.Dimension("current", label="Current", unit=_units(ec["current"], "mA"))],
-            label="I",
-        ).opts(tools=["hover"], backend="bokeh")
-        overlay = (overlay * current).opts(multi_y=True, backend="bokeh")
+        overlay = (overlay * _current_curve(ec)).opts(multi_y=True, backend="bokeh")
     title = f"Potentiostat ({ec.attrs.get('technique', 'EC')})"
     return overlay.opts(
         width=WIDTH, height=HEIGHT, legend_position="right", title=title, backend="bokeh"
     )
+
+
+def _flux_curves(
+    flux: xr.DataArray,
+    kdim: hv.Dimension,
+    x: np.ndarray,
+    mask: np.ndarray | None = None,
+    *,
+    logy: bool = False,
+    max_points: int | None = None,
+) -> list[hv.Curve]:
+    """One curve per gas, in the gas's colour, in the display unit of the whole flux."""
+    factor, unit = display_scale(np.asarray(flux), _units(flux, "mol/s"))
+    rate = hv.Dimension("flux", label="Gas flux", unit=unit)
+    mask = np.ones(x.size, bool) if mask is None else mask
+    curves = []
+    for gas in flux["gas"].values:
+        y = np.asarray(flux.sel(gas=gas)) * factor
+        keep = mask & np.isfinite(y) & ((y > 0) if logy else True)
+        thinned = envelope(x[keep], y[keep], max_points)
+        curve = hv.Curve(thinned, kdims=[kdim], vdims=[rate], label=str(gas))
+        curves.append(_series(curve, "gas", str(gas), gas_colour(str(gas))))
+    return curves
+
+
+def _ec_of_flux(flux: xr.DataArray) -> xr.Dataset | None:
+    if "potential" not in flux.coords:
+        return None
+    return xr.Dataset({"potential": flux["potential"]}, coords={"time": flux["time"]})
 
 
 def flux_vs_time(
@@ -264,7 +281,7 @@ def flux_vs_time(
     Parameters
     ----------
     flux
-        ``DataArray(gas, time)`` in mol/s with a ``potential`` coordinate along ``time``.
+        ``DataArray(gas, time)`` in mol/s (or mol/(s·g)) with a ``potential`` coordinate.
     logy
         Logarithmic flux axis.
     stacked
@@ -276,55 +293,94 @@ def flux_vs_time(
     -------
     holoviews.Overlay or holoviews.Layout
     """
-    time = hv.Dimension("time", label="Time", unit="s")
-    factor, unit = display_scale(np.asarray(flux), _units(flux, "mol/s"))
-    rate = hv.Dimension("flux", label="Gas flux", unit=unit)
-    t = np.asarray(flux["time"])
-    curves = []
-    for gas in flux["gas"].values:
-        y = np.asarray(flux.sel(gas=gas)) * factor
-        keep = np.isfinite(y) & ((y > 0) if logy else True)
-        thinned = envelope(t[keep], y[keep], max_points)
-        curves.append(hv.Curve(thinned, kdims=[time], vdims=[rate], label=str(gas)))
+    curves = _flux_curves(flux, TIME, np.asarray(flux["time"]), logy=logy, max_points=max_points)
     overlay = hv.Overlay(curves).opts(
-        {"Curve": {"tools": ["hover"], "hover_mode": "vline", "logy": logy}}, backend="bokeh"
+        {"Curve": {"hover_mode": "vline", "logy": logy}}, backend="bokeh"
     )
-    ec = None
-    if "potential" in flux.coords:
-        ec = xr.Dataset({"potential": flux["potential"]}, coords={"time": flux["time"]})
-    return _with_potential(overlay, ec, "Gas flux", stacked)
+    return _with_potential(overlay, _ec_of_flux(flux), "Gas flux", stacked)
 
 
-def _charging(flux: xr.DataArray) -> np.ndarray:
-    if "charge" in flux.coords:
-        return np.asarray(flux["charge"], dtype=bool)
-    potential = np.asarray(flux["potential"], dtype=float)
-    rising = np.gradient(potential) > 0 if potential.size > 1 else np.ones(potential.size, bool)
-    return rising
+def ec_ms(
+    flux: xr.DataArray,
+    ec: xr.Dataset | None = None,
+    *,
+    against: str = "time",
+    max_points: int | None = 20_000,
+) -> hv.Layout:
+    """Draw the standard EC-MS figure: gas fluxes above, potential and current below.
+
+    As ixdat's ``plot_measurement`` (``against="time"``) and ``plot_vs_potential``
+    (``against="potential"``): the panels share their x axis (zooming one zooms both).
+
+    Parameters
+    ----------
+    flux
+        ``DataArray(gas, time)`` in mol/s or mol/(s·g), with a ``potential`` coordinate.
+    ec
+        Potentiostat dataset on the same clock: ``potential`` (V) and ``current`` (mA) along
+        ``time``; default: the flux's ``potential`` coordinate (no current).
+    against
+        ``"time"``: potential (left axis) and current (right axis) against time below the
+        fluxes; ``"potential"``: fluxes and current against the potential.
+    max_points
+        Longest curve drawn per gas (see :func:`ion_currents`).
+
+    Returns
+    -------
+    holoviews.Layout
+        Two panels in one column, their frames aligned.
+    """
+    if against not in ("time", "potential"):
+        raise ValueError(f"against must be 'time' or 'potential', not {against!r}")
+    ec = _ec_of_flux(flux) if ec is None else ec
+    if ec is None:
+        raise KeyError("the EC-MS figure needs the potential: no 'potential' coordinate")
+    if against == "time":
+        kdim, x = TIME, np.asarray(flux["time"])
+        lower = hv.Overlay([_potential_curve(ec)])
+        if "current" in ec:
+            lower = (lower * _current_curve(ec)).opts(multi_y=True, backend="bokeh")
+    else:
+        kdim, x = potential_dimension(reference_of(ec)), np.asarray(flux["potential"])
+        lower = hv.Overlay([_current_curve(ec, "potential")] if "current" in ec else [])
+    upper = hv.Overlay(_flux_curves(flux, kdim, x, max_points=max_points))
+    panel = {"width": WIDTH, "legend_position": "right", "hooks": [_align]}
+    upper = upper.opts(height=HEIGHT - 60, title="Gas flux", backend="bokeh", **panel)
+    if not lower:  # against the potential without a current: nothing to draw below
+        return hv.Layout([upper]).cols(1)
+    lower = lower.opts(height=HEIGHT // 2 + 40, title="Electrochemistry", backend="bokeh", **panel)
+    return (upper + lower).cols(1).opts(shared_axes=True, backend="bokeh")
 
 
-def _onset_markers(onsets: Onsets, gases: Sequence[str], top: float) -> list[hv.Element]:
+def _onset_markers(
+    onsets: Onsets,
+    gases: Sequence[str],
+    span: tuple[float, float],
+    kdim: hv.Dimension,
+    vdim: hv.Dimension,
+) -> list[hv.Element]:
+    """Per onset: a band of ±uncertainty and a dashed line named in the legend, gas-coloured.
+
+    The value is in the legend entry (``O2 onset 4.391 ± 0.002 V``), so labels never collide
+    with each other, the curves or the legend.
+    """
     markers: list[hv.Element] = []
-    palette = hv.Cycle.default_cycles["default_colors"]
-    for index, gas in enumerate(gases):
-        onset = onsets.get(gas)
-        potential = None if onset is None else onset.get("potential_V")
-        if potential is None or not np.isfinite(potential):
+    for gas in gases:
+        onset = onsets.get(gas) or {}
+        potential = onset.get("potential_V")
+        if not finite(potential):
             continue
-        spread = onset.get("uncertainty_V") or 0.0
-        colour = palette[index % len(palette)]
-        if np.isfinite(spread) and spread > 0:
+        colour, spread = gas_colour(gas), onset.get("uncertainty_V")
+        if finite(spread) and spread > 0:
+            band = hv.VSpan(potential - spread, potential + spread)
             markers.append(
-                hv.VSpan(potential - spread, potential + spread).opts(color=colour, alpha=0.2)
+                band.opts(color=colour, alpha=0.2, backend="bokeh").opts(
+                    facecolor=colour, edgecolor="none", alpha=0.2, backend="matplotlib"
+                )
             )
-        markers.append(hv.VLine(potential, label=f"{gas} onset").opts(color=colour))
-        label = f"{gas} onset {potential:.3f} V"
-        if spread:
-            label += f" ± {spread:.3f} V"
-        height = top * (1 - 0.09 * index)  # one text line per gas, so labels never overlap
-        markers.append(
-            hv.Text(potential, height, f"{label} ", halign="right", valign="top", fontsize=9)
-        )
+        label = f"{gas} onset {format_uncertain(potential, spread, 3, kdim.unit)}"
+        line = hv.Curve(([potential] * 2, list(span)), kdims=[kdim], vdims=[vdim], label=label)
+        markers.append(_series(line, "onset", label, colour, "dashed"))
     return markers
 
 
@@ -340,11 +396,12 @@ def flux_vs_potential(
     Parameters
     ----------
     flux
-        ``DataArray(gas, time)`` in mol/s with coordinates ``potential`` (V) and, optionally,
-        ``cycle`` (int) and ``charge`` (bool) along ``time``.
+        ``DataArray(gas, time)`` in mol/s (or mol/(s·g)) with coordinates ``potential`` (V)
+        and, optionally, ``cycle`` (int) and ``charge`` (bool) along ``time``.
     onsets
         ``{gas: {"potential_V", "uncertainty_V", "method"}}`` in V; each onset is drawn as a
-        vertical line with a shaded ±uncertainty band.
+        dashed line in the gas's colour, named with its value in the legend, with a shaded
+        ±uncertainty band.
     charge_only
         Keep only charging samples (``charge`` coordinate, else rising potential).
     cycle_onsets
@@ -358,35 +415,27 @@ def flux_vs_potential(
     """
     gases = [str(g) for g in flux["gas"].values]
     cycles = np.asarray(flux["cycle"]) if "cycle" in flux.coords else np.zeros(flux.sizes["time"])
-    keep = _charging(flux) if charge_only else np.ones(flux.sizes["time"], bool)
-    potential = hv.Dimension("potential", label="Potential", unit="V")
-    factor, unit = display_scale(np.asarray(flux), _units(flux, "mol/s"))
-    rate = hv.Dimension("flux", label="Gas flux", unit=unit)
-    values = {gas: np.asarray(flux.sel(gas=gas)) * factor for gas in gases}
+    keep = charging(flux) if charge_only else np.ones(flux.sizes["time"], bool)
+    potential = potential_dimension(reference_of(flux))
     x = np.asarray(flux["potential"])
-    finite = [v[np.isfinite(v)] for v in values.values()]
-    top = max((float(v.max()) for v in finite if v.size), default=1.0)
     frames = {}
     for cycle in np.unique(cycles[np.isfinite(cycles)]):
         mask = keep & (cycles == cycle)
-        curves = [
-            hv.Curve((x[mask], values[gas][mask]), kdims=[potential], vdims=[rate], label=gas)
-            for gas in gases
-        ]
+        curves = _flux_curves(flux, potential, x, mask)
+        values = np.concatenate([c.dimension_values(1) for c in curves] or [np.zeros(1)])
+        values = values[np.isfinite(values)] if values.size else np.zeros(1)
+        span = (min(0.0, float(values.min(initial=0.0))), float(values.max(initial=1.0)))
         shown = (cycle_onsets or {}).get(int(cycle), onsets or {})
-        frames[int(cycle)] = hv.Overlay([*curves, *_onset_markers(shown, gases, top)])
+        vdim = curves[0].vdims[0] if curves else hv.Dimension("flux")
+        markers = _onset_markers(shown, gases, span, potential, vdim)
+        frames[int(cycle)] = hv.Overlay([*curves, *markers])
     title = "Gas flux during charge" if charge_only else "Gas flux"
     bokeh = {
-        "Curve": {"tools": ["hover"], "hover_mode": "vline"},
+        "Curve": {"hover_mode": "vline"},
         "Overlay": {"width": WIDTH, "height": HEIGHT, "legend_position": "right", "title": title},
     }
     matplotlib = {
-        "Overlay": {
-            "fig_inches": (8, 4),
-            "aspect": 2,
-            "legend_position": "top_left",
-            "title": title,
-        }
+        "Overlay": {"fig_inches": (8, 4), "aspect": 2, "legend_position": "right", "title": title}
     }
     holomap = hv.HoloMap(frames, kdims=[hv.Dimension("cycle", label="Cycle")])
     return holomap.opts(bokeh, backend="bokeh").opts(matplotlib, backend="matplotlib")
@@ -404,7 +453,7 @@ def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
     Returns
     -------
     holoviews.Layout
-        One panel per gas: calibration points (hover values) and the line
+        One panel per gas: calibration points (hover values) in the gas's colour and the line
         ``signal = sensitivity·flux + intercept``, titled with the sensitivity.
     """
     fx, x_unit = display_scale(
@@ -421,74 +470,137 @@ def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
         x, y = np.asarray(one["flux"]), np.asarray(one["signal"])
         slope = float(one["sensitivity"])
         offset = float(one["intercept"]) if "intercept" in one else 0.0
-        finite = x[np.isfinite(x)]
-        line_x = np.linspace(min(0.0, finite.min()), finite.max(), 50)
+        finite_x = x[np.isfinite(x)]
+        line_x = np.linspace(min(0.0, finite_x.min()), finite_x.max(), 50)
         points = hv.Scatter((x * fx, y * fy), kdims=[flux_dim], vdims=[signal_dim], label="steps")
+        points = points.opts(color=gas_colour(str(gas)), backend="bokeh")
         line = hv.Curve(
             (line_x * fx, (slope * line_x + offset) * fy),
             kdims=[flux_dim],
             vdims=[signal_dim],
             label="fit",
-        )
+        ).opts(color="black", backend="bokeh")
         title = f"{gas}: {slope:.4g} C/mol"
         panels.append((points * line).opts(title=title))
     bokeh = {"Scatter": {"size": 8, "tools": ["hover"]}, "Overlay": {"width": 400, "height": 320}}
     return hv.Layout(panels).cols(2).opts(bokeh, backend="bokeh")
 
 
-def cumulative_gas(flux: xr.DataArray) -> hv.Layout:
+def _amounts_of(flux: xr.DataArray) -> dict[int, dict[str, tuple[float, None]]]:
+    """Per-cycle integrals of the flux (no uncertainty: that needs the summary's budget)."""
+    amount = amount_per_cycle(flux).transpose("cycle", "gas")
+    return {
+        int(cycle): {
+            str(gas): (float(amount.sel(cycle=cycle, gas=gas)), None)
+            for gas in amount["gas"].values
+        }
+        for cycle in amount["cycle"].values
+    }
+
+
+def amount_bars(amounts: Amounts, unit: str, *, title: str = "Gas evolved per cycle") -> hv.Overlay:
+    """Bars of the gas evolved per cycle, in each gas's colour, with ±uncertainty whiskers.
+
+    Parameters
+    ----------
+    amounts
+        ``{cycle: {gas: (amount, uncertainty or None)}}`` in ``unit``.
+    unit
+        ``"mol"`` or ``"mol/g"`` (shown with an SI prefix, e.g. µmol/g).
+    title
+        Panel title (``(± 1σ)`` is appended when whiskers are drawn).
+
+    Returns
+    -------
+    holoviews.Overlay
+        ``Bars`` (one per gas and cycle; the x labels name the cycle when there are several)
+        and ``ErrorBars`` where an uncertainty is known.
+    """
+    values = [v for per_gas in amounts.values() for v, _ in per_gas.values()]
+    factor, shown = display_scale(np.asarray(values, dtype=float), unit)
+    dimension = hv.Dimension("amount", label="Gas evolved", unit=shown)
+    several = len(amounts) > 1
+    xdim = hv.Dimension("bar", label="Gas, cycle" if several else "Gas")
+    rows, whiskers = [], []
+    for cycle, per_gas in amounts.items():
+        for gas, (value, spread) in per_gas.items():
+            name = f"{gas} · {cycle}" if several else gas
+            rows.append(
+                (
+                    name,
+                    value * factor,
+                    format_uncertain(
+                        value * factor, None if spread is None else spread * factor, 3
+                    ),
+                    gas,
+                )
+            )
+            if finite(spread):
+                whiskers.append((name, value * factor, spread * factor))
+    colours = {gas: gas_colour(gas) for per_gas in amounts.values() for gas in per_gas}
+    title = f"{title} (± 1σ)" if whiskers else title
+    bars = hv.Bars(rows, kdims=[xdim], vdims=[dimension, hv.Dimension("text", label="±"), "gas"])
+    colour = hv.dim("gas").categorize(colours)
+    tooltips = [(xdim.label, "@{bar}"), (dimension.pprint_label, "@{text}")]
+    bars = bars.opts(color=colour, tools=["hover"], hover_tooltips=tooltips, backend="bokeh").opts(
+        color=colour, backend="matplotlib"
+    )
+    errors = hv.ErrorBars(whiskers, kdims=[xdim], vdims=[dimension, "spread"])
+    overlay = bars * errors.opts(color="black", backend="bokeh")
+    return overlay.opts(
+        width=WIDTH, height=HEIGHT - 80, title=title, show_legend=False, backend="bokeh"
+    ).opts(title=title, backend="matplotlib")
+
+
+def cumulative_gas(flux: xr.DataArray, amounts: Amounts | None = None) -> hv.Layout:
     """Gas evolved: running total within each cycle, and the total per cycle as bars.
 
     Parameters
     ----------
     flux
-        ``DataArray(gas, time)`` in mol/s with a ``cycle`` coordinate along ``time``.
+        ``DataArray(gas, time)`` in mol/s (or mol/(s·g)) with a ``cycle`` coordinate.
+    amounts
+        ``{cycle: {gas: (amount, uncertainty)}}`` in mol (mol/g for a per-gram flux), e.g.
+        the summary's (:func:`dems.result_views.amounts_from_summary`): the bars show these
+        numbers with their ± whiskers; default: the flux integrated per cycle, no ±.
 
     Returns
     -------
     holoviews.Layout
-        ``[running total against time (µmol, restarting every cycle), bars per cycle and gas
-        (µmol)]``, with hover values.
+        ``[running total against time (restarting every cycle), bars per cycle and gas]``,
+        with hover values, in µmol (µmol/g) or the prefix that suits the numbers.
     """
-    amount = amount_per_cycle(flux).transpose("cycle", "gas")
-    rows = [
-        (str(int(cycle)), str(gas), float(amount.sel(cycle=cycle, gas=gas)) * 1e6)
-        for cycle in amount["cycle"].values
-        for gas in amount["gas"].values
-    ]
-    micromol = hv.Dimension("amount", label="Gas evolved", unit="µmol")
-    bars = hv.Bars(rows, kdims=["cycle", "gas"], vdims=[micromol])
-    bars = bars.opts(
-        tools=["hover"],
-        width=WIDTH // 2,
-        height=HEIGHT,
-        title="Per cycle",
-        xlabel="Cycle, gas",
-        backend="bokeh",
-    ).opts(title="Per cycle", backend="matplotlib")
+    unit = AMOUNT_UNITS.get(_units(flux, "mol/s"), f"{_units(flux, 'mol/s')}·s")
+    bars = amount_bars(_amounts_of(flux) if amounts is None else amounts, unit)
     running = running_amount(flux)
-    time = hv.Dimension("time", label="Time", unit="s")
+    factor, shown = display_scale(np.asarray(running), unit)
+    dimension = hv.Dimension("amount", label="Gas evolved", unit=shown)
     t = np.asarray(flux["time"])
-    curves = (
-        hv.Overlay(
-            [
-                hv.Curve(
-                    (t, np.asarray(running.sel(gas=gas)) * 1e6),
-                    kdims=[time],
-                    vdims=[micromol],
-                    label=str(gas),
-                )
-                for gas in running["gas"].values
-            ]
+    curves = [
+        _series(
+            hv.Curve(
+                (t, np.asarray(running.sel(gas=gas)) * factor),
+                kdims=[TIME],
+                vdims=[dimension],
+                label=str(gas),
+            ),
+            "gas",
+            str(gas),
+            gas_colour(str(gas)),
         )
+        for gas in running["gas"].values
+    ]
+    total = (
+        hv.Overlay(curves)
         .opts(
             {
-                "Curve": {"tools": ["hover"], "hover_mode": "vline"},
+                "Curve": {"hover_mode": "vline"},
                 "Overlay": {
-                    "width": WIDTH // 2 + 100,
-                    "height": HEIGHT,
+                    # full width, legend outside: frames line up with the panels above
+                    "width": WIDTH,
+                    "height": HEIGHT - 80,
                     "title": "Running total",
-                    "legend_position": "top_left",
+                    "legend_position": "right",
                 },
             },
             backend="bokeh",
@@ -498,4 +610,4 @@ def cumulative_gas(flux: xr.DataArray) -> hv.Layout:
             backend="matplotlib",
         )
     )
-    return (curves + bars).opts(fig_inches=(10, 4), backend="matplotlib")
+    return (total + bars).opts(fig_inches=(10, 4), backend="matplotlib")

@@ -363,6 +363,7 @@ def quantify_run(
             "ms_start_time": ms.attrs.get("start_time", ""),
             "ms_source_file": ms.attrs.get("source_file", ""),
             "ec_source_file": ec.attrs.get("source_file", ""),
+            "reference_electrode": ec.attrs.get("reference_electrode", ""),
             "alignment": ms.attrs.get("alignment", ""),
             "time_reference": "electrode time: MS time − transit delay (s since MS start_time)",
             "gases_json": json.dumps(list(factors) if factors else list(gases)),

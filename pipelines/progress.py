@@ -22,11 +22,29 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, TextIO
 
-__all__ = ["QUIET_KEY", "CountingBar", "Echo", "computing", "progress_bar"]
+__all__ = [
+    "QUIET_KEY",
+    "CountingBar",
+    "Echo",
+    "Relocate",
+    "computing",
+    "progress_bar",
+    "unchanged",
+]
 
 #: Where a command's messages go, called like :func:`click.echo` (``err=True``: diagnostics):
 #: the console on the command line, the experiment's ``log.txt`` in a batch.
 Echo = Callable[..., None]
+#: Maps the paths recorded in a summary (or attributes) to where the outputs are published:
+#: the identity for a command, the work folder -> the experiment's folder in a batch
+#: (:class:`pipelines.runners.Publication`).
+Relocate = Callable[[Any], Any]
+
+
+def unchanged(value: Any) -> Any:
+    """Return ``value`` as it is (the :data:`Relocate` of a command writing in place)."""
+    return value
+
 
 #: dask config key that silences :func:`progress_bar` when true.
 QUIET_KEY = "operando.quiet"

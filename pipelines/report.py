@@ -37,8 +37,10 @@ __all__ = [
     "export_options",
     "inline_panel_stylesheets",
     "rendering",
+    "save_figure",
     "save_html",
     "save_png",
+    "share_scripts",
     "write_exports",
 ]
 
@@ -70,11 +72,18 @@ def _has_dynamic_map(view: Any) -> bool:
     return False
 
 
-def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando") -> Path:
-    """Write a self-contained HTML page that works offline.
+def save_html(
+    view: Any,
+    path: str | os.PathLike[str],
+    *,
+    title: str = "operando",
+    shared_scripts: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write an HTML page that works offline.
 
-    BokehJS and the Panel extensions are inlined (no CDN), and the widgets of HoloMaps
-    (cycle or scan sliders) are embedded with all their states.
+    BokehJS and the Panel extensions are inlined (no CDN) — or, with ``shared_scripts``,
+    written once into that folder and loaded from it by a relative path — and the widgets of
+    HoloMaps (cycle or scan sliders) are embedded with all their states.
 
     Parameters
     ----------
@@ -85,6 +94,9 @@ def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando
         Output file (``.html``).
     title
         Page title.
+    shared_scripts
+        Folder for the JavaScript libraries shared by several pages (``operando batch``:
+        ``OUTDIR/_static``); ``None`` inlines them (a single self-contained file, ~3 MB).
 
     Returns
     -------
@@ -103,9 +115,61 @@ def save_html(view: Any, path: str | os.PathLike[str], *, title: str = "operando
         pn.panel(view).save(
             temporary, resources=INLINE, embed=True, title=title, max_states=2000, progress=False
         )
-        html = temporary.read_text(encoding="utf-8")
-        temporary.write_text(inline_panel_stylesheets(html), encoding="utf-8")
+        html = inline_panel_stylesheets(temporary.read_text(encoding="utf-8"))
+        if shared_scripts is not None:
+            html = share_scripts(html, Path(shared_scripts), Path(path).parent)
+        temporary.write_text(html, encoding="utf-8")
     return Path(path)
+
+
+#: Inline scripts at least this long are libraries (BokehJS, Panel), not a page's own code.
+LIBRARY_SCRIPT_CHARS = 8_000
+_INLINE_SCRIPT = re.compile(r'<script type="text/javascript">(?P<code>.*?)</script>', re.DOTALL)
+_LIBRARY_NAME = re.compile(r"/\* BEGIN (?P<name>[\w.-]+?)(?:\.min)?\.js \*/")
+
+
+def share_scripts(html: str, folder: Path, page_folder: Path) -> str:
+    """Move a page's inline JavaScript libraries into ``folder``, loaded by relative path.
+
+    Each library script (BokehJS, its widgets/tables/GL parts, Panel, the module shim) is
+    written once as ``folder/<name>-<sha256 prefix>.js`` — the same file for every page made
+    by the same versions, so a batch of a hundred reports holds one copy — and replaced by
+    ``<script src="../_static/....js">``. Classic scripts load from ``file://`` by relative
+    path, so the pages still work offline.
+
+    Parameters
+    ----------
+    html
+        A page saved with inline resources.
+    folder
+        Where the shared scripts go (created if needed).
+    page_folder
+        The folder of the page (the ``src`` paths are relative to it).
+
+    Returns
+    -------
+    str
+        The page without its inline libraries.
+    """
+    import hashlib
+
+    from pipelines.atomic import write_text_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def external(match: re.Match[str]) -> str:
+        code = match["code"]
+        if len(code) < LIBRARY_SCRIPT_CHARS:
+            return match[0]
+        named = _LIBRARY_NAME.search(code[:500])
+        digest = hashlib.sha256(code.encode("utf-8")).hexdigest()[:16]
+        target = folder / f"{named['name'] if named else 'script'}-{digest}.js"
+        if not target.is_file():
+            write_text_atomic(target, code)
+        relative = Path(os.path.relpath(target, page_folder)).as_posix()
+        return f'<script type="text/javascript" src="{relative}"></script>'
+
+    return _INLINE_SCRIPT.sub(external, html)
 
 
 _IMPORTED_STYLESHEET = re.compile(
@@ -154,12 +218,13 @@ def inline_panel_stylesheets(html: str) -> str:
 
 
 def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path:
-    """Render a HoloViews view to PNG with matplotlib (no browser needed).
+    """Render a view to PNG with matplotlib (no browser needed).
 
     Parameters
     ----------
     view
-        A HoloViews element, overlay or layout. HoloMaps are rendered at their last key.
+        A HoloViews element, overlay or layout (HoloMaps are rendered at their last key), or a
+        matplotlib figure (the paper figures of :mod:`dems.figures` / :mod:`tofsims.figures`).
     path
         Output file (``.png``).
     dpi
@@ -171,7 +236,10 @@ def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path
         The written file.
     """
     import holoviews as hv
+    from matplotlib.figure import Figure
 
+    if isinstance(view, Figure):
+        return save_figure(view, path, dpi=dpi)
     if _has_dynamic_map(view) or not isinstance(view, hv.core.dimension.Dimensioned):
         raise ViewExportError(f"{os.fspath(path)}: only static HoloViews views can be saved as PNG")
     if isinstance(view, hv.HoloMap):
@@ -182,6 +250,50 @@ def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path
     with atomic_file(path, suffix=".png") as temporary:
         renderer.save(view, os.fspath(temporary.with_suffix("")), fmt="png")
     return Path(path)
+
+
+#: File formats of :func:`save_figure` (by suffix).
+FIGURE_FORMATS = ("png", "svg", "pdf")
+
+
+def save_figure(figure: Any, path: str | os.PathLike[str], *, dpi: int = 600) -> Path:
+    """Write a matplotlib figure as PNG, SVG or PDF (by the suffix of ``path``), atomically.
+
+    Parameters
+    ----------
+    figure
+        A :class:`matplotlib.figure.Figure`, sized for print
+        (:func:`operando_core.print_style.print_figure`).
+    path
+        Output file, ``.png``, ``.svg`` or ``.pdf``.
+    dpi
+        Resolution of a PNG (recorded in the file); SVG and PDF are vector graphics.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from operando_core.print_style import print_style
+
+    fmt = Path(path).suffix.lower().lstrip(".")
+    if fmt not in FIGURE_FORMATS:
+        raise ViewExportError(f"{os.fspath(path)}: figures are saved as .png, .svg or .pdf")
+    if figure.canvas is None or not hasattr(figure.canvas, "print_figure"):
+        FigureCanvasAgg(figure)
+    with print_style(), atomic_file(path, suffix=f".{fmt}") as temporary:
+        figure.savefig(temporary, format=fmt, dpi=dpi, metadata=_FIGURE_METADATA.get(fmt))
+    return Path(path)
+
+
+#: No creation date in vector files, so a figure saved twice is the same file.
+_FIGURE_METADATA: dict[str, dict[str, Any] | None] = {
+    "png": None,
+    "svg": {"Date": None},
+    "pdf": {"CreationDate": None},
+}
 
 
 def export_options(command: F) -> F:
@@ -220,6 +332,7 @@ def write_exports(
     png: str | os.PathLike[str] | None = None,
     title: str = "operando",
     png_view: Any = None,
+    shared_scripts: str | os.PathLike[str] | None = None,
 ) -> list[Path]:
     """Save ``view`` as HTML and/or PNG, as asked on the command line.
 
@@ -232,7 +345,10 @@ def write_exports(
     title
         Page title of the HTML file.
     png_view
-        A view better suited to matplotlib (e.g. ``stacked=True``); defaults to ``view``.
+        A view better suited to matplotlib (e.g. ``stacked=True``, or a matplotlib figure);
+        defaults to ``view``.
+    shared_scripts
+        Folder of the JavaScript libraries shared by several pages (see :func:`save_html`).
 
     Returns
     -------
@@ -242,7 +358,7 @@ def write_exports(
     written = []
     with rendering():
         if html is not None:
-            written.append(save_html(view, html, title=title))
+            written.append(save_html(view, html, title=title, shared_scripts=shared_scripts))
         if png is not None:
             written.append(save_png(view if png_view is None else png_view, png))
     return written
@@ -258,11 +374,15 @@ class ReportFiles:
         Output files of the interactive page and the static figure.
     title
         Page title of the HTML file.
+    shared_scripts
+        Folder of the JavaScript libraries shared by the pages of a batch (loaded by relative
+        path); ``None`` inlines them into the page.
     """
 
     html: Path | None = None
     png: Path | None = None
     title: str = "operando"
+    shared_scripts: Path | None = None
 
     def save(
         self,
@@ -286,6 +406,7 @@ class ReportFiles:
                 html=where(self.html),
                 png=where(self.png),
                 title=self.title,
-                png_view=report(static=True),
+                png_view=report(static=True) if self.png is not None else None,
+                shared_scripts=self.shared_scripts,
             )
         echo(f"wrote {', '.join(str(p) for p in (self.html, self.png) if p is not None)}")

@@ -25,10 +25,46 @@ from pipelines.outputs import publishing
 from pipelines.report import ReportFiles
 from tofsims.workflows.options import CeiOptions, ReconstructOptions
 
-__all__ = ["REPORT_NAME", "ExperimentLog", "run_dems", "run_tofsims"]
+__all__ = [
+    "REPORT_NAME",
+    "SHARED_SCRIPTS",
+    "ExperimentLog",
+    "Publication",
+    "experiment_title",
+    "run_dems",
+    "run_tofsims",
+]
 
 #: Offline HTML report written into every experiment's folder.
 REPORT_NAME = "report.html"
+#: Folder of the batch output holding the JavaScript libraries every report loads.
+SHARED_SCRIPTS = "_static"
+
+
+class Publication:
+    """Names the published folder ``OUTDIR/<name>`` in place of the work folder.
+
+    An experiment is built in a temporary ``OUTDIR/.tmp-<name>-…`` folder that is renamed when
+    complete; the paths its summary, map attributes and log record must name where the
+    outputs end up, not a folder that no longer exists. Called on a string, a list or a
+    dict (recursively), it returns the value with every work-folder path rewritten.
+    """
+
+    def __init__(self, workdir: Path, name: str):
+        final = workdir.parent / name
+        self._pairs = {str(workdir.resolve()): str(final.resolve()), str(workdir): str(final)}
+
+    def __call__(self, value: Any) -> Any:
+        """Return ``value`` with the work folder's paths naming the published folder."""
+        if isinstance(value, str):
+            for work, final in self._pairs.items():
+                value = value.replace(work, final)
+            return value
+        if isinstance(value, dict):
+            return {key: self(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self(item) for item in value)
+        return value
 
 
 class ExperimentLog:
@@ -36,16 +72,31 @@ class ExperimentLog:
 
     Called like :func:`click.echo` (:data:`pipelines.progress.Echo`); several experiments of
     one worker process each write their own file, so nothing process-wide is redirected.
+    Paths in the messages name the published folder (:class:`Publication`).
     """
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, publication: Publication | None = None):
         self.path = workdir / "log.txt"
+        self._publication = publication or (lambda text: text)
         self._lock = threading.Lock()
 
     def __call__(self, message: Any = "", err: bool = False, **_: Any) -> None:
         """Append one line (``err``: a diagnostic; the log holds both)."""
         with self._lock, open(self.path, "a", encoding="utf-8") as log:
-            log.write(f"{message}\n")
+            log.write(f"{self._publication(str(message))}\n")
+
+
+def experiment_title(experiment: Experiment) -> str:
+    """``pristine-dems (sample pristine, cycle 1)``: the experiment's name and its labels."""
+    labels = ", ".join(f"{key} {value}" for key, value in experiment.labels.items())
+    return f"{experiment.name} ({labels})" if labels else experiment.name
+
+
+def _report(experiment: Experiment, path: Path) -> ReportFiles:
+    """Return the experiment's report at ``path``; it loads the batch's shared scripts."""
+    return ReportFiles(
+        path, title=experiment_title(experiment), shared_scripts=path.parent.parent / SHARED_SCRIPTS
+    )
 
 
 @contextlib.contextmanager
@@ -74,7 +125,8 @@ def run_dems(experiment: Experiment, workdir: Path) -> dict[str, Any]:
     from pipelines.commands.dems_process import publish_process
 
     inputs, options = experiment.inputs, experiment.options_of(ProcessOptions)
-    echo = ExperimentLog(workdir)
+    publication = Publication(workdir, experiment.name)
+    echo = ExperimentLog(workdir, publication)
     with _experiment_scheduler():
         calibration = inputs.get("calibration")
         if calibration is None and "calibration_steps" in inputs:
@@ -94,10 +146,11 @@ def run_dems(experiment: Experiment, workdir: Path) -> dict[str, Any]:
                 process(inputs["ms"], inputs["ec"], calibration, options),
                 output=outputs["result"],
                 summary_path=outputs["summary"],
-                report=ReportFiles(outputs["report"], title=inputs["ms"].stem),
+                report=_report(experiment, outputs["report"]),
                 staging=staging,
                 echo=echo,
                 progress=False,
+                relocate=publication,
             )
 
 
@@ -109,7 +162,8 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
     from tofsims.workflows.inputs import is_event_list
 
     source = experiment.inputs["input"]
-    echo = ExperimentLog(workdir)
+    publication = Publication(workdir, experiment.name)
+    echo = ExperimentLog(workdir, publication)
     with _experiment_scheduler():
         volume = source
         if is_event_list(source):
@@ -135,8 +189,9 @@ def run_tofsims(experiment: Experiment, workdir: Path) -> dict[str, Any]:
                 run,
                 summary_path=outputs["summary"],
                 map_path=outputs["map"],
-                report=ReportFiles(outputs["report"], title=Path(volume).name),
+                report=_report(experiment, outputs["report"]),
                 staging=staging,
                 echo=echo,
                 progress=False,
+                relocate=publication,
             )

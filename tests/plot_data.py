@@ -120,8 +120,13 @@ def volume(
     nx: int = 10,
     scan_chunk: int = 4,
     counter: BlockCounter | None = None,
+    field_of_view_m: float | None = 1e-4,
 ) -> xr.Dataset:
-    """A dask-backed counts(fragment, scan, y, x) volume with known values."""
+    """A dask-backed counts(fragment, scan, y, x) volume with known values.
+
+    The field of view (100 µm over ``nx`` pixels: 10 µm pixels by default) gives the lateral
+    scale; ``None`` leaves it unknown.
+    """
     values = volume_values(scans, ny, nx)
     array = da.from_array(values, chunks=(1, scan_chunk, ny, nx))
     if counter is not None:
@@ -137,19 +142,20 @@ def volume(
             "y": np.arange(ny),
             "x": np.arange(nx),
         },
-        attrs={"polarity": "negative"},
+        attrs={"polarity": "negative"}
+        | ({} if field_of_view_m is None else {"field_of_view_m": field_of_view_m, "raster_x": nx}),
     )
 
 
 def thickness(ny: int = 16, nx: int = 20) -> xr.DataArray:
-    """Thickness ramp 1..(ny·nx) nm / 10 with two undetermined pixels."""
+    """Thickness ramp 1..(ny·nx) nm / 10 with two undetermined cells of 2 µm."""
     values = np.arange(ny * nx, dtype=float).reshape(ny, nx) / 10 + 1
     values[0, 0] = values[3, 4] = np.nan
     return xr.DataArray(
         values,
         dims=("y", "x"),
         coords={"y": np.arange(ny), "x": np.arange(nx)},
-        attrs={"units": "nm"},
+        attrs={"units": "nm", "pixel_size_um": 2.0},
     )
 
 

@@ -13,9 +13,10 @@ import holoviews as hv
 import numpy as np
 import xarray as xr
 
+from operando_core.formatting import finite, format_uncertain
 from tofsims.plots import depth_profile, peak_names, select_peaks, thickness_map
 
-__all__ = ["cei_interfaces", "cei_report"]
+__all__ = ["cei_headline", "cei_interfaces", "cei_report", "interfaces_on"]
 
 
 def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -39,15 +40,15 @@ def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
     block = summary.get("cei_thickness_nm") or {}
     cei = block.get("mean")
     interfaces = {}
-    if _finite(cei):
+    if finite(cei):
         interfaces[f"CEI ({marker}) {_with_uncertainty(cei, block.get('uncertainty'))}"] = float(
             cei
         )
     crossing = (summary.get("two_marker_crossing_nm") or {}).get("value")
-    if _finite(crossing):
+    if finite(crossing):
         interfaces[f"{marker}/{bulk} {float(crossing):.3g} nm"] = float(crossing)
     coating = summary.get("coating_thickness_nm")
-    if _finite(coating) and _finite(cei):
+    if finite(coating) and finite(cei):
         # the coating lies under the CEI: its lower boundary is at CEI + coating thickness
         thick = _with_uncertainty(coating, summary.get("coating_thickness_uncertainty_nm"))
         interfaces[f"coating end ({thick} thick)"] = float(cei) + float(coating)
@@ -56,13 +57,55 @@ def cei_interfaces(summary: Mapping[str, Any]) -> dict[str, float]:
 
 def _with_uncertainty(value: float, uncertainty: Any) -> str:
     """``"10.08 ± 0.15 nm"`` (two decimals), or ``"10.1 nm"`` without an uncertainty."""
-    if _finite(uncertainty):
-        return f"{float(value):.2f} ± {float(uncertainty):.2f} nm"
+    if finite(uncertainty):
+        return format_uncertain(value, uncertainty, 2, "nm")
     return f"{float(value):.3g} nm"
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and bool(np.isfinite(value))
+def cei_headline(summary: Mapping[str, Any]) -> tuple[float | None, float | None] | None:
+    """``(mean, uncertainty)`` of the CEI thickness in nm, as the summary states it.
+
+    The value the tables and the console show (``cei_thickness_nm.mean`` ± its combined
+    uncertainty), for titling the map with the same statistic; ``None`` without one.
+    """
+    block = summary.get("cei_thickness_nm") or {}
+    if not finite(block.get("mean")):
+        return None
+    spread = block.get("uncertainty")
+    return float(block["mean"]), float(spread) if finite(spread) else None
+
+
+def interfaces_on(
+    profile: xr.Dataset, interfaces: Mapping[str, float], axis: str
+) -> dict[str, float]:
+    """Move interfaces given as depths (nm) onto another axis of the profile.
+
+    Parameters
+    ----------
+    profile
+        Depth profile with a ``depth`` coordinate (nm) along ``scan``.
+    interfaces
+        ``{label: depth in nm}`` (:func:`cei_interfaces`).
+    axis
+        ``"depth"``, ``"sputter_time"`` or ``"scan"``: the positions are interpolated from
+        the profile's depth to this coordinate (the scan index for ``"scan"``).
+
+    Returns
+    -------
+    dict
+        ``{label: position}`` in the units of ``axis``; empty without a depth coordinate.
+    """
+    if axis == "depth" or not interfaces:
+        return dict(interfaces)
+    if "depth" not in profile.coords:
+        return {}
+    depth = np.asarray(profile["depth"], float)
+    target = np.asarray(profile[axis] if axis in profile.coords else profile["scan"], float)
+    order = np.argsort(depth)
+    return {
+        label: float(np.interp(position, depth[order], target[order]))
+        for label, position in interfaces.items()
+    }
 
 
 def cei_report(
@@ -107,7 +150,7 @@ def cei_report(
             )
         )
     if thickness is not None:
-        panels += list(thickness_map(thickness))
+        panels += list(thickness_map(thickness, headline=cei_headline(summary or {})))
     layout = hv.Layout(panels).cols(1)
     return layout.opts(fig_inches=(8, 10), sublabel_format="", backend="matplotlib")
 

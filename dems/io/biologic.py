@@ -407,6 +407,7 @@ def read_ec(
         "technique": header.technique,
         **software_attrs(header),
         **header_quantities(path, header),
+        "reference_electrode": header.first("Reference electrode") or "",
         "decimal": used_decimal,
         "clock": "EC-Lab",
         **canonical_attrs,

@@ -116,7 +116,8 @@ def _run(experiments: list, manifest: Path, outdir: Path, force: bool, cluster: 
     }
     rows = table_rows(experiments, outdir, statuses, outcome.failed)
     paths = write_table(rows, outdir)
-    index = write_index(rows, outdir, title=f"operando batch — {manifest.name}")
+    labels = list(dict.fromkeys(key for e in experiments for key in e.labels))
+    index = write_index(rows, outdir, title=f"operando batch — {manifest.name}", labels=labels)
     click.echo(
         f"{len(outcome.computed)} computed, {len(outcome.skipped)} up to date, "
         f"{len(outcome.failed)} failed"

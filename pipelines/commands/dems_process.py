@@ -9,7 +9,7 @@ import click
 
 from dems.workflows.options import ProcessOptions
 from pipelines.options import build_options, option_flags, overwrite_option
-from pipelines.progress import Echo, computing
+from pipelines.progress import Echo, Relocate, computing, unchanged
 from pipelines.report import ReportFiles, export_options
 
 if TYPE_CHECKING:  # typing only: the command imports xarray when it runs
@@ -37,6 +37,30 @@ given (auto then picks constant/linear/polynomial by their number).
 """
 
 
+def result_lines(summary: dict[str, Any]) -> list[str]:
+    """Console lines of a DEMS summary: each gas's onset and amount evolved, with ±1σ.
+
+    ``O2    onset 4.391 ± 0.002 V   evolved 35.4 ± 0.5 µmol/g`` (per gram when the mass is
+    known, else µmol); undetermined values say so instead of showing a number.
+    """
+    from operando_core.formatting import format_uncertain
+
+    lines = []
+    evolved = summary.get("evolved") or {}
+    for gas, onset in (summary.get("onsets") or {}).items():
+        value = onset.get("potential_V")
+        text = format_uncertain(value, onset.get("uncertainty_V"), 3, "V", missing="no onset")
+        amount = evolved.get(gas) or {}
+        key, unit = (
+            ("umol_per_g", "µmol/g") if amount.get("umol_per_g") is not None else ("umol", "µmol")
+        )
+        shown = format_uncertain(
+            amount.get(key), amount.get(f"{key}_uncertainty"), 1, unit, missing="n/a"
+        )
+        lines.append(f"{gas:<5} onset {text:<18}  evolved {shown}")
+    return lines
+
+
 def publish_process(
     run: ProcessRun,
     *,
@@ -46,26 +70,27 @@ def publish_process(
     staging: Staging,
     echo: Echo = click.echo,
     progress: bool = True,
+    relocate: Relocate = unchanged,
 ) -> dict[str, Any]:
     """Compute a :func:`dems.workflows.process` run and write its outputs; return the summary.
 
     Writes the result dataset (``output``, ``.zarr`` or ``.nc``), ``summary.json`` and the
     report views (``report``) under the names ``staging`` gives (they are published together
     when the caller's :func:`pipelines.outputs.publishing` block ends); used by the command and
-    by ``operando batch``.
+    by ``operando batch`` (whose ``relocate`` names, in the summary, the published folder
+    instead of its work folder). Prints each onset and each evolved amount with its
+    uncertainty.
     """
     from pipelines.atomic import write_dataset_atomic, write_json_atomic
 
     echo(f"transit delay {run.delay_s:.2f} s, {len(run.windows)} background window(s)", err=True)
     with computing(progress=progress):
         result = run.compute()
-    summary = result.summary.to_dict()
+    summary = relocate(result.summary.to_dict())
     write_dataset_atomic(result.dataset, staging.path(output))
     write_json_atomic(staging.path(summary_path), summary)
-    for gas, onset in result.summary.onsets.items():
-        value = onset["potential_V"]
-        text = f"{value:.3f} ± {onset['uncertainty_V']:.3f} V" if value is not None else "no onset"
-        echo(f"{gas:<5} onset {text}")
+    for line in result_lines(summary):
+        echo(line)
     for warning in result.summary.warnings:
         echo(f"warning: {warning}", err=True)
     if report is not None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from pipelines.options import build_options, option_flags, overwrite_option, usage_errors
-from pipelines.progress import Echo, computing
+from pipelines.progress import Echo, Relocate, computing, unchanged
 from pipelines.report import ReportFiles, export_options
 from tofsims.workflows.options import CeiOptions
 
@@ -62,6 +62,7 @@ def publish_cei(
     staging: Staging,
     echo: Echo = click.echo,
     progress: bool = True,
+    relocate: Relocate = unchanged,
 ) -> dict[str, Any]:
     """Compute a :func:`tofsims.workflows.cei` run and write its outputs; return the summary.
 
@@ -69,19 +70,22 @@ def publish_cei(
     the report views (``report``: profiles, and the map of a volume) under the names
     ``staging`` gives (published together when the caller's
     :func:`pipelines.outputs.publishing` block ends); used by the command and by
-    ``operando batch``.
+    ``operando batch`` (whose ``relocate`` names, in the summary and the map's attributes, the
+    published folder instead of its work folder).
     """
     from pipelines.atomic import write_json_atomic, write_netcdf_atomic
 
     with computing(progress=progress, minimum=1.0):
         result = run.compute()
     if map_path is not None:
-        write_netcdf_atomic(result.map, staging.path(map_path))
-    summary = result.summary.to_dict()
+        published = result.map.copy()
+        published.attrs = relocate(dict(published.attrs))
+        write_netcdf_atomic(published, staging.path(map_path))
+    summary = relocate(result.summary.to_dict())
     write_json_atomic(staging.path(summary_path), summary)
     for warning in result.summary.warnings:
         echo(f"warning: {warning}")
-    echo(f"{cei_line(result.summary.to_dict(), run.options.marker)}; wrote {summary_path}")
+    echo(f"{cei_line(summary, run.options.marker)}; wrote {summary_path}")
     if report is not None:
         thickness = result.map["thickness"] if result.map is not None else None
 

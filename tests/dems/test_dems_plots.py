@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from dems import plots
+from dems.palette import gas_colour
 from tests.plot_data import ONSETS, flux, ms_and_ec
 
 
@@ -21,7 +22,7 @@ def test_ion_currents_one_curve_per_channel_on_its_own_clock():
     np.testing.assert_allclose(
         found["M32"].dimension_values("signal"), ms["signal"].values[0] * 1e12
     )
-    np.testing.assert_allclose(found["Ewe"].dimension_values("potential"), ec["potential"].values)
+    np.testing.assert_allclose(found["Ewe"].dimension_values("ewe"), ec["potential"].values)
     options = hv.Store.lookup_options("bokeh", view, "plot").kwargs
     assert options["multi_y"] is True
     assert (options["width"], options["title"]) == (plots.WIDTH, "Ion currents")
@@ -77,21 +78,66 @@ def test_flux_vs_potential_frames_per_cycle_keep_charging_samples_only():
     assert len(curves(plots.flux_vs_potential(data, charge_only=False)[1])["O2"]) == 100
 
 
+def onset_lines(view):
+    """``{gas: (potential, colour)}`` of the onset lines of one frame."""
+    found = {}
+    for curve in view.traverse(lambda x: x, [hv.Curve]):
+        if "onset" in curve.label:
+            colour = hv.Store.lookup_options("bokeh", curve, "style").kwargs["color"]
+            found[curve.label.split()[0]] = (curve.dimension_values(0)[0], colour)
+    return found
+
+
 def test_flux_vs_potential_marks_onsets_with_uncertainty_band():
     view = plots.flux_vs_potential(flux(), ONSETS)[1]
-    lines = view.traverse(lambda x: x.data, [hv.VLine])
+    lines = onset_lines(view)
+    assert {gas: x for gas, (x, _) in lines.items()} == {"O2": 4.39, "CO2": 4.05}
     spans = view.traverse(lambda x: x.data, [hv.VSpan])
-    assert sorted(lines) == [4.05, 4.39]
     assert len(spans) == 1  # CO2 has no uncertainty, so no band
     assert list(spans[0]) == [pytest.approx(4.38), pytest.approx(4.40)]
-    texts = view.traverse(lambda x: x.text, [hv.Text])
-    assert any("4.390 V ± 0.010 V" in t for t in texts)
+    labels = [c.label for c in view.traverse(lambda x: x, [hv.Curve])]
+    assert "O2 onset 4.390 ± 0.010 V" in labels  # the value is in the legend, not on the plot
+    assert view.traverse(lambda x: x, [hv.Text]) == []
+
+
+def test_each_gas_has_one_colour_in_curves_onsets_and_bars():
+    data = flux()
+    frame = plots.flux_vs_potential(data, ONSETS)[1]
+    colours = {
+        c.label.split()[0]: hv.Store.lookup_options("bokeh", c, "style").kwargs["color"]
+        for c in frame.traverse(lambda x: x, [hv.Curve])
+    }
+    assert colours == {"O2": gas_colour("O2"), "CO2": gas_colour("CO2")}
+    assert {gas: colour for gas, (_, colour) in onset_lines(frame).items()} == colours
+    # the same gas in another order, alone, or in the bars keeps its colour
+    alone = plots.flux_vs_potential(data.sel(gas=["CO2"]), ONSETS)[1]
+    assert {g: c for g, (_, c) in onset_lines(alone).items()} == {"CO2": gas_colour("CO2")}
+    _, bars = plots.cumulative_gas(data)
+    mapping = hv.Store.lookup_options("bokeh", bars.Bars.I, "style").kwargs["color"]
+    assert {g: mapping.apply(bars.Bars.I.select(gas=g))[0] for g in ("O2", "CO2")} == colours
+
+
+def test_hover_names_the_series():
+    curve = curves(plots.flux_vs_time(flux()))["O2"]
+    tooltips = hv.Store.lookup_options("bokeh", curve, "plot").kwargs["hover_tooltips"]
+    assert tooltips[0] == ("gas", "O2")
+
+
+def test_potential_axis_names_its_reference():
+    data = flux()
+    data["potential"].attrs["reference_electrode"] = "Li/Li+ (0.000 V)"
+    o2 = curves(plots.flux_vs_potential(data)[1])["O2"]
+    assert o2.kdims[0].pprint_label == "Potential (V vs Li/Li⁺)"
+    assert plots.potential_dimension("SCE Saturated Calomel Electrode (0.241 V)").unit == (
+        "V vs SCE"
+    )
+    assert plots.potential_dimension(None).unit == "V"
 
 
 def test_flux_vs_potential_skips_undetermined_onsets():
     onsets = {"O2": {"potential_V": float("nan"), "uncertainty_V": float("nan"), "method": "x"}}
     view = plots.flux_vs_potential(flux(), onsets)[1]
-    assert view.traverse(lambda x: x, [hv.VLine]) == []
+    assert onset_lines(view) == {}
 
 
 def test_flux_vs_potential_uses_charge_coordinate_when_given():
@@ -131,17 +177,43 @@ def _refuse(*args, **kwargs):
     raise AssertionError("computed while building the graph")
 
 
-def test_cumulative_gas_bars_in_micromol():
+def test_cumulative_gas_bars_in_the_prefix_that_suits_them():
     running, bars = plots.cumulative_gas(flux(constant=1e-9))
-    table = {
-        (c, g): v for c, g, v in zip(*(bars.dimension_values(i) for i in range(3)), strict=True)
-    }
-    assert table[("1", "O2")] == pytest.approx(0.099)
-    assert table[("2", "CO2")] == pytest.approx(0.198)
+    table = dict(
+        zip(bars.Bars.I.dimension_values("bar"), bars.Bars.I.dimension_values(1), strict=True)
+    )
+    assert table["O2 · 1"] == pytest.approx(99.0)
+    assert table["CO2 · 2"] == pytest.approx(198.0)
+    assert bars.Bars.I.vdims[0].unit == "nmol"
     o2 = curves(running)["O2"].dimension_values("amount")
-    # 1 nmol/s: 0 at each cycle start, +1e-3 µmol per second, 0.099 µmol at its end
+    # 1 nmol/s: 0 at each cycle start, +1 nmol per second, 99 nmol at its end
     assert o2[0] == 0 and o2[100] == 0
-    np.testing.assert_allclose(o2[:100], np.arange(100) * 1e-3, atol=1e-12)
+    np.testing.assert_allclose(o2[:100], np.arange(100) * 1.0, atol=1e-9)
+
+
+def test_amount_bars_show_the_given_amounts_with_whiskers():
+    amounts = {1: {"O2": (35.4e-6, 0.46e-6), "CO2": (110.3e-6, 1.4e-6)}}
+    _, bars = plots.cumulative_gas(flux(), amounts)
+    assert bars.Bars.I.vdims[0].unit == "µmol"
+    np.testing.assert_allclose(bars.Bars.I.dimension_values(1), [35.4, 110.3])
+    np.testing.assert_allclose(bars.ErrorBars.I.dimension_values(2), [0.46, 1.4])
+    assert list(bars.Bars.I.dimension_values("text")) == ["35.400 ± 0.460", "110.300 ± 1.400"]
+    assert "± 1σ" in hv.Store.lookup_options("bokeh", bars, "plot").kwargs["title"]
+
+
+def test_ec_ms_links_fluxes_with_potential_and_current_on_one_time_axis():
+    _, ec = ms_and_ec()
+    data = flux().isel(time=slice(0, 101)).assign_coords(time=ec["time"].values)
+    layout = plots.ec_ms(data, ec)
+    upper, lower = layout
+    assert upper.Curve.O2.kdims[0].name == lower.Curve.Ewe.kdims[0].name == "time"
+    assert lower.Curve.I.vdims[0].pprint_label == "Current (mA)"
+    rendered = hv.render(layout, backend="bokeh")
+    top, bottom = (child[0] for child in rendered.children)
+    assert top.x_range is bottom.x_range  # zooming one zooms the other
+    assert top.min_border_left == bottom.min_border_left  # frames aligned
+    by_potential = plots.ec_ms(data, ec, against="potential")
+    assert by_potential[0].Curve.O2.kdims[0].name == "potential"
 
 
 def test_running_amount_restarts_every_cycle_and_matches_the_total():

@@ -82,20 +82,37 @@ def test_slice_viewer_shows_the_requested_scan_of_the_fragment():
     image = first(frame, hv.Image)
     expected = volume_values()[1, 7]
     np.testing.assert_array_equal(image.dimension_values("counts", flat=False), expected)
-    assert image[3, 2] == expected[2, 3]
+    assert image[35.0, 25.0] == expected[2, 3]  # x, y in µm: pixel (3, 2) of 10 µm pixels
+    assert [d.pprint_label for d in image.kdims] == ["x (µm)", "y (µm)"]
+    assert image.vdims[0].pprint_label == "Counts (counts per pixel)"
     assert image.opts.get().kwargs["title"] == "LiF2-, scan 7 (12 s)"  # sputter time (7 + 1)·1.5 s
 
 
 def test_slice_viewer_sections_follow_the_tap():
     layout = plots.slice_viewer(volume(), "C2HO-")
     tap = next(s for s in get_nested_streams(layout[1]) if isinstance(s, hv.streams.Tap))
-    tap.event(x=6.0, y=2.0)
+    tap.event(x=64.0, y=26.0)  # µm: nearest pixel centres x = 65 µm (6), y = 25 µm (2)
     xz = first(layout[1][0], hv.Image)  # (x, scan) at y = 2
     yz = first(layout[2][0], hv.Image)  # (y, scan) at x = 6
     values = volume_values()[0]
     np.testing.assert_array_equal(xz.dimension_values("counts", flat=False), values[:, 2, :])
     np.testing.assert_array_equal(yz.dimension_values("counts", flat=False), values[:, :, 6])
-    assert "y = 2" in xz.opts.get().kwargs["title"]
+    assert "y = 25 µm" in xz.opts.get().kwargs["title"]
+    # the vertical axis of a section is physical: sputter time here (no depth scale)
+    assert xz.kdims[1].pprint_label == "Sputter time (s)"
+    np.testing.assert_allclose(xz.dimension_values(1, expanded=False), (np.arange(12) + 1) * 1.5)
+
+
+def test_sections_are_on_depth_when_the_volume_has_one():
+    data = volume().assign_coords(depth=("scan", np.arange(12) * 0.5))
+    layout = plots.slice_viewer(data, "C2HO-")
+    xz = first(layout[1][0], hv.Image)
+    assert xz.kdims[1].pprint_label == "Depth (nm)"
+
+
+def test_images_without_a_field_of_view_say_pixel():
+    image = first(plots.slice_viewer(volume(field_of_view_m=None), "C2HO-")[0][0], hv.Image)
+    assert [d.pprint_label for d in image.kdims] == ["x (pixel)", "y (pixel)"]
 
 
 def test_slice_viewer_reads_only_the_blocks_it_shows():
@@ -158,28 +175,66 @@ def test_rgb_overlay_of_an_empty_channel_is_black():
     assert rgb.dimension_values("G").max() == 0
 
 
-def test_thickness_map_and_histogram_ignore_undetermined_pixels():
+def test_thickness_map_and_histogram_ignore_undetermined_cells():
     layout = plots.thickness_map(thickness())
     image, histogram = layout
     values = thickness().values
     np.testing.assert_array_equal(image.dimension_values("thickness", flat=False), values)
-    assert histogram.dimension_values("pixels").sum() == values.size - 2
+    assert histogram.dimension_values("cells").sum() == values.size - 2
+    assert histogram.vdims[0].pprint_label == "Map cells (count)"
     title = image.opts.get().kwargs["title"]
-    assert f"median {np.nanmedian(values):.3g} nm" in title and "318 of 320 pixels" in title
+    mean, sd = np.nanmean(values), np.nanstd(values, ddof=1)
+    assert f"mean {mean:.2f} ± {sd:.2f} nm (± SD of cells)" in title
+    assert "318 of 320 cells" in title
+    # 2 µm cells: the axes are in µm
+    assert [d.pprint_label for d in image.kdims] == ["x (µm)", "y (µm)"]
+    np.testing.assert_allclose(image.dimension_values("x", expanded=False)[:2], [1.0, 3.0])
+
+
+def test_thickness_map_title_states_the_summary_value_and_a_shared_scale():
+    image, _ = plots.thickness_map(thickness(), headline=(10.07, 0.16), clim=(0.0, 40.0))
+    options = image.opts.get().kwargs
+    assert "mean 10.07 ± 0.16 nm" in options["title"]
+    assert options["clim"] == (0.0, 40.0)
 
 
 def test_thickness_map_all_nan():
     data = thickness() * np.nan
     image, histogram = plots.thickness_map(data)
-    assert histogram.dimension_values("pixels").sum() == 0
+    assert histogram.dimension_values("cells").sum() == 0
     assert "0 of 320" in image.opts.get().kwargs["title"]
 
 
+def _vtk(view):
+    import panel as pn
+
+    return next(iter(view.select(pn.pane.VTKVolume)))
+
+
 def test_volume_3d_is_block_averaged_and_ordered_x_y_scan():
-    pane = plots.volume_3d(volume(scans=12, ny=8, nx=10), "C2HO-", max_size=4)
-    data = pane.object
+    view = plots.volume_3d(volume(scans=12, ny=8, nx=10), "C2HO-", max_size=4)
+    data = _vtk(view).object
     assert data.shape == (3, 4, 4)  # x 10→3 (factor 3, trimmed), y 8→4 (2), scan 12→4 (3)
     np.testing.assert_allclose(data[0, 0, 0], volume_values()[0, :3, :2, :3].mean())
+
+
+def test_volume_3d_opens_obliquely_with_axes_in_physical_units_and_a_colour_bar():
+    import panel as pn
+
+    data = volume().assign_coords(depth=("scan", np.arange(12) * 1.0))
+    view = plots.volume_3d(data, "C2HO-")
+    pane = _vtk(view)
+    position = np.array(pane.camera["position"]) - np.array(pane.camera["focalPoint"])
+    assert np.count_nonzero(np.abs(position) > 1e-9) == 3  # not along any axis
+    assert position[2] < 0  # from above the surface (depth grows downwards)
+    x_labels = pane.axes["xticker"]["labels"]
+    assert x_labels and float(x_labels[-1]) <= 100  # µm, within the 100 µm field
+    z_labels = [float(v) for v in pane.axes["zticker"]["labels"]]
+    assert max(z_labels) <= 11  # nm of depth, not scan numbers scaled
+    text = " ".join(str(m.object) for m in view.select(pn.pane.Markdown))
+    assert "µm" in text and "depth in nm" in text
+    bars = [p.object for p in view.select(pn.pane.HoloViews)]
+    assert bars and bars[0].kdims[1].pprint_label == "C2HO- counts per voxel (counts)"
 
 
 def test_views_render_with_bokeh_and_matplotlib():
@@ -201,3 +256,28 @@ def test_slider_step_in_a_rendered_viewer_reads_one_block():
     counter.blocks.clear()
     plot.update((6,))  # a slider step: the sections are memoised, only the slice is read
     assert counter.blocks == [(2, 1, 0, 0)]
+
+
+def test_profile_axes_always_carry_a_unit_and_curves_their_fragment_colour():
+    from tofsims.palette import fragment_colour
+
+    for normalise, unit in ((None, "counts"), ("max", "I/I_max"), ("total", "I/I_total")):
+        for axis, label in (("sputter_time", "Sputter time (s)"), ("scan", "Scan (number)")):
+            view = plots.depth_profile(profile(), normalise=normalise, axis=axis, logy=False)
+            curve = next(iter(curves(view).values()))
+            assert curve.vdims[0].unit == unit and curve.kdims[0].pprint_label == label
+    data = profile()
+    for curve in curves(plots.depth_profile(data)).values():
+        fragment = str(data["fragment"].values[list(data["peak_label"].values).index(curve.label)])
+        colour = hv.Store.lookup_options("bokeh", curve, "style").kwargs["color"]
+        assert colour == fragment_colour(fragment)
+
+
+def test_interfaces_move_from_depth_to_sputter_time():
+    from tofsims.cei_views import interfaces_on
+
+    data = profile()
+    depth, time = data["depth"].values, data["sputter_time"].values
+    moved = interfaces_on(data, {"CEI": float(depth[10])}, "sputter_time")
+    assert moved == {"CEI": pytest.approx(time[10])}
+    assert interfaces_on(data, {"CEI": float(depth[10])}, "scan") == {"CEI": pytest.approx(10)}

@@ -35,6 +35,7 @@ from tofsims.checks import static_acquisition, surface_marker_diagnostics, surfa
 from tofsims.depth import depth_constant_rate
 from tofsims.errors import AnalysisError, InputCheckError
 from tofsims.interfaces import fit_layer, layer_marker, two_marker_crossing
+from tofsims.lateral import pixel_size_um
 from tofsims.profiles import depth_profile, select_fragment
 from tofsims.stackfit import fit_layer_stack
 from tofsims.stackmap import cei_stack_analysis, stack_map_statistics
@@ -162,8 +163,19 @@ class CeiRun:
                 "source_file": self.source,
                 "sputter_rate_nm_per_s": self.options.sputter_rate_nm_per_s,
                 "producer": f"operando {package_version()} tofsims cei",
+                **self._map_scale(),
             }
         return CeiResult(thickness_map, profile, stack, summary)
+
+    def _map_scale(self) -> dict[str, float]:
+        """Lateral scale of the map: one cell is BIN_SIZE × BIN_SIZE volume pixels."""
+        size = pixel_size_um(self.data)
+        if size is None:
+            return {}
+        scale = {"pixel_size_um": size * BIN_SIZE}
+        if "field_of_view_m" in self.data.attrs:
+            scale["field_of_view_m"] = float(self.data.attrs["field_of_view_m"])
+        return scale
 
     def _check_marker(self, profile: xr.Dataset, summary: CeiSummary) -> None:
         """Raise (or warn, with ``force``) when the marker's maximum is not at the surface."""
