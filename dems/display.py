@@ -17,6 +17,7 @@ __all__ = [
     "charging",
     "display_scale",
     "envelope",
+    "first_charge",
     "potential_unit",
     "reference_label",
     "reference_of",
@@ -135,3 +136,16 @@ def charging(flux: xr.DataArray) -> np.ndarray:
         return np.asarray(flux["charge"], dtype=bool)
     potential = np.asarray(flux["potential"], dtype=float)
     return np.gradient(potential) > 0 if potential.size > 1 else np.ones(potential.size, bool)
+
+
+def first_charge(flux: xr.DataArray) -> tuple[np.ndarray, int | None]:
+    """Mask of the samples of the first charge, and its cycle number (``None``: no cycles).
+
+    Charging samples as in :func:`charging`, restricted to the first cycle that has any.
+    """
+    mask = charging(flux)
+    if "cycle" not in flux.coords or not mask.any():
+        return mask, None
+    cycles = np.asarray(flux["cycle"])
+    first = int(cycles[mask][0])
+    return mask & (cycles == first), first

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from dems.comparison import onset_text
 from dems.display import (
     AMOUNT_UNITS,
-    charging,
     display_scale,
     envelope,
+    first_charge,
     potential_unit,
     reference_of,
 )
@@ -72,7 +73,13 @@ def _draw_fluxes(
 
 
 def _draw_onset(
-    axes: Any, gas: str, onset: Mapping[str, Any] | None, unit: str, linestyle: str = "--"
+    axes: Any,
+    gas: str,
+    onset: Mapping[str, Any] | None,
+    unit: str,
+    linestyle: str = "--",
+    *,
+    legend: bool = True,
 ) -> bool:
     """Draw an onset: dashed line in the gas colour, ±uncertainty band, value in the legend."""
     potential = (onset or {}).get("potential_V")
@@ -82,20 +89,9 @@ def _draw_onset(
     if finite(spread) and spread > 0:
         axes.axvspan(potential - spread, potential + spread, color=colour, alpha=0.18, lw=0)
     label = f"{gas} onset {format_uncertain(potential, spread, 3, unit)}"
-    axes.axvline(potential, color=colour, linestyle=linestyle, linewidth=0.8, label=label)
+    axes.axvline(potential, color=colour, linestyle=linestyle, linewidth=0.8,
+                 label=label if legend else None)  # fmt: skip
     return True
-
-
-def _charge_of_first_cycle(flux: xr.DataArray) -> tuple[np.ndarray, int | None]:
-    mask = charging(flux)
-    if "cycle" not in flux.coords:
-        return mask, None
-    cycles = np.asarray(flux["cycle"])
-    charged = np.unique(cycles[mask])
-    if charged.size == 0:
-        return mask, None
-    first = int(charged[0])
-    return mask & (cycles == first), first
 
 
 def _amount_unit(flux: xr.DataArray) -> str:
@@ -159,7 +155,7 @@ def process_figure(
         panel_title(axes_a, "a", "Gas flux")
         _draw_potential_and_current(axes_b, ec, reference)
         panel_title(axes_b, "b", "Electrochemistry")
-        mask, cycle = _charge_of_first_cycle(flux)
+        mask, cycle = first_charge(flux)
         _draw_fluxes(axes_c, flux, np.asarray(flux["potential"], float), factor, mask=mask)
         drawn = [_draw_onset(axes_c, str(g), (onsets or {}).get(str(g)), reference)
                  for g in flux["gas"].values]  # fmt: skip
@@ -280,11 +276,14 @@ def flux_comparison_figure(
                 if gas not in flux["gas"].values:
                     continue
                 style = group_style(index)
-                mask, _ = _charge_of_first_cycle(flux)
+                mask, _ = first_charge(flux)
+                onset = ((onsets or {}).get(name) or {}).get(gas) or {}
+                stated = onset_text(onset.get("potential_V"), onset.get("uncertainty_V"),
+                                    reference)  # fmt: skip
                 _draw_fluxes(axes, flux.sel(gas=[gas]), np.asarray(flux["potential"], float),
-                             factor, mask=mask, linestyle=style.linestyle, label=name)  # fmt: skip
-                onset = ((onsets or {}).get(name) or {}).get(gas)
-                _draw_onset(axes, gas, onset, reference, style.linestyle)
+                             factor, mask=mask, linestyle=style.linestyle,
+                             label=f"{name}: {stated}")  # fmt: skip
+                _draw_onset(axes, gas, onset, reference, style.linestyle, legend=False)
             axes.set_xlabel(f"Potential ({reference})")
             axes.set_ylabel(f"{gas} flux ({unit})")
             panel_title(axes, letter, f"{gas} during the first charge")

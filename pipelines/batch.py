@@ -28,6 +28,7 @@ from pipelines.atomic import OutputError, atomic_directory, write_json_atomic, w
 from pipelines.fingerprint import DigestCache, experiment_fingerprint
 from pipelines.kinds import KINDS, ExperimentOptions
 from pipelines.manifest import Experiment
+from pipelines.results import DONE_FILE
 from tofsims.errors import TofsimsError
 
 if TYPE_CHECKING:
@@ -35,9 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["BATCH_ENTRIES", "DONE_FILE", "BatchOutcome", "execute_experiment", "run_batch"]
 
-DONE_FILE = "done.json"
-#: What a batch writes into its output folder besides one folder per experiment.
-BATCH_ENTRIES = ("summary.csv", "summary.parquet", "index.html", ".operando")
+#: What a batch writes into its output folder besides one folder per experiment (``_static``:
+#: the JavaScript libraries the reports share).
+BATCH_ENTRIES = ("summary.csv", "summary.parquet", "index.html", ".operando", "_static")
 #: Inputs at least this large (bytes) are split over all workers rather than run on one.
 SPREAD_BYTES = 256 * 1024**2
 SUMMARY_FILE = "summary.json"

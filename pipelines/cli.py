@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "dems": "pipelines.commands.dems:dems",
     "tofsims": "pipelines.commands.tofsims:tofsims",
     "batch": "pipelines.commands.batch:batch",
+    "compare": "pipelines.commands.compare:compare",
     "serve": "pipelines.commands.serve:serve",
     "demo": "pipelines.commands.demo:demo",
 }

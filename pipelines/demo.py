@@ -13,18 +13,15 @@ number.
 from __future__ import annotations
 
 import html
-import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pipelines.atomic import write_json_atomic, write_netcdf_atomic
-
-if TYPE_CHECKING:
-    pass
+from operando_core.formatting import format_uncertain, format_value
+from pipelines.atomic import write_json_atomic
 
 __all__ = [
     "DEMO_MARKER",
@@ -35,8 +32,6 @@ __all__ = [
     "comparison_rows",
     "format_comparison",
     "prepare_output",
-    "serve_paths",
-    "write_flux_views",
 ]
 
 #: File that marks a folder as written by ``operando demo`` (safe to write into again).
@@ -44,7 +39,6 @@ DEMO_MARKER = ".operando-demo.json"
 #: What the demo itself writes into its folder (besides the batch's entries).
 DEMO_ENTRIES = ("study", "views", "report.html", DEMO_MARKER)
 GASES = ("O2", "CO2")
-MISSING = "—"
 
 
 class DemoOutputError(ValueError):
@@ -120,9 +114,11 @@ class SampleComparison:
     onset_V: dict[str, float | None] = field(default_factory=dict)
     onset_uncertainty_V: dict[str, float | None] = field(default_factory=dict)
     evolved_umol_per_g: dict[str, float | None] = field(default_factory=dict)
+    evolved_uncertainty_umol_per_g: dict[str, float | None] = field(default_factory=dict)
     cei_thickness_nm: float | None = None
     cei_uncertainty_nm: float | None = None
     coating_thickness_nm: float | None = None
+    coating_uncertainty_nm: float | None = None
     true_onset_V: dict[str, float | None] = field(default_factory=dict)
     true_evolved_umol_per_g: dict[str, float | None] = field(default_factory=dict)
     true_cei_thickness_nm: float | None = None
@@ -168,6 +164,9 @@ def comparison_rows(
                 entry.onset_V[gas] = _number(row.get(f"{gas}_onset_V"))
                 entry.onset_uncertainty_V[gas] = _number(row.get(f"{gas}_onset_uncertainty_V"))
                 entry.evolved_umol_per_g[gas] = _number(row.get(f"{gas}_evolved_umol_per_g"))
+                entry.evolved_uncertainty_umol_per_g[gas] = _number(
+                    row.get(f"{gas}_evolved_umol_per_g_uncertainty")
+                )
                 entry.true_onset_V[gas] = _number((true.get("onsets_V") or {}).get(gas))
                 evolved = (true.get("evolved") or {}).get(gas) or {}
                 entry.true_evolved_umol_per_g[gas] = _number(evolved.get("umol_per_g"))
@@ -175,36 +174,33 @@ def comparison_rows(
             entry.cei_thickness_nm = _number(row.get("cei_thickness_nm_mean"))
             entry.cei_uncertainty_nm = _number(row.get("cei_thickness_nm_uncertainty"))
             entry.coating_thickness_nm = _number(row.get("coating_thickness_nm"))
+            entry.coating_uncertainty_nm = _number(row.get("coating_thickness_uncertainty_nm"))
             entry.true_cei_thickness_nm = _number(true.get("cei_thickness_nm_mean"))
             coating = _number(true.get("coating_thickness_nm"))
             entry.true_coating_thickness_nm = coating if coating else None
     return list(samples.values())
 
 
-def _with_uncertainty(value: float | None, uncertainty: float | None, digits: int) -> str:
-    if value is None:
-        return MISSING
-    if uncertainty is None:
-        return f"{value:.{digits}f}"
-    return f"{value:.{digits}f} ± {uncertainty:.{digits}f}"
-
-
-def _plain(value: float | None, digits: int, missing: str = MISSING) -> str:
-    return missing if value is None else f"{value:.{digits}f}"
-
-
 def _cells(entry: SampleComparison) -> tuple[list[str], list[str]]:
     """Measured and true cells of one sample, in the column order of :data:`COLUMNS`."""
     measured = [
-        _with_uncertainty(entry.onset_V.get(g), entry.onset_uncertainty_V.get(g), 3) for g in GASES
+        format_uncertain(entry.onset_V.get(g), entry.onset_uncertainty_V.get(g), 3) for g in GASES
     ]
-    measured.append(" / ".join(_plain(entry.evolved_umol_per_g.get(g), 1) for g in GASES))
-    measured.append(_with_uncertainty(entry.cei_thickness_nm, entry.cei_uncertainty_nm, 2))
-    measured.append(_plain(entry.coating_thickness_nm, 2, "none"))
-    true = [_plain(entry.true_onset_V.get(g), 3) for g in GASES]
-    true.append(" / ".join(_plain(entry.true_evolved_umol_per_g.get(g), 1) for g in GASES))
-    true.append(_plain(entry.true_cei_thickness_nm, 2))
-    true.append(_plain(entry.true_coating_thickness_nm, 2, "none"))
+    measured.append(" / ".join(
+        format_uncertain(entry.evolved_umol_per_g.get(g),
+                         entry.evolved_uncertainty_umol_per_g.get(g), 1)
+        for g in GASES
+    ))  # fmt: skip
+    measured.append(format_uncertain(entry.cei_thickness_nm, entry.cei_uncertainty_nm, 2))
+    measured.append(
+        format_uncertain(
+            entry.coating_thickness_nm, entry.coating_uncertainty_nm, 2, missing="none"
+        )
+    )
+    true = [format_value(entry.true_onset_V.get(g), 3) for g in GASES]
+    true.append(" / ".join(format_value(entry.true_evolved_umol_per_g.get(g), 1) for g in GASES))
+    true.append(format_value(entry.true_cei_thickness_nm, 2))
+    true.append(format_value(entry.true_coating_thickness_nm, 2, "none"))
     return measured, true
 
 
@@ -252,107 +248,15 @@ def comparison_html(rows: list[SampleComparison]) -> str:
     )
 
 
-def _onsets(summary_path: Path) -> dict[str, Any]:
-    """Onsets ``{gas: {"potential_V", "uncertainty_V", "method"}}`` of a DEMS summary."""
-    summary = json.loads(summary_path.read_text())
-    return {
-        gas: onset
-        for gas, onset in (summary.get("onsets") or {}).items()
-        if onset.get("potential_V") is not None
-    }
-
-
-def write_flux_views(outdir: Path, experiments: list[str]) -> list[Path]:
-    """Write ``DIR/views/<experiment>-flux.nc``: flux with potential/cycle coordinates and onsets.
-
-    ``operando serve`` recognises these as gas flux (flux against time and potential with onset
-    markers, gas per cycle).
-    """
-    import xarray as xr
-
-    from dems.result_views import result_flux
-
-    written = []
-    for name in experiments:
-        with xr.open_zarr(outdir / name / "result.zarr", consolidated=False) as result:
-            flux = result_flux(result).load()
-        dataset = flux.to_dataset(name="flux")
-        dataset.attrs["onsets_json"] = json.dumps(_onsets(outdir / name / "summary.json"))
-        dataset.attrs["source_file"] = str((outdir / name / "result.zarr").resolve())
-        target = outdir / "views" / f"{name}-flux.nc"
-        write_netcdf_atomic(dataset, target)
-        written.append(target)
-    return written
-
-
-def serve_paths(outdir: Path, table: list[Mapping[str, Any]]) -> list[Path]:
-    """Paths for ``operando serve``: flux views, fragment volumes and CEI maps, uniquely named.
-
-    The app names each dataset after its file, and every TOF-SIMS experiment writes
-    ``volume.zarr`` and ``cei_map.nc``; ``DIR/views/<experiment>-volume.zarr`` (a symbolic link,
-    or the original path where links are not allowed) and ``DIR/views/<experiment>-cei_map.nc``
-    (a link or copy, small) keep the samples apart in the dataset picker.
-    """
-    import shutil
-
-    paths = sorted((outdir / "views").glob("*-flux.nc"))
-    for row in table:
-        name = str(row["experiment"])
-        for output in ("volume.zarr", "cei_map.nc"):
-            source = outdir / name / output
-            if not source.exists():
-                continue
-            alias = outdir / "views" / f"{name}-{output}"
-            if alias.is_symlink() or alias.is_file():
-                alias.unlink()
-            try:
-                alias.symlink_to(Path("..") / name / output, target_is_directory=source.is_dir())
-            except OSError:  # no symbolic links (e.g. Windows without the privilege)
-                if source.is_dir():
-                    alias = source
-                else:
-                    shutil.copyfile(source, alias)
-            paths.append(alias)
-    return paths
-
-
-def _flux_panels(outdir: Path, experiments: Mapping[str, str]) -> list[Any]:
-    """Flux against potential (charge) of each DEMS experiment, titled by its sample."""
-    import panel as pn
-    import xarray as xr
-
-    from dems.plots import flux_vs_potential
-    from dems.result_views import result_flux
-
-    panels = []
-    for name, sample in experiments.items():
-        with xr.open_zarr(outdir / name / "result.zarr", consolidated=False) as result:
-            flux = result_flux(result).load()
-        view = flux_vs_potential(flux, _onsets(outdir / name / "summary.json"))
-        view = view.opts(title=f"{sample}: gas flux during charge", backend="bokeh")
-        panels.append(pn.pane.HoloViews(view, linked_axes=False))
-    return panels
-
-
-def _thickness_panels(outdir: Path, experiments: Mapping[str, str]) -> list[Any]:
-    """CEI thickness map and histogram of each TOF-SIMS experiment."""
-    import panel as pn
-    import xarray as xr
-
-    from tofsims.plots import thickness_map
-
-    panels = []
-    for name, sample in experiments.items():
-        with xr.open_dataset(outdir / name / "cei_map.nc") as cei:
-            thickness = cei["thickness"].load()
-        panels.append((sample, pn.pane.HoloViews(thickness_map(thickness), linked_axes=False)))
-    return panels
-
-
 def build_report(
     outdir: Path, rows: list[SampleComparison], table: list[Mapping[str, Any]]
 ) -> Path:
-    """Write ``DIR/report.html``: comparison table, flux vs potential, CEI maps (offline).
+    """Write ``DIR/report.html``: the comparison table and the samples' comparison views.
+
+    The views are those of ``operando compare`` (shared axes and units, onsets and amounts
+    with ±, normalised depth profiles with absent fragments said to be absent, CEI maps on
+    one colour scale); the page loads BokehJS from the batch's shared ``DIR/_static`` copy
+    (relative path, offline).
 
     Parameters
     ----------
@@ -361,7 +265,8 @@ def build_report(
     rows
         From :func:`comparison_rows`.
     table
-        The batch table rows (for the experiment names, kinds and samples).
+        The batch table rows (unused beyond the experiments ``rows`` were built from; kept
+        for callers that pass it).
 
     Returns
     -------
@@ -370,29 +275,23 @@ def build_report(
     """
     import panel as pn
 
+    from pipelines.compare import CompareOptions, comparison_page, load_comparison
     from pipelines.report import save_html
+    from pipelines.runners import SHARED_SCRIPTS
 
-    dems = {str(r["experiment"]): str(r["sample"]) for r in table if r["kind"] == "dems"}
-    sims = {str(r["experiment"]): str(r["sample"]) for r in table if r["kind"] == "tofsims"}
     intro = pn.pane.HTML(
         "<h1>operando demo: pristine vs modified cathode</h1>"
         "<p>Generated study (files in <code>study/raw/</code>), processed with "
-        "<code>operando batch</code>. Measured values with their uncertainty; the "
+        "<code>operando batch</code>. Measured values ± one standard uncertainty; the "
         "<i>truth</i> the data were generated from below each sample. "
         "&ldquo;—&rdquo; = no onset detected.</p>"
         + comparison_html(rows)
         + '<p>Batch table and outputs of every experiment: <a href="index.html">index.html</a>'
         ' · <a href="summary.csv">summary.csv</a></p>',
-        width=1000,
+        width=1100,
     )
-    flux = pn.Row(*_flux_panels(outdir, dems))
-    maps = pn.Column(
-        *[
-            pn.Column(pn.pane.Markdown(f"### CEI thickness: {s}"), v)
-            for s, v in _thickness_panels(outdir, sims)
-        ]
+    options = CompareOptions()
+    page = pn.Column(intro, comparison_page(load_comparison(outdir, options), options))
+    return save_html(
+        page, outdir / "report.html", title="operando demo", shared_scripts=outdir / SHARED_SCRIPTS
     )
-    page = pn.Column(
-        intro, pn.pane.Markdown("## DEMS"), flux, pn.pane.Markdown("## TOF-SIMS"), maps
-    )
-    return save_html(page, outdir / "report.html", title="operando demo")

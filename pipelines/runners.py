@@ -23,6 +23,7 @@ from dems.workflows.options import CalibrateOptions, ProcessOptions
 from pipelines.manifest import Experiment
 from pipelines.outputs import publishing
 from pipelines.report import ReportFiles
+from pipelines.results import titled
 from tofsims.workflows.options import CeiOptions, ReconstructOptions
 
 __all__ = [
@@ -88,8 +89,7 @@ class ExperimentLog:
 
 def experiment_title(experiment: Experiment) -> str:
     """``pristine-dems (sample pristine, cycle 1)``: the experiment's name and its labels."""
-    labels = ", ".join(f"{key} {value}" for key, value in experiment.labels.items())
-    return f"{experiment.name} ({labels})" if labels else experiment.name
+    return titled(experiment.name, experiment.labels)
 
 
 def _report(experiment: Experiment, path: Path) -> ReportFiles:

@@ -28,14 +28,18 @@ matching views of :mod:`dems.plots` / :mod:`tofsims.plots` (kind: recognised by 
 - ``thickness``: ``thickness(y, x)`` in nm → CEI thickness map and histogram.
 
 A ``summary.json`` in the folder of a store (as ``operando batch`` writes them) is read with
-it. The app serves only these datasets: it has no file browser and no static routes. Panel's
-``/components/<module>/…`` route, which imports the named module on an unauthenticated request,
-is restricted to Panel's own modules (:class:`PanelComponentsOnly`). Text taken from the files
-(names, ``source_file`` attributes) is escaped before it is shown.
+it. A batch or demo output folder opens every experiment's outputs (result store, volume, CEI
+map), each named by the experiment and its labels, and adds a "Comparison" tab (the views of
+``operando compare``, grouped by ``sample``). The app serves only these datasets: it has no
+file browser and no static routes. Panel's ``/components/<module>/…`` route, which imports the
+named module on an unauthenticated request, is restricted to Panel's own modules
+(:class:`PanelComponentsOnly`). Text taken from the files (names, ``source_file`` attributes)
+is escaped before it is shown.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import ipaddress
 import json
@@ -79,6 +83,8 @@ class Entry:
     dataset: xr.Dataset
     #: the ``summary.json`` found beside a result store, if any
     summary: Mapping[str, Any] | None = None
+    #: the file or store it was opened from
+    path: Path | None = None
 
 
 def classify(dataset: xr.Dataset) -> str:
@@ -167,6 +173,11 @@ def _open_raw(path: Path) -> list[tuple[str, xr.Dataset]]:
 def open_entries(paths: list[str | os.PathLike[str]]) -> list[Entry]:
     """Open every path lazily and name each dataset it holds.
 
+    A batch or demo output folder (:func:`pipelines.results.is_results_folder`) gives one
+    entry per output of every experiment (result store, volume, CEI map), named by the
+    experiment and its labels. Names are unique: a repeated file name (every experiment
+    writes ``result.zarr``) is told apart by its folder, never dropped.
+
     Raises
     ------
     FileNotFoundError
@@ -176,22 +187,64 @@ def open_entries(paths: list[str | os.PathLike[str]]) -> list[Entry]:
     NothingToShowError
         A path is of no known kind, or no path holds a dataset the app can show.
     """
+    from pipelines.results import find_results, is_results_folder
+
     entries: list[Entry] = []
     for raw in paths:
         path = Path(raw)
         if not path.exists():
             raise FileNotFoundError(2, "no such file or directory", os.fspath(path))
+        if is_results_folder(path) and not _is_zarr(path):
+            for result in find_results(path):
+                entries += _result_entries(result)
+            continue
         store = _is_zarr(path) or _is_netcdf(path)
         opened = _open_store(path) if store else _open_raw(path)
         summary = _summary_beside(path) if store else None
         for stream, dataset in opened:
             kind = classify(dataset)
             name = path.name + (f" [{stream}]" if stream else "")
-            entries.append(Entry(f"{name} — {kind}", kind, dataset, summary))
+            entries.append(Entry(f"{name} — {kind}", kind, dataset, summary, path))
     if not any(entry.kind != "unknown" for entry in entries):
         names = ", ".join(os.fspath(p) for p in paths)
         raise NothingToShowError(f"{names}: no dataset that operando serve can show")
+    return _unique(entries)
+
+
+#: Outputs of a batch experiment that the app shows, in the order they are listed.
+EXPERIMENT_OUTPUTS = ("result.zarr", "result.nc", "volume.zarr", "cei_map.nc")
+
+
+def _result_entries(result: Any) -> list[Entry]:
+    """One entry per output of a batch experiment, named by the experiment and its labels."""
+    entries = []
+    for output in EXPERIMENT_OUTPUTS:
+        path = result.output(output)
+        if path is None:
+            continue
+        for _, dataset in _open_store(path):
+            kind = classify(dataset)
+            name = f"{result.title} — {output} — {kind}"
+            entries.append(Entry(name, kind, dataset, dict(result.summary) or None, path))
     return entries
+
+
+def _unique(entries: list[Entry]) -> list[Entry]:
+    """Tell repeated names apart by the folder of their file, then by a number."""
+    counts: dict[str, int] = {}
+    for entry in entries:
+        counts[entry.name] = counts.get(entry.name, 0) + 1
+    unique, seen = [], set()
+    for entry in entries:
+        name = entry.name
+        if counts[name] > 1 and entry.path is not None:
+            name = f"{entry.path.parent.name}/{name}"
+        number = 2
+        while name in seen:
+            name, number = f"{entry.name} ({number})", number + 1
+        seen.add(name)
+        unique.append(dataclasses.replace(entry, name=name))
+    return unique
 
 
 def _summary_beside(path: Path) -> dict[str, Any] | None:
@@ -220,11 +273,13 @@ def _result_view(entry: Entry) -> pn.viewable.Viewable:
     onsets, cycle_onsets = result_views.onsets_from_summary(summary)
     tabs: list[tuple[str, Any]] = []
     if "flux" in dataset:
-        flux = result_views.result_flux(dataset)
+        specific = result_views.per_gram(dataset)
+        flux = result_views.result_flux(dataset, specific=specific)
+        amounts = result_views.amounts_from_summary(summary, specific=specific) or None
         tabs += [
+            ("EC-MS", plots.ec_ms(flux, result_views.result_ec(dataset))),
             ("Flux vs potential", plots.flux_vs_potential(flux, onsets, cycle_onsets=cycle_onsets)),
-            ("Flux vs time", plots.flux_vs_time(flux)),
-            ("Gas per cycle", plots.cumulative_gas(flux)),
+            ("Gas per cycle", plots.cumulative_gas(flux, amounts)),
         ]
     tabs.append(("Ion currents", result_views.grid_currents(dataset)))
     return pn.Tabs(*tabs, dynamic=True)
@@ -282,17 +337,17 @@ def _profile_view(
     interfaces = cei_views.cei_interfaces(summary or {})
     axes = [a for a in ("depth", "sputter_time", "scan") if a in dataset.coords or a == "scan"]
     log = pn.widgets.Checkbox(label="Logarithmic intensity", value=True)
-    normalise = pn.widgets.Select(
-        label="Normalise", options={"raw counts": None, "to total": "total", "to maximum": "max"}
-    )
-    axis = pn.widgets.Select(label="Axis", options=axes)
+    # text values: a None value would leave the menu blank until something is picked
+    choices = {"raw counts": "none", "to total": "total", "to maximum": "max"}
+    normalise = pn.widgets.Select(label="Normalise", options=choices, value="none")
+    axis = pn.widgets.Select(label="Axis", options=axes, value=axes[0])
     view = pn.bind(
         lambda logy, norm, ax: plots.depth_profile(
             dataset,
             logy=logy,
-            normalise=norm,
+            normalise=None if norm == "none" else norm,
             axis=ax,
-            interfaces=interfaces if ax == "depth" else None,
+            interfaces=cei_views.interfaces_on(dataset, interfaces, ax),
         ),
         log,
         normalise,
@@ -335,34 +390,65 @@ def view_for(entry: Entry) -> pn.viewable.Viewable:
     if entry.kind == "calibration":
         return pn.panel(dems_plots.calibration_fit(dataset))
     if entry.kind == "thickness":
-        return pn.panel(tofsims_plots.thickness_map(dataset["thickness"]))
+        from tofsims.cei_views import cei_headline
+        from tofsims.lateral import with_scale
+
+        thickness = with_scale(dataset["thickness"], dataset)
+        headline = cei_headline(entry.summary or {})
+        return pn.panel(tofsims_plots.thickness_map(thickness, headline=headline))
     return pn.pane.Str(repr(dataset))
 
 
-def build_app(entries: list[Entry]) -> pn.viewable.Viewable:
-    """Build the page: a dataset picker and the views of the chosen dataset."""
+def _header(entry: Entry) -> pn.viewable.Viewable:
+    """Name the dataset and its file as escaped text (not Markdown: no links from names)."""
+    attrs = entry.dataset.attrs
+    source = attrs.get("source_file") or attrs.get("ms_source_file", "")
+    shown = source or (os.fspath(entry.path) if entry.path is not None else "")
+    return pn.pane.HTML(
+        f"<h3>{html.escape(entry.name)}</h3><p><code>{html.escape(str(shown))}</code></p>"
+    )
+
+
+def build_app(entries: list[Entry], folders: list[Path] | None = None) -> pn.viewable.Viewable:
+    """Build the page: a dataset picker and the views of the chosen dataset.
+
+    With batch output ``folders``, a "Comparison" tab holds the comparison views of
+    ``operando compare`` (grouped by ``sample``), built when the tab is first opened.
+    """
     pn.extension("vtk")
     hv.extension("bokeh", logo=False)
     picker = pn.widgets.Select(
-        label="Dataset", options={entry.name: index for index, entry in enumerate(entries)}
+        label="Dataset",
+        options={entry.name: index for index, entry in enumerate(entries)},
+        width=640,
     )
 
     def shown(index: int) -> pn.viewable.Viewable:
         entry = entries[index]
-        attrs = entry.dataset.attrs
-        source = attrs.get("source_file") or attrs.get("ms_source_file", "")
-        # file-derived text: shown as text, never interpreted as Markdown or HTML
-        header = pn.pane.HTML(
-            f"<h3>{html.escape(entry.name)}</h3><p>{html.escape(str(source))}</p>"
-        )
-        return pn.Column(header, view_for(entry))
+        return pn.Column(_header(entry), view_for(entry))
 
+    datasets = pn.Column(picker, pn.panel(pn.bind(shown, picker)))
+    if not folders:
+        return pn.Column(pn.pane.Markdown("## operando"), datasets, sizing_mode="fixed")
+    tabs = [("Datasets", datasets)]
+    for folder in folders:
+        title = "Comparison" if len(folders) == 1 else f"Comparison: {folder.name}"
+        tabs.append((title, pn.param.ParamFunction(lambda f=folder: _comparison(f), lazy=True)))
     return pn.Column(
-        pn.pane.Markdown("## operando"),
-        picker,
-        pn.panel(pn.bind(shown, picker)),
-        sizing_mode="fixed",
+        pn.pane.Markdown("## operando"), pn.Tabs(*tabs, dynamic=True), sizing_mode="fixed"
     )
+
+
+def _comparison(folder: Path) -> pn.viewable.Viewable:
+    """Build the comparison views of a batch output folder, grouped by ``sample``."""
+    from pipelines.compare import CompareOptions, comparison_page, load_comparison
+    from pipelines.results import ResultsFolderError
+
+    options = CompareOptions()
+    try:
+        return comparison_page(load_comparison(folder, options), options)
+    except ResultsFolderError as err:
+        return pn.pane.HTML(f"<p>No comparison: {html.escape(str(err))}</p>")
 
 
 def serve(
@@ -378,7 +464,8 @@ def serve(
     Parameters
     ----------
     paths
-        Result stores (Zarr directories, netCDF files) and raw instrument files.
+        Result stores (Zarr directories, netCDF files), raw instrument files and batch (or
+        demo) output folders — every experiment's outputs, and a comparison tab.
     port
         TCP port.
     address
@@ -393,9 +480,12 @@ def serve(
     -------
     bokeh.server.server.Server or panel.io.threads.StoppableThread
     """
+    from pipelines.results import is_results_folder
+
     entries = open_entries(paths)
+    folders = [Path(p) for p in paths if is_results_folder(p)]
     server = pn.serve(
-        {"/": lambda: build_app(entries)},
+        {"/": lambda: build_app(entries, folders)},
         port=port,
         address=address,
         websocket_origin=websocket_origins(address, port),

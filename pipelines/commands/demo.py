@@ -19,7 +19,8 @@ Writes, in DIR:
   <experiment>/    each experiment's outputs (result.zarr, calibration.json, volume.zarr,
                    cei_map.nc, summary.json, log.txt)
   summary.csv      the batch table, one row per experiment (columns experiment, kind, sample …)
-  index.html       the batch index;  report.html  comparison table and figures (works offline)
+  index.html       the batch index;  report.html  comparison table and figures (works offline;
+                   BokehJS shared with the experiments' reports in _static/)
 Running it again into the same DIR reuses the experiments that are up to date.
 """
 
@@ -91,8 +92,6 @@ def demo(
         comparison_rows,
         format_comparison,
         prepare_output,
-        serve_paths,
-        write_flux_views,
     )
     from pipelines.example_study import StudySize, write_example_study
     from pipelines.outputs import FolderLock
@@ -114,7 +113,6 @@ def demo(
         click.echo("")
         click.echo(format_comparison(rows))
         click.echo("")
-        write_flux_views(outdir, [str(r["experiment"]) for r in table if r["kind"] == "dems"])
         report = build_report(outdir, rows, table)
     click.echo(f"raw files:   {outdir / 'study' / 'raw'}")
     click.echo(f"table:       {outdir / 'summary.csv'}")
@@ -125,6 +123,5 @@ def demo(
         return
     from pipelines.server import serve
 
-    paths = serve_paths(outdir, table)
     click.echo(f"serving on http://127.0.0.1:{port} (Ctrl-C to stop)")
-    serve(paths, port=port, address="127.0.0.1")
+    serve([outdir], port=port, address="127.0.0.1")

@@ -9,6 +9,7 @@ import click
 EPILOG = """\b
 Examples:
   operando serve results/run12.zarr
+  operando serve results/                # every experiment of a batch, and a comparison tab
   operando serve cei.zarr profile.txt "2022-09-19 11_27_59 test-21.tsv" --port 5007
   operando serve run12.zarr --address 0.0.0.0 --allow-remote   # other machines too
 
@@ -16,7 +17,9 @@ Examples:
 The app binds 127.0.0.1 (this machine only). Another --address (e.g. 0.0.0.0,
 every interface) also needs --allow-remote: the app has no authentication, and
 anyone who can reach the port can read the served data. It shows only the PATHs
-given: Zarr stores, netCDF files, raw DEMS and TOF-SIMS files. Stop it with Ctrl-C.
+given: Zarr stores, netCDF files, raw DEMS and TOF-SIMS files, and batch or demo
+output folders (each experiment's outputs, named by experiment and labels). Stop
+it with Ctrl-C.
 """
 
 
@@ -35,12 +38,13 @@ given: Zarr stores, netCDF files, raw DEMS and TOF-SIMS files. Stop it with Ctrl
 )
 @click.option("--show/--no-show", default=False, help="Open a web browser on the app.")
 def serve(paths: tuple[Path, ...], port: int, address: str, allow_remote: bool, show: bool) -> None:
-    """Serve interactive views of PATHs (result stores and raw files) in the browser.
+    """Serve interactive views of PATHs (results, raw files, batch folders) in the browser.
 
     Each dataset is recognised by its structure and shown with its views: ion currents,
     gas flux against potential with onsets, depth profiles, fragment slices with a scan
     slider and linked x–z / y–z sections, RGB overlays, 3D volumes, CEI thickness maps.
-    A dataset picker switches between them. Volumes are read slice by slice, never whole.
+    A dataset picker switches between them; a batch or demo output folder adds a tab
+    comparing its samples. Volumes are read slice by slice, never whole.
     """
     from pipelines.server import NothingToShowError, is_loopback
     from pipelines.server import serve as run_server
