@@ -125,7 +125,9 @@ def save_html(
 #: Inline scripts at least this long are libraries (BokehJS, Panel), not a page's own code.
 LIBRARY_SCRIPT_CHARS = 8_000
 _INLINE_SCRIPT = re.compile(r'<script type="text/javascript">(?P<code>.*?)</script>', re.DOTALL)
-_LIBRARY_NAME = re.compile(r"/\* BEGIN (?P<name>[\w.-]+?)(?:\.min)?\.js \*/")
+_LIBRARY_NAME = re.compile(
+    r"/\* BEGIN (?P<name>[\w.-]+?)(?:\.min)?\.js \*/|Original file: /npm/(?P<npm>[\w.-]+?)@"
+)
 
 
 def share_scripts(html: str, folder: Path, page_folder: Path) -> str:
@@ -163,7 +165,8 @@ def share_scripts(html: str, folder: Path, page_folder: Path) -> str:
             return match[0]
         named = _LIBRARY_NAME.search(code[:500])
         digest = hashlib.sha256(code.encode("utf-8")).hexdigest()[:16]
-        target = folder / f"{named['name'] if named else 'script'}-{digest}.js"
+        name = (named["name"] or named["npm"]) if named else "script"
+        target = folder / f"{name}-{digest}.js"
         if not target.is_file():
             write_text_atomic(target, code)
         relative = Path(os.path.relpath(target, page_folder)).as_posix()
@@ -217,7 +220,7 @@ def inline_panel_stylesheets(html: str) -> str:
     return _CDN_ICON.sub("", _IMPORTED_STYLESHEET.sub(inline, html))
 
 
-def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path:
+def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int | None = None) -> Path:
     """Render a view to PNG with matplotlib (no browser needed).
 
     Parameters
@@ -228,7 +231,8 @@ def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path
     path
         Output file (``.png``).
     dpi
-        Resolution in dots per inch (200 suits journal figures).
+        Resolution in dots per inch; default 300 for a figure sized for print (its printed
+        width then has 300 dots per inch), 200 for a HoloViews view.
 
     Returns
     -------
@@ -239,14 +243,14 @@ def save_png(view: Any, path: str | os.PathLike[str], *, dpi: int = 200) -> Path
     from matplotlib.figure import Figure
 
     if isinstance(view, Figure):
-        return save_figure(view, path, dpi=dpi)
+        return save_figure(view, path, dpi=dpi or 300)
     if _has_dynamic_map(view) or not isinstance(view, hv.core.dimension.Dimensioned):
         raise ViewExportError(f"{os.fspath(path)}: only static HoloViews views can be saved as PNG")
     if isinstance(view, hv.HoloMap):
         view = view.last
     import holoviews.plotting.mpl  # registers the matplotlib renderer
 
-    renderer = hv.renderer("matplotlib").instance(dpi=dpi)
+    renderer = hv.renderer("matplotlib").instance(dpi=dpi or 200)
     with atomic_file(path, suffix=".png") as temporary:
         renderer.save(view, os.fspath(temporary.with_suffix("")), fmt="png")
     return Path(path)

@@ -182,7 +182,7 @@ def _index_row(
     klass = ' class="failed"' if row.get("status") == "failed" else ""
     numbers = len(labels) + 3
     shown = [
-        f'<td class="number">{c}</td>' if i > numbers and i < len(cells) - 1 else f"<td>{c}</td>"
+        f'<td class="number">{c}</td>' if numbers <= i < len(cells) - 1 else f"<td>{c}</td>"
         for i, c in enumerate(cells)
     ]
     return f"<tr{klass}>{''.join(shown)}</tr>"

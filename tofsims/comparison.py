@@ -242,8 +242,8 @@ def profile_comparison(
     hooks = [_time_axis(rate)] if rate else []
     title = f"{fragment}: normalised depth profiles"
     return hv.Overlay(elements).opts(
-        width=WIDTH, height=HEIGHT, legend_position="top_right", title=title, hooks=hooks,
-        ylim=(-0.02, 1.15), backend="bokeh",
+        width=WIDTH, height=HEIGHT + 90, legend_position="bottom", legend_cols=2, title=title,
+        hooks=hooks, ylim=(-0.02, 1.15), backend="bokeh",
     )  # fmt: skip
 
 
@@ -309,7 +309,8 @@ def thickness_comparison(
         image, _ = thickness_map(
             cei_map, headline=headline if headline[0] is not None else None, clim=(low, high)
         )
-        title = f"{group}: {image.opts.get().kwargs['title']}"
+        value, spread = headline
+        title = f"{group}: CEI {format_uncertain(value, spread, 2, 'nm')}"
         panels.append(image.relabel(group).opts(title=title, backend="bokeh"))
         data = np.asarray(cei_map, float)
         frequencies, _ = np.histogram(data[np.isfinite(data)], bins=edges)

@@ -70,7 +70,11 @@ def test_console_table_gives_measured_and_true_values(demo_run):
     assert pristine_truth.split()[:3] == ["truth", "4.390", "4.350"]
     assert modified.split()[:2] == ["modified", "—"]  # no invented O2 onset
     assert modified_truth.split()[:3] == ["truth", "—", "4.450"]
-    assert modified.split()[-1] == f"{table.loc['modified-sims', 'coating_thickness_nm']:.2f}"
+    coating = table.loc[
+        "modified-sims", ["coating_thickness_nm", "coating_thickness_uncertainty_nm"]
+    ]
+    assert modified.split()[-3:] == [f"{coating.iloc[0]:.2f}", "±", f"{coating.iloc[1]:.2f}"]
+    assert "-0.0" not in output  # an amount of zero is 0.0
     assert pristine.split()[-1] == "none"  # no coating on the pristine sample
     assert f"report:      {out / 'report.html'}" in output
 
@@ -79,11 +83,16 @@ def test_report_is_offline_and_links_the_batch(demo_run):
     out, _ = demo_run
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "<title>operando demo</title>" in text
-    assert not re.search(r"<script[^>]*\ssrc=", text)
+    sources = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", text)
+    assert sources and all(src.startswith("_static/") for src in sources)  # shared, relative
+    assert all((out / src).is_file() for src in sources)
     assert not re.search(r"<link[^>]*stylesheet[^>]*href=\"http", text)
     assert "cdn.holoviz.org/panel" not in text
     assert "index.html" in text and (out / "index.html").is_file()
-    assert "pristine: gas flux during charge" in text
+    # the samples compared on shared axes: both in one legend, onsets with ±
+    assert "O2 during the first charge" in text and "modified: no onset" in text
+    assert "CeO2-: normalised depth profiles" in text
+    assert "pristine: CeO2- not detected" in text  # absent, not normalised noise
     assert "CEI thickness" in text
     assert not list(out.glob(".tmp-*")) and not list(out.glob(".report.html.*"))
 
@@ -104,8 +113,9 @@ def test_rerun_reuses_results_and_serves_them(demo_run, monkeypatch):
 
     from pipelines.server import open_entries
 
+    assert served["paths"] == [out]  # the demo folder itself: every experiment, compared
     entries = open_entries(served["paths"])
-    assert sorted(e.kind for e in entries) == ["flux"] * 2 + ["thickness"] * 2 + ["volume"] * 2
+    assert sorted(e.kind for e in entries) == ["result"] * 2 + ["thickness"] * 2 + ["volume"] * 2
     names = {e.name for e in entries}  # the app's dataset picker needs distinct names
     assert len(names) == 6
     assert {"pristine-sims-volume.zarr — volume", "modified-sims-cei_map.nc — thickness"} <= names

@@ -9,6 +9,7 @@ import pytest
 
 from dems.workflows.options import CalibrateOptions, FaradaicOptions, ProcessOptions
 from operando_core.options import option_fields
+from pipelines.compare import CompareOptions
 from pipelines.kinds import KINDS
 from tofsims.workflows.options import CeiOptions, ProfileOptions, ReconstructOptions
 
@@ -43,6 +44,7 @@ def test_no_document_points_to_files_outside_the_repository():
         ReconstructOptions,
         CeiOptions,
         ProfileOptions,
+        CompareOptions,
     ],
 )
 def test_every_flag_is_documented(options_class):

@@ -1,7 +1,9 @@
 import os
 import re
+from pathlib import Path
 
 import holoviews as hv
+import numpy as np
 import pytest
 
 from dems.plots import flux_vs_potential
@@ -80,3 +82,32 @@ def test_export_options_on_a_click_command(tmp_path):
     assert (tmp_path / "r.png").read_bytes()[:8] == PNG_MAGIC
     assert "--html FILE" in CliRunner().invoke(process, ["--help"]).output
     assert CliRunner().invoke(process, []).output == ""  # nothing asked, nothing written
+
+
+def test_pages_of_a_batch_share_one_copy_of_the_libraries(tmp_path):
+    shared = tmp_path / "_static"
+    pages = []
+    for index in range(5):
+        page = tmp_path / f"experiment-{index}" / "report.html"
+        page.parent.mkdir()
+        curve = hv.Curve(np.random.default_rng(index).random(50), "time", "flux")
+        pages.append(save_html(curve, page, title=f"run {index}", shared_scripts=shared))
+    libraries = sorted(p.name for p in shared.iterdir())
+    assert any(name.startswith("bokeh-") for name in libraries)
+    assert any(name.startswith("panel-") for name in libraries)
+    library_bytes = sum(p.stat().st_size for p in shared.iterdir())
+    assert library_bytes > 2_000_000  # BokehJS and Panel, written once for all five pages
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        sources = re.findall(r'<script[^>]*\ssrc="([^"]+)"', text)
+        assert sorted(Path(s).name for s in sources) == libraries
+        assert all(s.startswith("../_static/") for s in sources)  # relative: works offline
+        inline = sum(len(c) for c in re.findall(r"<script[^>]*>(.*?)</script>", text, re.DOTALL))
+        assert inline < 50_000 and page.stat().st_size < 1_000_000
+    # a hundred such pages: < 10 MB of JavaScript (libraries once + each page's own code)
+    own = max(
+        sum(len(c) for c in re.findall(r'<script type="text/javascript">(.*?)</script>',
+                                       p.read_text(encoding="utf-8"), re.DOTALL))
+        for p in pages
+    )  # fmt: skip
+    assert library_bytes + 100 * own < 10_000_000

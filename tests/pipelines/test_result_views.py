@@ -56,13 +56,37 @@ def png_size(path: Path) -> tuple[int, int]:
     return width, height
 
 
-def assert_offline_html(path: Path) -> str:
+def assert_offline_html(path: Path, *, shared: bool = False) -> str:
+    """Check a page needs no network; return its text with JSON escapes decoded.
+
+    ``shared``: the libraries are loaded from the batch's ``_static`` folder by a relative
+    path (each file exists), and the page itself is under 1 MB; else they are inlined.
+    """
     text = path.read_text(encoding="utf-8")
-    assert not re.search(r"<script[^>]*\ssrc=", text)
+    sources = re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", text)
     assert not re.search(r"<link[^>]*href=\"https?:", text)
     assert "cdn.bokeh.org" not in text and "cdn.holoviz.org" not in text
-    assert len(text) > 1_000_000  # BokehJS inlined
-    return text
+    if shared:
+        assert sources and all(s.startswith("../_static/") for s in sources)
+        assert all((path.parent / s).is_file() for s in sources)
+        assert len(text.encode("utf-8")) < 1_000_000
+    else:
+        assert not sources
+        assert len(text) > 1_000_000  # BokehJS inlined
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m[1], 16)), text)
+
+
+def onset_positions(overlay) -> list[float]:
+    """Potentials of the onset lines of one frame of flux against potential."""
+    return sorted(
+        round(float(c.dimension_values(0)[0]), 6)
+        for c in overlay
+        if isinstance(c, hv.Curve) and " onset " in c.label
+    )
+
+
+def holomap_of(layout) -> hv.HoloMap:
+    return next(panel for panel in layout if isinstance(panel, hv.HoloMap))
 
 
 # --- adapters ------------------------------------------------------------------------------------
@@ -129,25 +153,64 @@ def test_each_cycle_frame_draws_its_own_onsets():
     one = {"O2": {"potential_V": 4.1, "uncertainty_V": 0.01}}
     two = {"O2": {"potential_V": 4.3, "uncertainty_V": 0.02}}
     view = dems_plots.flux_vs_potential(flux(), {}, cycle_onsets={1: one, 2: two})
-    assert _vlines(view[1]) == [4.1]
-    assert _vlines(view[2]) == [4.3]
+    assert onset_positions(view[1]) == [4.1]
+    assert onset_positions(view[2]) == [4.3]
     fallback = dems_plots.flux_vs_potential(flux(), one, cycle_onsets={2: two})
-    assert _vlines(fallback[1]) == [4.1]
+    assert onset_positions(fallback[1]) == [4.1]
 
 
 def test_process_report_shows_onsets_of_the_summary(dems_result):
     result, summary = dems_result
     layout = dems_result_views.process_report(result, summary)
-    against_potential = layout[0]
-    assert isinstance(against_potential, hv.HoloMap)
+    against_potential = holomap_of(layout)
     found = {
         round(summary["onsets"][g]["potential_V"], 6)
         for g in summary["onsets"]
         if summary["onsets"][g]["potential_V"] is not None
     }
-    assert found and found <= set(_vlines(against_potential.last))
-    static = dems_result_views.process_report(result, summary, static=True)
-    assert not any(isinstance(panel, hv.HoloMap) for panel in static)
+    assert found and found <= set(onset_positions(against_potential.last))
+    # per gram (the mass is known) and on the recorded reference electrode
+    curve = against_potential.last.Curve.O2
+    assert curve.vdims[0].unit.endswith("mol/(s·g)")
+    assert curve.kdims[0].unit == "V vs Li/Li⁺"
+    # the charge view holds no rest: every drawn sample has an anodic current
+    charge = dems_result_views.result_flux(result)["charge"]
+    ec = result[["current", "direction"]].sel(time=charge["time"]).load()
+    assert charge.any() and (ec["current"].values[charge.values] > 0).all()
+    rests = (ec["current"].values == 0) & (ec["direction"].values > 0)
+    assert rests.any() and not charge.values[rests].any()  # the rest after the hold is out
+    # the bars show the summary's amounts with their ±
+    bar_overlays = [p for p in layout if isinstance(p, hv.Overlay) and p.traverse(
+        lambda x: x, [hv.ErrorBars])]  # fmt: skip
+    (amounts,) = bar_overlays
+    value = summary["cycles"][0]["evolved"]["O2"]["umol_per_g"]
+    spread = summary["cycles"][0]["evolved"]["O2"]["umol_per_g_uncertainty"]
+    table = dict(zip(amounts.Bars.I.dimension_values(0), amounts.Bars.I.dimension_values(1),
+                     strict=True))  # fmt: skip
+    assert table["O2"] == pytest.approx(value)  # µmol/g
+    assert amounts.ErrorBars.I.dimension_values(2)[0] == pytest.approx(spread)
+
+
+def test_process_figure_colours_each_gas_and_its_onset_alike(dems_result):
+    from matplotlib.colors import to_hex
+
+    from dems.palette import gas_colour
+
+    result, summary = dems_result
+    figure = dems_result_views.process_report(result, summary, static=True)
+    axes_a, axes_b, axes_c, axes_d = figure.axes[:4]
+    lines = {line.get_label(): to_hex(line.get_color()) for line in axes_c.get_lines()}
+    for gas in ("O2", "CO2"):
+        onset = summary["onsets"][gas]
+        label = next(name for name in lines if name.startswith(f"{gas} onset"))
+        assert f"{onset['potential_V']:.3f} ± {onset['uncertainty_V']:.3f} V vs Li/Li⁺" in label
+        assert lines[label] == lines[gas] == gas_colour(gas).lower()
+    bars = {p.get_x(): to_hex(p.get_facecolor()) for p in axes_d.patches}
+    assert sorted(bars.values()) == sorted(gas_colour(g).lower() for g in ("O2", "CO2", "CO"))
+    assert axes_b.get_ylabel() == "Potential (V vs Li/Li⁺)"
+    # the two time panels share their x axis: the EC-MS figure's panels line up
+    assert axes_a.get_shared_x_axes().joined(axes_a, axes_b)
+    assert axes_a.get_position().x0 == pytest.approx(axes_b.get_position().x0)
 
 
 def test_process_report_without_calibration_shows_the_corrected_currents(dems_result):
@@ -179,7 +242,10 @@ def test_cei_report_of_a_volume_has_the_map_and_histogram(batch):
     thickness = xr.open_dataset(folder / "cei_map.nc")["thickness"]
     layout = cei_views.cei_report(depth_profile(volume).compute(), summary, thickness)
     assert [type(p).__name__ for p in layout] == ["Overlay", "Overlay", "Image", "Histogram"]
-    assert int(layout[3].data["pixels"].sum()) == int(np.isfinite(thickness.values).sum())
+    assert int(layout[3].data["cells"].sum()) == int(np.isfinite(thickness.values).sum())
+    title = layout[2].opts.get().kwargs["title"]
+    block = summary["cei_thickness_nm"]
+    assert f"mean {block['mean']:.2f} ± {block['uncertainty']:.2f} nm" in title
 
 
 def test_cei_report_of_a_surfacelab_profile_limits_the_curves():
@@ -226,8 +292,11 @@ def test_dems_process_writes_html_png_and_a_consolidated_store(batch, tmp_path):
     assert PROGRESS_TEXT.search(result.output)  # outside a batch the progress bar is drawn
     text = assert_offline_html(out / "r.html")
     summary = json.loads((out / "s.json").read_text())
-    onset = summary["onsets"]["O2"]["potential_V"]
-    assert f"O2 onset {onset:.3f} V" in text
+    onset, spread = (summary["onsets"]["O2"][k] for k in ("potential_V", "uncertainty_V"))
+    assert f"O2 onset {onset:.3f} ± {spread:.3f} V vs Li/Li⁺" in text
+    evolved = summary["evolved"]["O2"]
+    shown = f"{evolved['umol_per_g']:.1f} ± {evolved['umol_per_g_uncertainty']:.1f} µmol/g"
+    assert re.search(rf"O2\s+onset {onset:.3f} ± {spread:.3f} V\s+evolved {shown}", result.output)
     width, height = png_size(out / "r.png")
     assert width > 1000 and height > 1000
     zarr_json = json.loads((out / "r.zarr" / "zarr.json").read_text())
@@ -281,11 +350,43 @@ def test_batch_writes_a_report_per_experiment_linked_from_the_index(batch):
     index = (batch.outdir / "index.html").read_text()
     for name in ("pristine-dems", "modified-dems", "pristine-sims", "modified-sims"):
         report = batch.outdir / name / "report.html"
-        assert_offline_html(report)
+        text = assert_offline_html(report, shared=True)
         assert f'href="{name}/report.html"' in index
-    assert "O2 onset" in (batch.outdir / "pristine-dems" / "report.html").read_text()
+        assert f"<title>{name} (sample " in text  # named by experiment and labels
+    assert "O2 onset" in assert_offline_html(batch.outdir / "pristine-dems" / "report.html",
+                                             shared=True)  # fmt: skip
     sims = (batch.outdir / "pristine-sims" / "report.html").read_text()
     assert "Thickness distribution" in sims
+    # one copy of the libraries for every report
+    assert len(list((batch.outdir / "_static").glob("bokeh-*.js"))) == 4
+
+
+def test_batch_records_the_published_folder_not_the_work_folder(batch):
+    for name in ("pristine-dems", "pristine-sims"):
+        folder = batch.outdir / name
+        for path in (folder / "summary.json", folder / "log.txt"):
+            text = path.read_text(encoding="utf-8")
+            assert ".tmp-" not in text, path
+        assert str(folder.resolve()) in (folder / "log.txt").read_text(encoding="utf-8")
+    with xr.open_dataset(batch.outdir / "pristine-sims" / "cei_map.nc") as cei_map:
+        assert ".tmp-" not in cei_map.attrs["source_file"]
+        assert cei_map.attrs["pixel_size_um"] > 0  # the map's lateral scale
+    summary = json.loads((batch.outdir / "pristine-dems" / "summary.json").read_text())
+    assert summary["inputs"]["calibration"].endswith("pristine-dems/calibration.json")
+
+
+def test_batch_index_is_readable_with_uncertainties(batch):
+    index = (batch.outdir / "index.html").read_text(encoding="utf-8")
+    summary = json.loads((batch.outdir / "pristine-dems" / "summary.json").read_text())
+    onset = summary["onsets"]["O2"]
+    assert f"{onset['potential_V']:.3f} ± {onset['uncertainty_V']:.3f}" in index
+    evolved = summary["evolved"]["CO2"]
+    assert f"{evolved['umol_per_g']:.1f} ± {evolved['umol_per_g_uncertainty']:.1f} µmol/g" in index
+    cei = json.loads((batch.outdir / "pristine-sims" / "summary.json").read_text())
+    block = cei["cei_thickness_nm"]
+    assert f"{block['mean']:.2f} ± {block['uncertainty']:.2f}" in index
+    assert "O2_onset_uncertainty_V" not in index  # no raw column names
+    assert "<details><summary>files</summary>" in index
 
 
 def test_batch_console_has_no_progress_bars(batch):
@@ -317,10 +418,10 @@ def test_served_result_store_without_summary_uses_its_onsets_attribute(batch, tm
     (entry,) = open_entries([copy])
     assert entry.kind == "result" and entry.summary is None
     tabs = view_for(entry)
-    against_potential = tabs.objects[0].object
+    against_potential = tabs.objects[1].object
     onsets = json.loads(entry.dataset.attrs["onsets_json"])
     expected = {round(v["potential_V"], 6) for v in onsets.values() if v["potential_V"]}
-    assert expected and expected <= set(_vlines(against_potential.last))
+    assert expected and expected <= set(onset_positions(against_potential.last))
 
 
 def test_result_without_cycle_numbers_keeps_every_sample(dems_result):
@@ -330,8 +431,8 @@ def test_result_without_cycle_numbers_keeps_every_sample(dems_result):
     assert "cycle" not in flux_view.coords
     assert flux_view.sizes["time"] == result.sizes["time"]
     layout = dems_result_views.process_report(no_cycles, summary)
-    assert list(layout[0].keys()) == [0]  # one frame, still with the onsets
-    assert set(_vlines(layout[0].last))
+    assert list(holomap_of(layout).keys()) == [0]  # one frame, still with the onsets
+    assert set(onset_positions(holomap_of(layout).last))
 
 
 def test_coating_is_marked_at_its_lower_boundary():

@@ -93,7 +93,7 @@ def test_build_app_has_a_picker_over_all_datasets(stores):
 
     entries = open_entries(sorted(stores.iterdir()))
     app = build_app(entries)
-    picker = next(o for o in app.objects if isinstance(o, pn.widgets.Select))
+    picker = next(iter(app.select(pn.widgets.Select)))
     assert list(picker.options) == [e.name for e in entries]
 
 
@@ -273,8 +273,12 @@ def real(tmp_path_factory):
     return run
 
 
-def _vlines(overlay):
-    return sorted(round(e.data, 6) for e in overlay if isinstance(e, hv.VLine))
+def _onsets(overlay):
+    return sorted(
+        round(float(c.dimension_values(0)[0]), 6)
+        for c in overlay
+        if isinstance(c, hv.Curve) and " onset " in c.label
+    )
 
 
 def test_real_result_stores_are_recognised_with_their_summaries(real):
@@ -306,13 +310,13 @@ def test_real_dems_result_view_draws_the_summary_onsets(real):
     (entry,) = open_entries([real.outdir / "pristine-dems" / "result.zarr"])
     tabs = view_for(entry)
     assert isinstance(tabs, pn.Tabs)
-    names = ["Flux vs potential", "Flux vs time", "Gas per cycle", "Ion currents"]
+    names = ["EC-MS", "Flux vs potential", "Gas per cycle", "Ion currents"]
     assert list(tabs._names) == names
     summary = json.loads((real.outdir / "pristine-dems" / "summary.json").read_text())
-    frames = tabs.objects[0].object
+    frames = tabs.objects[1].object
     for item in summary["cycles"]:
         expected = {round(v["potential_V"], 6) for v in item["onsets"].values() if v["potential_V"]}
-        assert expected and expected <= set(_vlines(frames[item["cycle"]]))
+        assert expected and expected <= set(_onsets(frames[item["cycle"]]))
     tabs.get_root()
 
 
@@ -335,6 +339,41 @@ def test_real_volume_depth_profile_tab_uses_depth_and_interfaces(real):
     np.testing.assert_array_equal(profile_data["intensity"].isel(peak=column), summed)
     tabs.active = 3
     tabs.get_root()  # the lazy tab renders (profile computed once)
+
+
+def test_a_batch_folder_opens_every_experiment_named_by_its_labels(real, tmp_path):
+    import panel as pn
+
+    entries = open_entries([real.outdir])
+    names = [e.name for e in entries]
+    assert names == [
+        "pristine-dems (sample pristine, cycle 1) — result.zarr — result",
+        "modified-dems (sample modified, cycle 1) — result.zarr — result",
+        "pristine-sims (sample pristine) — volume.zarr — volume",
+        "pristine-sims (sample pristine) — cei_map.nc — thickness",
+        "modified-sims (sample modified) — volume.zarr — volume",
+        "modified-sims (sample modified) — cei_map.nc — thickness",
+    ]
+    assert entries[0].summary["onsets"]  # each with its experiment's summary
+    # two stores of the same file name given directly stay two entries, told apart by folder
+    twice = open_entries(
+        [real.outdir / n / "result.zarr" for n in ("pristine-dems", "modified-dems")]
+    )
+    assert [e.name for e in twice] == [
+        "pristine-dems/result.zarr — result",
+        "modified-dems/result.zarr — result",
+    ]
+    app = build_app(entries, [real.outdir])
+    tabs = next(iter(app.select(pn.Tabs)))
+    assert list(tabs._names) == ["Datasets", "Comparison"]
+
+
+def test_header_names_the_dataset_as_text_never_as_a_link(real):
+    from pipelines.server import _header
+
+    (entry,) = open_entries([real.outdir / "pristine-sims" / "cei_map.nc"])
+    header = _header(entry).object
+    assert "<a " not in header and "cei_map.nc" in header
 
 
 def test_real_raw_files_open_with_the_readers(real):
