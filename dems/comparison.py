@@ -96,6 +96,7 @@ def flux_comparison(
                 line_dash=style.dash,
                 tools=["hover"],
                 hover_tooltips=tooltips,
+                hover_mode="vline",
                 backend="bokeh",
             )
         )

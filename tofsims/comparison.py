@@ -230,7 +230,8 @@ def profile_comparison(
         tooltips = [("group", group), (kdim.pprint_label, f"@{{{name}}}"),
                     (vdim.pprint_label, "@{intensity}")]  # fmt: skip
         elements.append(curve.opts(color=colour, line_dash=dash, tools=["hover"],
-                                   hover_tooltips=tooltips, backend="bokeh"))  # fmt: skip
+                                   hover_tooltips=tooltips, hover_mode="vline",
+                                   backend="bokeh"))  # fmt: skip
         elements += _time_marker(profile, name, seconds, spread, colour, dash)
     for index, (group, summary) in enumerate(summaries.items()):
         depth, spread = cei_markers(summary)

@@ -215,10 +215,14 @@ def test_hovering_the_thickness_map_shows_the_pixel_value(page, exported):
     shown.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
     shown.wait_for_timeout(300)
     text = tooltip_text(shown)
-    match = re.search(r"x: ([\d.]+)\s*y: ([\d.]+)\s*CEI thickness \(nm\): ([\d.]+)", text)
+    match = re.search(
+        r"x \(µm\): ([\d.]+)\s*y \(µm\): ([\d.]+)\s*CEI thickness \(nm\): ([\d.]+)", text
+    )
     assert match, text
     x, y, value = (float(v) for v in match.groups())
-    expected = thickness().sel(x=round(x), y=round(y)).item()
+    cells = thickness()
+    size = cells.attrs["pixel_size_um"]  # µm per map cell: x = (index + 0.5) · size
+    expected = cells.sel(x=round(x / size - 0.5), y=round(y / size - 0.5)).item()
     assert value == pytest.approx(expected, abs=1e-3)
 
 
@@ -302,10 +306,17 @@ def test_served_slice_hover_and_fragment_picker(page, served):
     shown.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.45)
     shown.wait_for_timeout(300)
     text = tooltip_text(shown)
-    match = re.search(r"x: ([\d.]+)\s*y: ([\d.]+)\s*Counts: ([\d.]+)", text)
+    match = re.search(
+        r"x \(µm\): ([\d.]+)\s*y \(µm\): ([\d.]+)\s*Counts \(counts per pixel\): ([\d.]+)",
+        text,
+    )
     assert match, text
     x, y, value = (float(v) for v in match.groups())
-    expected = particle_volume()["counts"].sel(fragment="C2HO-", scan=0, x=round(x), y=round(y))
+    volume = particle_volume()
+    size = 1e6 * volume.attrs["field_of_view_m"] / volume.attrs["raster_x"]  # µm per pixel
+    expected = volume["counts"].sel(
+        fragment="C2HO-", scan=0, x=round(x / size - 0.5), y=round(y / size - 0.5)
+    )
     assert value == pytest.approx(float(expected), rel=1e-5)
 
     before = canvas_hash(shown)
@@ -381,7 +392,7 @@ def test_served_real_dems_result_and_cei_map_switch(page, served_real):
     shown = browser_page.open(url)
     assert dataset_title(shown) == "result.zarr — result"
     text = page_text(shown)
-    for tab in ("Flux vs potential", "Flux vs time", "Gas per cycle", "Ion currents"):
+    for tab in ("EC-MS", "Flux vs potential", "Gas per cycle", "Ion currents"):
         assert tab in text
     shown.locator("select").first.select_option(label="cei_map.nc — thickness")
     shown.locator("h3", has_text="cei_map.nc — thickness").wait_for(timeout=30_000)
@@ -391,13 +402,134 @@ def test_served_real_dems_result_and_cei_map_switch(page, served_real):
     shown.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.5)
     shown.wait_for_timeout(300)
     match = re.search(
-        r"x: ([\d.]+)\s*y: ([\d.]+)\s*CEI thickness \(nm\): ([\d.]+)", tooltip_text(shown)
+        r"x \(µm\): ([\d.]+)\s*y \(µm\): ([\d.]+)\s*CEI thickness \(nm\): ([\d.]+)",
+        tooltip_text(shown),
     )
     assert match, tooltip_text(shown)
     x, y, value = (float(v) for v in match.groups())
-    stored = xr.open_dataset(run.outdir / "pristine-sims" / "cei_map.nc")["thickness"]
-    assert value == pytest.approx(float(stored.sel(x=round(x), y=round(y))), rel=1e-3)
+    with xr.open_dataset(run.outdir / "pristine-sims" / "cei_map.nc") as stored:
+        size = stored.attrs["pixel_size_um"]  # the lateral scale, from the field of view
+        cell = stored["thickness"].sel(x=round(x / size - 0.5), y=round(y / size - 0.5))
+        assert value == pytest.approx(float(cell), rel=1e-3)
     shown.locator("select").first.select_option(label="result.zarr — result")
     shown.locator("h3", has_text="result.zarr — result").wait_for(timeout=30_000)
     shown.wait_for_selector("canvas", timeout=30_000)
+    assert browser_page.errors == []
+
+
+# --- the comparison of a batch, and serve on a batch folder --------------------------------------
+
+
+def axis_labels(shown):
+    """Labels of every visible continuous axis of every Bokeh plot on the page."""
+    return shown.evaluate(
+        """() => { const labels = [];
+             for (const doc of Bokeh.documents) for (const model of doc.all_models) {
+               const name = model.constructor.__name__ || "";
+               if (name.endsWith("Axis") && !name.startsWith("Categorical")
+                   && model.visible !== false && model.axis_label) labels.push(model.axis_label);
+             } return labels; }"""
+    )
+
+
+def legend_labels(shown):
+    return shown.evaluate(
+        """() => { const labels = [];
+             for (const doc of Bokeh.documents) for (const model of doc.all_models) {
+               if ((model.constructor.__name__ || "") === "LegendItem") {
+                 const label = model.label; labels.push(label.value ?? label);
+               }
+             } return labels; }"""
+    )
+
+
+@pytest.fixture(scope="module")
+def comparison(tmp_path_factory):
+    from pipelines.compare import CompareOptions, load_comparison, write_comparison
+    from tests.example_results import example_batch
+
+    run = example_batch(tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    options = CompareOptions(dpi=300)
+    loaded = load_comparison(run.outdir, options)
+    folder = tmp_path_factory.mktemp("comparison")
+    write_comparison(loaded, options, folder, echo=lambda line: None)
+    return folder / "index.html", loaded, run
+
+
+def test_comparison_page_has_both_samples_in_one_legend_and_units_on_every_axis(page, comparison):
+    index, _, _ = comparison
+    browser_page = page(offline=True)
+    shown = browser_page.open(index.as_uri())
+    shown.wait_for_timeout(1500)
+    assert browser_page.errors == [] and browser_page.requests == []
+    legends = legend_labels(shown)
+    o2 = [label for label in legends if label.startswith(("pristine: onset", "modified: no"))]
+    assert {label.split(":")[0] for label in o2} == {"pristine", "modified"}
+    assert "pristine: CeO2- not detected" in legends
+    labels = axis_labels(shown)
+    assert len(labels) > 20
+    assert [label for label in labels if not re.search(r"\(.+\)$", label)] == []
+    assert "Potential (V vs Li/Li⁺)" in labels and "Depth (nm)" in labels
+    assert "Sputter time (s)" in labels  # the second axis of the depth profiles
+    assert "x (µm)" in labels and "CEI thickness (nm)" in labels
+
+
+def test_hovering_the_comparison_shows_the_data(page, comparison):
+    index, loaded, _ = comparison
+    shown = page(offline=True).open(index.as_uri())
+    shown.wait_for_timeout(1500)
+    box = shown.locator("canvas").first.bounding_box()  # O2 flux against potential
+    shown.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.5)
+    shown.wait_for_timeout(500)
+    text = tooltip_text(shown)
+    rows = re.findall(
+        r"group: (\w+)\s*Potential \(V vs Li/Li⁺\): ([\d.]+)\s*O2 flux \((\S+)\): (-?[\d.e-]+)",
+        text,
+    )
+    assert {group for group, *_ in rows} == {"pristine", "modified"}, text
+    for group, potential, unit, value in rows:
+        flux = loaded.fluxes[group].sel(gas="O2")
+        assert unit == "nmol/(s·g)"
+        at = abs(flux["potential"].values - float(potential)) < 5e-4
+        shown_values = flux.values[at] * 1e9
+        assert shown_values.size and min(abs(shown_values - float(value))) < 1e-3 * max(
+            1.0, abs(float(value))
+        )
+
+
+@pytest.fixture(scope="module")
+def served_batch(tmp_path_factory):
+    from pipelines.server import serve
+    from tests.example_results import example_batch
+
+    run = example_batch(tmp_path_factory)
+    assert run.exit_code == 0, run.output
+    port = free_port()
+    server = serve([run.outdir], port=port, threaded=True)
+    yield f"http://127.0.0.1:{port}/", run
+    server.stop()
+
+
+def test_serve_on_a_batch_folder_lists_and_switches_every_experiment(page, served_batch):
+    url, _ = served_batch
+    browser_page = page(offline=False)
+    shown = browser_page.open(url)
+    options = shown.locator("select").first.locator("option").all_text_contents()
+    assert options == [
+        "pristine-dems (sample pristine, cycle 1) — result.zarr — result",
+        "modified-dems (sample modified, cycle 1) — result.zarr — result",
+        "pristine-sims (sample pristine) — volume.zarr — volume",
+        "pristine-sims (sample pristine) — cei_map.nc — thickness",
+        "modified-sims (sample modified) — volume.zarr — volume",
+        "modified-sims (sample modified) — cei_map.nc — thickness",
+    ]
+    for name in (options[1], options[5], options[0]):
+        shown.locator("select").first.select_option(label=name)
+        shown.locator("h3", has_text=name).wait_for(timeout=30_000)
+        shown.wait_for_selector("canvas", timeout=30_000)
+    shown.get_by_text("Comparison", exact=True).click()
+    shown.get_by_text("Comparison by sample: pristine, modified").wait_for(timeout=60_000)
+    shown.wait_for_timeout(2000)
+    assert "pristine: CeO2- not detected" in legend_labels(shown)
     assert browser_page.errors == []

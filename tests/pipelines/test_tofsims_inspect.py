@@ -121,3 +121,15 @@ def test_help_has_examples_and_stays_light():
         "    assert name not in sys.modules, name\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_every_tofsims_reader_names_its_engine():
+    """`tofsims inspect` prints the module's ENGINE: the engine it is registered as."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    engines = [e for e in entry_points(group="xarray.backends") if e.name.startswith("tofsims_")]
+    assert len(engines) >= 5
+    for engine in engines:
+        module = importlib.import_module(engine.value.split(":")[0])
+        assert getattr(module, "ENGINE", None) == engine.name, engine.value

@@ -52,6 +52,7 @@ __all__ = [
     "scan_starts",
 ]
 
+ENGINE = "tofsims_grd"
 #: Default upper bounds of one block: records (x 20 bytes mapped) and scan × pixel voxels.
 BLOCK_EVENTS = 4_000_000
 BLOCK_VOXELS = 2_000_000
