@@ -31,6 +31,7 @@ from operando_core.print_style import (
     DOUBLE_COLUMN_MM,
     SINGLE_COLUMN_MM,
     group_style,
+    panel_grid,
     panel_title,
     print_figure,
     print_style,
@@ -227,13 +228,6 @@ def _draw_amounts(axes: Any, groups: Mapping[str, Amounts], unit: str) -> None:
         axes.legend(loc="upper right")
 
 
-def _panel_grid(figure: Any, count: int, wide: bool) -> list[Any]:
-    columns = min(count, 3) if wide else 1
-    rows = -(-count // columns)
-    grid = figure.add_gridspec(rows, columns)
-    return [figure.add_subplot(grid[i // columns, i % columns]) for i in range(count)]
-
-
 def flux_comparison_figure(
     fluxes: Mapping[str, xr.DataArray],
     onsets: Mapping[str, Onsets] | None = None,
@@ -269,7 +263,7 @@ def flux_comparison_figure(
     height = 62 if wide else 48 * len(gases) + 10
     with print_style():
         figure = print_figure(width_mm, height)
-        panels = _panel_grid(figure, len(gases), wide)
+        panels = panel_grid(figure, len(gases), min(len(gases), 3) if wide else 1)
         for letter, axes, gas in zip(LETTERS, panels, gases, strict=False):
             for index, name in enumerate(names):
                 flux = fluxes[name]

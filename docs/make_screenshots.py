@@ -4,10 +4,11 @@ Renders every view on the small synthetic datasets of ``tests/plot_data.py`` in 
 chromium (Playwright, headless): static views from their offline HTML export, the slice viewer
 and the 3D view from a live ``operando serve`` app, plus one matplotlib PNG (paper figure).
 
-The views of real results (``report_*.png``, ``serve_dems_result.png``, ``serve_cei_map.png``)
-come from ``operando batch`` on the generated example study (16 x 16 pixels): the
-``report.html`` pages and PNG figures the commands write, and ``operando serve`` on a result
-store and a CEI map.
+The views of real results (``report_*.png``, ``compare_*.png``, ``serve_dems_result.png``,
+``serve_cei_map.png``, ``serve_comparison.png``) come from ``operando batch`` on the generated
+example study (16 x 16 pixels): the ``report.html`` pages and PNG figures the commands write,
+``operando compare`` on the batch (its page and print figures) and ``operando serve`` on the
+batch folder.
 
 Run:  .venv/bin/python docs/make_screenshots.py            (everything)
       .venv/bin/python docs/make_screenshots.py --real-only  (views of real results only)
@@ -102,11 +103,8 @@ def free_port() -> int:
 
 def real_result_screenshots(browser, tmp: Path) -> None:
     """Screenshots of the reports, figures and served views of the example study's results."""
-    import shutil
-
     from pipelines.cli import cli
     from pipelines.example_study import StudySize, write_example_study
-    from pipelines.server import serve
 
     manifest = write_example_study(tmp / "study", size=StudySize(pixels=16), seed=3)
     out = tmp / "out"
@@ -139,24 +137,55 @@ def real_result_screenshots(browser, tmp: Path) -> None:
         target = IMAGES / f"report_{name}.png"
         page.screenshot(path=target, full_page=True)
         print("wrote", target)
+    compare_screenshots(page, out, tmp / "compare")
+    served_batch_screenshots(page, out)
+    page.close()
+
+
+def compare_screenshots(page, out: Path, figdir: Path) -> None:
+    """``operando compare`` on the batch: its page and three of its print figures."""
+    import shutil
+
+    from pipelines.cli import cli
+
+    cli.main(["compare", str(out), "-o", str(figdir), "--dpi", "300"], standalone_mode=False)
+    page.goto((figdir / "index.html").as_uri())
+    page.wait_for_selector("canvas")
+    page.wait_for_timeout(2500)
+    page.screenshot(path=IMAGES / "compare_page.png", full_page=True)
+    print("wrote", IMAGES / "compare_page.png")
+    for name in ("dems_flux_vs_potential", "tofsims_depth_profiles", "tofsims_cei_maps",
+                 "tofsims_3d_LiF2-"):  # fmt: skip
+        target = IMAGES / f"compare_{name.replace('-', '')}.png"
+        shutil.copy(figdir / f"{name}_175mm.png", target)
+        print("wrote", target)
+
+
+def served_batch_screenshots(page, out: Path) -> None:
+    """``operando serve`` on the batch folder: a DEMS result, a CEI map, the comparison tab."""
+    from pipelines.server import serve
+
     port = free_port()
-    shutil.copy(out / "modified-sims" / "cei_map.nc", tmp / "cei_map.nc")
-    stores = [out / "pristine-dems" / "result.zarr", tmp / "cei_map.nc"]
-    server = serve(stores, port=port, threaded=True)
+    server = serve([out], port=port, threaded=True)
     try:
         page.goto(f"http://127.0.0.1:{port}/")
         page.wait_for_selector("canvas", timeout=60_000)
         page.wait_for_timeout(2000)
         page.screenshot(path=IMAGES / "serve_dems_result.png")
         print("wrote", IMAGES / "serve_dems_result.png")
-        page.locator("select").first.select_option(label="cei_map.nc — thickness")
-        page.locator("h3", has_text="cei_map.nc").wait_for(timeout=30_000)
+        name = "modified-sims (sample modified) — cei_map.nc — thickness"
+        page.locator("select").first.select_option(label=name)
+        page.locator("h3", has_text=name).wait_for(timeout=30_000)
         page.wait_for_timeout(2000)
         page.screenshot(path=IMAGES / "serve_cei_map.png")
         print("wrote", IMAGES / "serve_cei_map.png")
+        page.get_by_text("Comparison", exact=True).click()
+        page.get_by_text("Comparison by sample").wait_for(timeout=60_000)
+        page.wait_for_timeout(3000)
+        page.screenshot(path=IMAGES / "serve_comparison.png")
+        print("wrote", IMAGES / "serve_comparison.png")
     finally:
         server.stop()
-    page.close()
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "SINGLE_COLUMN_MM",
     "GroupStyle",
     "group_style",
+    "panel_grid",
     "panel_title",
     "print_figure",
     "print_style",
@@ -103,3 +104,10 @@ def print_figure(width_mm: float, height_mm: float) -> Any:
 def panel_title(axes: Any, letter: str, title: str) -> None:
     """Title a panel ``(a) Gas flux`` at its left edge, above the axes (never on tick labels)."""
     axes.set_title(f"({letter}) {title}", loc="left")
+
+
+def panel_grid(figure: Any, count: int, columns: int, **keywords: Any) -> list[Any]:
+    """Add ``count`` axes on a grid of ``columns`` columns (``keywords``: e.g. a projection)."""
+    rows = -(-count // columns)
+    grid = figure.add_gridspec(rows, columns)
+    return [figure.add_subplot(grid[i // columns, i % columns], **keywords) for i in range(count)]

@@ -22,6 +22,7 @@ from operando_core.print_style import (
     DOUBLE_COLUMN_MM,
     SINGLE_COLUMN_MM,
     group_style,
+    panel_grid,
     panel_title,
     print_figure,
     print_style,
@@ -48,12 +49,6 @@ RENDER_COLOURMAP = "inferno"
 
 def _wide(width_mm: float) -> bool:
     return width_mm > SINGLE_COLUMN_MM + 1
-
-
-def _grid(figure: Any, count: int, columns: int, **keywords: Any) -> list[Any]:
-    rows = -(-count // columns)
-    grid = figure.add_gridspec(rows, columns)
-    return [figure.add_subplot(grid[i // columns, i % columns], **keywords) for i in range(count)]
 
 
 def profile_comparison_figure(
@@ -94,7 +89,7 @@ def profile_comparison_figure(
     with print_style():
         figure = print_figure(width_mm, (74 if _wide(width_mm) else 70) * rows + 8)
         figure.get_layout_engine().set(hspace=0.08)
-        panels = _grid(figure, len(fragments), columns)
+        panels = panel_grid(figure, len(fragments), columns)
         for letter, axes, fragment in zip(LETTERS, panels, fragments, strict=False):
             _draw_profiles(axes, profiles, summaries, fragment, found)
             axes.set_xlabel("Depth (nm)")
@@ -181,7 +176,7 @@ def thickness_comparison_figure(
     rows = -(-count // columns)
     with print_style():
         figure = print_figure(width_mm, (58 if _wide(width_mm) else 45) * rows + 6)
-        panels = _grid(figure, count, columns)
+        panels = panel_grid(figure, count, columns)
         image = None
         for index, (axes, (group, cei_map)) in enumerate(zip(panels, maps.items(), strict=False)):
             plane = lateral_um(cei_map).transpose("y", "x")
@@ -262,7 +257,7 @@ def volume_render_figure(
     with print_style():
         figure = print_figure(width_mm, (70 if wide else 62) * rows + 4)
         figure.get_layout_engine().set(wspace=0.12)
-        panels = _grid(figure, len(cubes), columns, projection="3d")
+        panels = panel_grid(figure, len(cubes), columns, projection="3d")
         for letter, axes, (group, cube) in zip(LETTERS, panels, cubes.items(), strict=False):
             _render(axes, cube, norm, threshold)
             panel_title(axes, letter, f"{group}: {fragment}")

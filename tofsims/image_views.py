@@ -31,8 +31,27 @@ __all__ = [
 ]
 
 SLICE_SIDE = 360
-#: VTK colour map of the 3D view and the matplotlib/Bokeh map of its colour bar (the same).
-VOLUME_COLOURMAP = ("Inferno (matplotlib)", "inferno")
+#: VTK colour map of the 3D view (one of the vtk.js presets the browser knows) and its control
+#: points (position, red, green, blue; ParaView's definition), from which the colour bar beside
+#: it is drawn (interpolated in RGB).
+VOLUME_COLOURMAP = "Black-Body Radiation"
+BLACK_BODY = (
+    (0.0, 0.0, 0.0, 0.0),
+    (0.4, 230 / 255, 0.0, 0.0),
+    (0.8, 230 / 255, 230 / 255, 0.0),
+    (1.0, 1.0, 1.0, 1.0),
+)
+
+
+def _colour_bar_palette(points: tuple[tuple[float, ...], ...] = BLACK_BODY) -> list[str]:
+    """256 hex colours interpolated between the control points of a VTK colour map."""
+    stops = np.asarray(points, dtype=float)
+    at = np.linspace(0.0, 1.0, 256)
+    channels = [np.interp(at, stops[:, 0], stops[:, i]) for i in (1, 2, 3)]
+    return [
+        f"#{int(r * 255):02x}{int(g * 255):02x}{int(b * 255):02x}"
+        for r, g, b in zip(*channels, strict=True)
+    ]
 
 
 def counts_um(volume: xr.Dataset | xr.DataArray) -> xr.DataArray:
@@ -441,7 +460,7 @@ def volume_3d(
     volume = pn.pane.VTKVolume(
         data,
         spacing=(step_xy, step_xy, step_z),
-        colormap=VOLUME_COLOURMAP[0],
+        colormap=VOLUME_COLOURMAP,
         axes=axes,
         camera=camera,
         orientation_widget=True,
@@ -470,7 +489,7 @@ def _colour_bar(data: np.ndarray, label: str) -> hv.Image:
         ramp, bounds=(0, low, 1, high), kdims=["bar", value], vdims=[hv.Dimension("counts")]
     )
     return image.opts(
-        cmap=VOLUME_COLOURMAP[1],
+        cmap=_colour_bar_palette(),
         width=110,
         height=450,
         xaxis=None,

@@ -139,20 +139,26 @@ def _named(curve: hv.Curve, series: str, name: str, colour: str) -> hv.Curve:
     )
 
 
+#: Line styles of successive interfaces (Bokeh dash, matplotlib style), so each is told apart
+#: in the legend.
+INTERFACE_STYLES = (("dotted", ":"), ("dashed", "--"), ("dashdot", "-."), ("solid", "-"))
+
+
 def _interface_markers(
-    interfaces: Mapping[str, float] | None, top: float, logy: bool
+    interfaces: Mapping[str, float] | None,
+    span: tuple[float, float],
+    kdim: hv.Dimension,
+    vdim: hv.Dimension,
 ) -> list[hv.Element]:
+    """Each interface as a vertical grey line named in the legend (no text on the data)."""
     markers: list[hv.Element] = []
     for index, (label, position) in enumerate((interfaces or {}).items()):
+        dash, style = INTERFACE_STYLES[index % len(INTERFACE_STYLES)]
+        line = hv.Curve(([position] * 2, list(span)), kdims=[kdim], vdims=[vdim], label=label)
         markers.append(
-            hv.VLine(position)
-            .opts(color="grey", line_dash="dotted", backend="bokeh")
-            .opts(color="grey", linestyle=":", backend="matplotlib")
-        )
-        # one text line per interface, so labels of close interfaces never overlap
-        height = top * (0.5**index if logy else 1 - 0.08 * index)
-        markers.append(
-            hv.Text(position, height, f" {label}", halign="left", valign="top", fontsize=9)
+            line.opts(color="#555555", line_dash=dash, line_width=1.5, backend="bokeh").opts(
+                color="#555555", linestyle=style, linewidth=1.0, backend="matplotlib"
+            )
         )
     return markers
 
@@ -181,8 +187,8 @@ def depth_profile(
     axis
         ``"sputter_time"`` (s), ``"depth"`` (nm, needs a depth-calibrated profile) or ``"scan"``.
     interfaces
-        ``{label: position}`` in ``axis`` units, drawn as dotted vertical lines (see
-        :func:`tofsims.cei_views.interfaces_on` to move depths onto another axis).
+        ``{label: position}`` in ``axis`` units, drawn as grey vertical lines named in the
+        legend (see :func:`tofsims.cei_views.interfaces_on` to move depths onto another axis).
 
     Returns
     -------
@@ -203,14 +209,17 @@ def depth_profile(
     )
     names = peak_names(profile)
     fragments = _fragments(profile)
-    curves, top = [], 1.0
+    curves, top, bottom = [], 1.0, np.inf
     for index in select_peaks(profile, peaks):
         y = np.asarray(values.isel(peak=index), dtype=float)
         keep = np.isfinite(y) & ((y > 0) if logy else True)
         top = max(top, float(y[keep].max())) if keep.any() else top
+        bottom = min(bottom, float(y[keep].min())) if keep.any() else bottom
         curve = hv.Curve((x[keep], y[keep]), kdims=[xdim], vdims=[ydim], label=names[index])
         curves.append(_named(curve, "peak", names[index], fragment_colour(fragments[index])))
-    overlay = hv.Overlay([*curves, *_interface_markers(interfaces, top, logy)])
+    bottom = bottom if np.isfinite(bottom) else (1.0 if logy else 0.0)
+    span = (bottom, top)
+    overlay = hv.Overlay([*curves, *_interface_markers(interfaces, span, xdim, ydim)])
     title = "Depth profile" + ("" if normalise is None else f" (normalised: {normalise})")
     return overlay.opts(
         {

@@ -87,7 +87,9 @@ def publish_cei(
         echo(f"warning: {warning}")
     echo(f"{cei_line(summary, run.options.marker)}; wrote {summary_path}")
     if report is not None:
-        thickness = result.map["thickness"] if result.map is not None else None
+        from tofsims.lateral import with_scale
+
+        thickness = None if result.map is None else with_scale(result.map["thickness"], result.map)
 
         def views(static: bool) -> Any:
             from tofsims.cei_views import cei_report

@@ -145,8 +145,10 @@ def test_onsets_from_summary_match_the_summary(dems_result):
     assert per_cycle[first["cycle"]]["O2"]["potential_V"] == first["onsets"]["O2"]["potential_V"]
 
 
-def _vlines(overlay):
-    return sorted(round(e.data, 6) for e in overlay if isinstance(e, hv.VLine))
+def _interface_lines(overlay):
+    """Positions of the interface markers: vertical grey curves named in the legend."""
+    lines = [c for c in overlay if isinstance(c, hv.Curve) and c.label.startswith("CEI")]
+    return sorted({round(float(x), 6) for c in lines for x in c.dimension_values(0)})
 
 
 def test_each_cycle_frame_draws_its_own_onsets():
@@ -256,11 +258,13 @@ def test_cei_report_of_a_surfacelab_profile_limits_the_curves():
     summary = {"input": {"marker": "O2-", "bulk": "Au-"}, "cei_thickness_nm": {"mean": 0.3}}
     layout = cei_views.cei_report(profile, summary, max_peaks=5)
     assert len(layout) == 2  # log and normalised profiles, no map
-    labels = [c.label for c in layout[0] if isinstance(c, hv.Curve)]
+    labels = [
+        c.label for c in layout[0] if isinstance(c, hv.Curve) and c.label != "CEI (O2-) 0.3 nm"
+    ]
     assert len(labels) == 5
     fragments = dict(zip(profile["peak_label"].values, profile["fragment"].values, strict=True))
     assert {"O2-", "Au-"} <= {fragments[label] for label in labels}
-    assert _vlines(layout[0]) == [0.3]
+    assert _interface_lines(layout[0]) == [0.3]
 
 
 # --- commands ------------------------------------------------------------------------------------
