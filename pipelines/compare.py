@@ -171,6 +171,8 @@ def load_comparison(folder: str | os.PathLike[str], options: CompareOptions) -> 
 
     from dems.result_views import amounts_from_summary, onsets_from_summary, per_gram, result_flux
     from tofsims.comparison import mean_profile, sputter_rate
+    from tofsims.errors import TofsimsReadError
+    from tofsims.io.volume_store import open_volume
     from tofsims.lateral import with_scale
 
     results = find_results(folder)
@@ -183,7 +185,10 @@ def load_comparison(folder: str | os.PathLike[str], options: CompareOptions) -> 
         if store is None:
             comparison.skipped[result.name] = "no result store"
             continue
-        opened = xr.open_zarr(store) if store.is_dir() else xr.open_dataset(store, chunks={})
+        opened = _open_result(store)
+        if isinstance(opened, str):
+            comparison.skipped[result.name] = opened
+            continue
         if "flux" not in opened:
             comparison.skipped[result.name] = "processed without a calibration: no gas flux"
             continue
@@ -198,7 +203,11 @@ def load_comparison(folder: str | os.PathLike[str], options: CompareOptions) -> 
         comparison.summaries[group] = result.summary
         volume_store = result.output("volume.zarr")
         if volume_store is not None:
-            volume = xr.open_zarr(volume_store)
+            try:
+                volume = open_volume(volume_store)
+            except TofsimsReadError as err:
+                comparison.skipped[result.name] = str(err)
+                continue
             rate = sputter_rate(result.summary)
             if rate is not None:
                 from tofsims.depth import depth_constant_rate
@@ -213,6 +222,22 @@ def load_comparison(folder: str | os.PathLike[str], options: CompareOptions) -> 
         if volume_store is None and map_file is None:
             comparison.skipped[result.name] = "no volume and no CEI map (a depth profile input)"
     return comparison
+
+
+def _open_result(store: Path) -> xr.Dataset | str:
+    """Open a DEMS result store lazily, or say why it cannot be used (damaged, unreadable)."""
+    import xarray as xr
+
+    from operando_core.stores import store_damage
+
+    try:
+        if store.is_dir():
+            if problem := store_damage(store):
+                return f"{store}: unusable store: {problem}"
+            return xr.open_zarr(store)
+        return xr.open_dataset(store, chunks={})
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        return f"{store}: unreadable result store ({err})"
 
 
 def _render_fragment(comparison: Comparison, options: CompareOptions) -> str | None:
@@ -330,13 +355,11 @@ def _file_safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def write_comparison(
-    comparison: Comparison,
-    options: CompareOptions,
-    outdir: Path,
-    echo: Callable[[str], None] = print,
-) -> list[Path]:
-    """Write the comparison page and every figure (PNG, SVG, PDF at 85 and 175 mm).
+def write_comparison(comparison: Comparison, options: CompareOptions, outdir: Path) -> list[Path]:
+    """Write the comparison page and every figure (PNG, SVG, PDF at 85 and 175 mm) into a folder.
+
+    The command writes into the staged folder of :func:`pipelines.outputs.publishing`, which
+    replaces ``-o FIGDIR`` as a whole when everything is written.
 
     Parameters
     ----------
@@ -345,18 +368,17 @@ def write_comparison(
     options
         The command's options (fragments, 3D render, resolution).
     outdir
-        Output folder (created); files of the same names are replaced, atomically.
-    echo
-        Called with one line per file written.
+        Output folder (created).
 
     Returns
     -------
     list of pathlib.Path
-        ``index.html`` (offline, self-contained) and ``<figure>_<width>mm.<png|svg|pdf>``.
+        The files written: ``<figure>_<width>mm.<png|svg|pdf>``, then ``index.html``
+        (offline, self-contained).
     """
     import panel as pn
 
-    from pipelines.report import rendering, save_figure, save_html
+    from pipelines.report import FIGURE_FORMATS, rendering, save_figure, save_html
 
     outdir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -365,10 +387,9 @@ def write_comparison(
         for width in FIGURE_WIDTHS_MM:
             for name, build in comparison_figures(comparison, options, width).items():
                 figure = build()
-                for fmt in ("png", "svg", "pdf"):
+                for fmt in FIGURE_FORMATS:
                     target = outdir / f"{name}_{width}mm.{fmt}"
                     written.append(save_figure(figure, target, dpi=options.dpi))
-                    echo(f"wrote {target}")
                 if name.startswith("tofsims_3d_") and width == max(FIGURE_WIDTHS_MM):
                     renders.append(_screen_png(figure))
         page = comparison_page(comparison, options)
@@ -377,7 +398,6 @@ def write_comparison(
             page.append(pn.pane.PNG(render, width=900))
         title = f"operando compare — {comparison.folder.name} by {comparison.by}"
         written.append(save_html(page, outdir / PAGE_NAME, title=title))
-    echo(f"wrote {outdir / PAGE_NAME}")
     return written
 
 

@@ -37,7 +37,7 @@ __all__ = [
 #: File that marks a folder as written by ``operando demo`` (safe to write into again).
 DEMO_MARKER = ".operando-demo.json"
 #: What the demo itself writes into its folder (besides the batch's entries).
-DEMO_ENTRIES = ("study", "views", "report.html", DEMO_MARKER)
+DEMO_ENTRIES = ("study", "report.html", DEMO_MARKER)
 GASES = ("O2", "CO2")
 
 

@@ -30,7 +30,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from pipelines.atomic import (
@@ -100,18 +100,21 @@ _RELATION = {
 }
 
 
-def _check_one(name: str, path: Path, sources: list[Path], overwrite: bool) -> None:
+def _check_one(
+    name: str, path: Path, sources: list[Path], overwrite: bool, folder: bool = False
+) -> None:
     for source in sources:
         if relation := input_relation(path, source):
             problem = _RELATION[relation].format(source=source)
             raise OutputError(f"{name} {path}: {problem}; inputs are never overwritten")
     if not os.path.lexists(path):
         return
-    folder = path.suffix in FOLDER_SUFFIXES
+    folder = folder or path.suffix in FOLDER_SUFFIXES
     if path.is_dir() and not folder:
         raise OutputError(f"{name} {path}: is a folder; give a file name")
     if folder and path.exists() and not path.is_dir():
-        raise OutputError(f"{name} {path}: exists and is not a folder (a {path.suffix} store)")
+        kind = f" (a {path.suffix} store)" if path.suffix in FOLDER_SUFFIXES else ""
+        raise OutputError(f"{name} {path}: exists and is not a folder{kind}")
     check_replaceable(path)
     if not overwrite:
         raise OutputError(f"{name} {path}: exists (add --overwrite to replace it)")
@@ -122,6 +125,7 @@ def check_outputs(
     inputs: Iterable[str | os.PathLike[str] | None],
     *,
     overwrite: bool = False,
+    folders: Collection[str] = (),
 ) -> None:
     """Check a command's outputs before anything is computed.
 
@@ -133,6 +137,9 @@ def check_outputs(
         Every file or folder the command reads (sidecars included), ``None`` entries skipped.
     overwrite
         Whether existing outputs may be replaced.
+    folders
+        Option names whose outputs are folders whatever their name (Zarr stores, ending in
+        ``.zarr``, always are); an existing one is replaced only when operando wrote it.
 
     Raises
     ------
@@ -151,7 +158,7 @@ def check_outputs(
         if resolved in seen:
             raise OutputError(f"{seen[resolved]} and {name} name the same file {path}")
         seen[resolved] = name
-        _check_one(name, path, sources, overwrite)
+        _check_one(name, path, sources, overwrite, folder=name in folders)
 
 
 def claim_folder(
@@ -383,6 +390,7 @@ def publishing(
     *,
     overwrite: bool = False,
     written_by: str = "operando",
+    folders: Collection[str] = (),
 ) -> Iterator[Staging]:
     """Check, lock and stage a run's outputs; publish them together when the body succeeds.
 
@@ -396,6 +404,9 @@ def publishing(
         Whether existing outputs may be replaced (``--overwrite``).
     written_by
         Recorded in the marker of folder outputs.
+    folders
+        Option names whose outputs are folders (see :func:`check_outputs`): the body builds
+        each in its staged folder, which gets the marker and replaces the target as a whole.
 
     Yields
     ------
@@ -408,10 +419,11 @@ def publishing(
         See :func:`check_outputs`; another run holds the lock of an output's folder.
     """
     sources = [p for p in inputs if p is not None]
-    check_outputs(outputs, sources, overwrite=overwrite)
+    check_outputs(outputs, sources, overwrite=overwrite, folders=folders)
     targets = [Path(p) for p in outputs.values() if p is not None]
     with locked(target.parent for target in targets):
-        check_outputs(outputs, sources, overwrite=overwrite)  # the folder may have changed
+        # the folder may have changed while waiting for the lock
+        check_outputs(outputs, sources, overwrite=overwrite, folders=folders)
         staging = Staging(targets, written_by)
         try:
             yield staging

@@ -155,9 +155,11 @@ def share_scripts(html: str, folder: Path, page_folder: Path) -> str:
     """
     import hashlib
 
-    from pipelines.atomic import write_text_atomic
+    from pipelines.atomic import is_ours, write_marker, write_text_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
+    if not is_ours(folder):  # a folder of ours: a later batch may write into it again
+        write_marker(folder, "operando batch")
 
     def external(match: re.Match[str]) -> str:
         code = match["code"]

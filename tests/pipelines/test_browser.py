@@ -453,7 +453,7 @@ def comparison(tmp_path_factory):
     options = CompareOptions(dpi=300)
     loaded = load_comparison(run.outdir, options)
     folder = tmp_path_factory.mktemp("comparison")
-    write_comparison(loaded, options, folder, echo=lambda line: None)
+    write_comparison(loaded, options, folder)
     return folder / "index.html", loaded, run
 
 

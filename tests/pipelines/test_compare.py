@@ -13,6 +13,7 @@ import xarray as xr
 from click.testing import CliRunner
 
 from dems.palette import gas_colour
+from pipelines.atomic import MARKER
 from pipelines.cli import cli
 from pipelines.compare import FIGURE_WIDTHS_MM, CompareOptions, load_comparison
 from pipelines.results import ResultsFolderError, find_results, group_results
@@ -178,6 +179,64 @@ def test_results_are_found_in_table_order_and_grouped(batch):
     }
     with pytest.raises(ResultsFolderError, match="cycle"):
         group_results(results, "cycle")  # the TOF-SIMS experiments have no cycle label
+
+
+# --- where compare may write ---------------------------------------------------------------------
+
+
+def _compare(outdir: Path, figdir: Path, *extra: str):
+    return CliRunner().invoke(cli, ["compare", str(outdir), "-o", str(figdir), *extra])
+
+
+def test_figdir_is_marked_and_replaced_only_with_overwrite(batch, compared, monkeypatch):
+    figdir, _ = compared
+    assert (figdir / MARKER).is_file()  # a folder operando wrote
+    before = {p.name: p.stat().st_mtime_ns for p in figdir.iterdir()}
+    refused = _compare(batch.outdir, figdir)
+    assert refused.exit_code == 2
+    assert "exists (add --overwrite to replace it)" in refused.output
+    # with --overwrite, a run that fails half-way publishes nothing: the old set stays whole
+    import pipelines.report
+
+    calls = []
+    save_figure = pipelines.report.save_figure
+
+    def failing(figure, path, **keywords):
+        calls.append(path)
+        if len(calls) == 4:
+            raise OSError("disk full")
+        return save_figure(figure, path, **keywords)
+
+    monkeypatch.setattr(pipelines.report, "save_figure", failing)
+    failed = _compare(batch.outdir, figdir, "--overwrite")
+    assert failed.exit_code != 0 and len(calls) == 4
+    assert {p.name: p.stat().st_mtime_ns for p in figdir.iterdir()} == before
+    leftovers = [p.name for p in figdir.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == [], leftovers
+
+
+@pytest.mark.parametrize("where", ["results", "experiment", "inside-experiment"])
+def test_figdir_never_points_at_the_results_it_reads(batch, where):
+    figdir = {
+        "results": batch.outdir,
+        "experiment": batch.outdir / "pristine-dems",
+        "inside-experiment": batch.outdir / "modified-sims" / "figures",
+    }[where]
+    before = sorted(p.relative_to(batch.outdir) for p in batch.outdir.rglob("*"))
+    result = _compare(batch.outdir, figdir, "--overwrite")
+    assert result.exit_code == 2
+    assert "the input" in result.output and "inputs are never overwritten" in result.output
+    assert sorted(p.relative_to(batch.outdir) for p in batch.outdir.rglob("*")) == before
+
+
+def test_a_users_folder_is_never_replaced(batch, tmp_path):
+    figdir = tmp_path / "mine"
+    figdir.mkdir()
+    (figdir / "notes.txt").write_text("keep me")
+    result = _compare(batch.outdir, figdir, "--overwrite")
+    assert result.exit_code == 2 and "operando did not write" in result.output
+    assert [p.name for p in figdir.iterdir()] == ["notes.txt"]
+    assert (figdir / "notes.txt").read_text() == "keep me"
 
 
 # --- the comparison functions on known data -------------------------------------------------------
