@@ -31,6 +31,7 @@ from operando_core.print_style import (
     DOUBLE_COLUMN_MM,
     SINGLE_COLUMN_MM,
     group_style,
+    legend_below,
     panel_grid,
     panel_title,
     print_figure,
@@ -260,7 +261,9 @@ def flux_comparison_figure(
     factor, unit = _flux_scale(list(fluxes.values()))
     reference = potential_unit(next((reference_of(f) for f in fluxes.values()), None))
     wide = width_mm > SINGLE_COLUMN_MM + 1
-    height = 62 if wide else 48 * len(gases) + 10
+    # a legend of one line per group below each panel
+    legend_mm = 4 * len(names) + 4
+    height = 62 + legend_mm if wide else (48 + legend_mm) * len(gases) + 10
     with print_style():
         figure = print_figure(width_mm, height)
         panels = panel_grid(figure, len(gases), min(len(gases), 3) if wide else 1)
@@ -272,8 +275,8 @@ def flux_comparison_figure(
                 style = group_style(index)
                 mask, _ = first_charge(flux)
                 onset = ((onsets or {}).get(name) or {}).get(gas) or {}
-                stated = onset_text(onset.get("potential_V"), onset.get("uncertainty_V"),
-                                    reference)  # fmt: skip
+                # "V": the axis below names the reference electrode
+                stated = onset_text(onset.get("potential_V"), onset.get("uncertainty_V"), "V")
                 _draw_fluxes(axes, flux.sel(gas=[gas]), np.asarray(flux["potential"], float),
                              factor, mask=mask, linestyle=style.linestyle,
                              label=f"{name}: {stated}")  # fmt: skip
@@ -281,7 +284,8 @@ def flux_comparison_figure(
             axes.set_xlabel(f"Potential ({reference})")
             axes.set_ylabel(f"{gas} flux ({unit})")
             panel_title(axes, letter, f"{gas} during the first charge")
-            axes.legend(loc="upper left")
+            # below the axes: inside, the legend would hide the flux or cross the onset lines
+            legend_below(axes, handlelength=2.2)
     return figure
 
 

@@ -20,6 +20,7 @@ __all__ = [
     "SINGLE_COLUMN_MM",
     "GroupStyle",
     "group_style",
+    "legend_below",
     "panel_grid",
     "panel_title",
     "print_figure",
@@ -111,3 +112,22 @@ def panel_grid(figure: Any, count: int, columns: int, **keywords: Any) -> list[A
     rows = -(-count // columns)
     grid = figure.add_gridspec(rows, columns)
     return [figure.add_subplot(grid[i // columns, i % columns], **keywords) for i in range(count)]
+
+
+#: Distance (points) from the bottom of the axes to the top of a legend below it: room for the
+#: tick labels and the axis label at print size.
+LEGEND_GAP_PT = 26
+
+
+def legend_below(axes: Any, **keywords: Any) -> Any:
+    """Put the legend of ``axes`` under its x-axis label, centred, at a fixed distance.
+
+    The distance is in points, not a fraction of the axes: constrained layout then makes room
+    for the legend without moving it (a fraction would move it as the axes shrink).
+    """
+    from matplotlib.transforms import offset_copy
+
+    below = offset_copy(axes.transAxes, fig=axes.figure, y=-LEGEND_GAP_PT, units="points")
+    return axes.legend(
+        loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=below, **keywords
+    )

@@ -22,6 +22,7 @@ from operando_core.print_style import (
     DOUBLE_COLUMN_MM,
     SINGLE_COLUMN_MM,
     group_style,
+    legend_below,
     panel_grid,
     panel_title,
     print_figure,
@@ -87,7 +88,9 @@ def profile_comparison_figure(
     columns = 3 if _wide(width_mm) else 2
     rows = -(-len(fragments) // columns)
     with print_style():
-        figure = print_figure(width_mm, (74 if _wide(width_mm) else 70) * rows + 8)
+        # below each panel a legend of two lines per group (maximum, CEI)
+        legend_mm = 6 * len(profiles) + 4
+        figure = print_figure(width_mm, ((62 if _wide(width_mm) else 58) + legend_mm) * rows)
         figure.get_layout_engine().set(hspace=0.08)
         panels = panel_grid(figure, len(fragments), columns)
         for letter, axes, fragment in zip(LETTERS, panels, fragments, strict=False):
@@ -102,7 +105,7 @@ def profile_comparison_figure(
                 top.set_xlabel("Sputter time (s)")
             panel_title(axes, letter, fragment)
             # below the axes: a legend inside would hide the profiles
-            axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), handlelength=2.2)
+            legend_below(axes, handlelength=2.2)
     return figure
 
 

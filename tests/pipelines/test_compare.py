@@ -126,6 +126,30 @@ def test_each_gas_onset_line_has_the_gas_colour(batch):
     assert checked == 3
 
 
+@pytest.mark.parametrize("width", FIGURE_WIDTHS_MM)
+def test_legends_stay_on_the_figure_and_off_every_panel(batch, width):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from pipelines.compare import comparison_figures
+
+    options = CompareOptions()
+    comparison = load_comparison(batch.outdir, options)
+    figures = comparison_figures(comparison, options, width)
+    for name in ("dems_flux_vs_potential", "tofsims_depth_profiles"):
+        figure = figures[name]()
+        renderer = FigureCanvasAgg(figure).get_renderer()
+        figure.draw_without_rendering()
+        page = figure.bbox
+        panels = [axes.get_window_extent(renderer) for axes in figure.axes]
+        legends = [axes.get_legend() for axes in figure.axes if axes.get_legend()]
+        assert len(legends) == len(figure.axes), name
+        for legend in legends:
+            box = legend.get_window_extent(renderer)
+            inside = page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0
+            assert inside and box.y1 <= page.y1 + 1, (name, box, page)  # nothing cut off
+            assert not any(box.overlaps(panel) for panel in panels), (name, width)
+
+
 def test_units_and_groups_are_shared(batch):
     comparison = load_comparison(batch.outdir, CompareOptions())
     units = {str(f.attrs["units"]) for f in comparison.fluxes.values()}

@@ -118,8 +118,11 @@ def test_rerun_reuses_results_and_serves_them(demo_run, monkeypatch):
     assert sorted(e.kind for e in entries) == ["result"] * 2 + ["thickness"] * 2 + ["volume"] * 2
     names = {e.name for e in entries}  # the app's dataset picker needs distinct names
     assert len(names) == 6
-    assert {"pristine-sims-volume.zarr — volume", "modified-sims-cei_map.nc — thickness"} <= names
-    volume = next(e for e in entries if e.name.startswith("pristine-sims-volume"))
+    assert {
+        "pristine-sims (sample pristine) — volume.zarr — volume",
+        "modified-sims (sample modified) — cei_map.nc — thickness",
+    } <= names
+    volume = next(e for e in entries if e.name.startswith("pristine-sims (sample pristine) — vol"))
     assert volume.dataset.attrs["source_file"].endswith("pristine.itm.grd")  # not the other
 
 
