@@ -31,6 +31,7 @@ def main() -> None:
         result = CliRunner().invoke(cli, ["demo", "-o", str(out)])
         if result.exit_code != 0:
             raise SystemExit(result.output)
+        print(result.output)  # the console transcript README.md shows
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(
                 executable_path="/usr/bin/chromium", headless=True, args=ARGS

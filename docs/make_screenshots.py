@@ -116,7 +116,7 @@ def real_result_screenshots(browser, tmp: Path) -> None:
             "--ec", str(raw / "operando_01_GCPL_C01.mpt"),
             "--calibration", str(out / "pristine-dems" / "calibration.json"),
             "-o", str(tmp / "run.zarr"), "--summary", str(tmp / "run.json"),
-            "--png", str(IMAGES / "report_dems_process_figure.png"),
+            "--png", str(IMAGES / "report_dems_process_figure.png"), "--overwrite",
         ],
         standalone_mode=False,
     )  # fmt: skip
@@ -125,7 +125,7 @@ def real_result_screenshots(browser, tmp: Path) -> None:
             "tofsims", "cei", str(out / "modified-sims" / "volume.zarr"),
             "--sputter-rate", "0.05", "--marker", "LiF2-",
             "--summary", str(tmp / "cei.json"),
-            "--png", str(IMAGES / "report_tofsims_cei_figure.png"),
+            "--png", str(IMAGES / "report_tofsims_cei_figure.png"), "--overwrite",
         ],
         standalone_mode=False,
     )  # fmt: skip

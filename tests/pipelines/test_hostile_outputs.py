@@ -271,7 +271,9 @@ def test_a_failed_run_publishes_nothing_and_keeps_the_old_set(inputs, monkeypatc
     assert not [p.name for p in inputs.iterdir() if p.name.startswith(".tmp-")]
 
 
-@pytest.mark.parametrize("clash", ["pd/important.txt", "summary.csv", "index.html"])
+@pytest.mark.parametrize(
+    "clash", ["pd/important.txt", "summary.csv", "index.html", "_static/mine.js"]
+)
 def test_batch_into_a_users_folder_touches_nothing(tmp_path, dems_inputs, clash):
     out = tmp_path / "out"
     (out / clash).parent.mkdir(parents=True, exist_ok=True)
@@ -303,6 +305,7 @@ def test_batch_beside_user_files_keeps_them_and_marks_its_folders(tmp_path, dems
     assert result.exit_code == 0, result.output
     assert (out / "notes.txt").read_text() == "the user's"
     assert is_ours(out) and is_ours(out / "pd")
+    assert is_ours(out / "_static") and list((out / "_static").glob("*.js"))  # shared scripts
     assert json.loads((out / "pd" / "summary.json").read_text())["onsets"]
     # a folder the user then puts where an experiment will go is not replaced
     (out / "pd" / ".operando-output.json").unlink()
