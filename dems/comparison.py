@@ -24,9 +24,10 @@ import holoviews as hv
 import numpy as np
 import xarray as xr
 
+from dems.amount_views import Amounts
 from dems.display import display_scale, envelope, first_charge, reference_of
 from dems.palette import gas_colour
-from dems.plots import WIDTH, Amounts, Onsets, potential_dimension
+from dems.plots import WIDTH, Onsets, potential_dimension
 from operando_core.formatting import finite, format_uncertain
 from operando_core.print_style import group_style
 

@@ -1,7 +1,8 @@
 """HoloViews views of DEMS data: ion currents, gas fluxes, onsets, calibration, gas per cycle.
 
 The page of a ``dems process`` result (its store + ``summary.json``) is assembled in
-:mod:`dems.result_views`.
+:mod:`dems.result_views`; the gas-evolved views live in :mod:`dems.amount_views` and are
+re-exported here.
 
 Every function takes xarray objects and returns a HoloViews object (no I/O, no ``.compute()``
 of anything larger than the curves it draws). Render them in a notebook, serve them with
@@ -40,9 +41,9 @@ import holoviews as hv
 import numpy as np
 import xarray as xr
 
+from dems.amount_views import Amounts, amount_bars, cumulative_gas
 from dems.cycles import amount_per_cycle, running_amount
 from dems.display import (
-    AMOUNT_UNITS,
     charging,
     display_scale,
     envelope,
@@ -51,12 +52,13 @@ from dems.display import (
     reference_of,
 )
 from dems.palette import gas_colour
+from dems.view_elements import HEIGHT, TIME, WIDTH
+from dems.view_elements import styled_series as _series
+from dems.view_elements import units as _units
 from operando_core.formatting import finite, format_uncertain
 
-import holoviews.plotting.bokeh  # isort: skip - registers the bokeh options
-import holoviews.plotting.mpl  # isort: skip - registers the matplotlib options
-
 __all__ = [
+    "Amounts",
     "amount_bars",
     "amount_per_cycle",
     "calibration_fit",
@@ -73,36 +75,12 @@ __all__ = [
     "running_amount",
 ]
 
-WIDTH = 800
-HEIGHT = 380
 Onsets = Mapping[str, Mapping[str, Any]]
-#: ``{cycle: {gas: (amount, uncertainty)}}`` in the unit of the flux integrated over time.
-Amounts = Mapping[int, Mapping[str, tuple[float, float | None]]]
-
-
-def _units(obj: xr.DataArray | xr.Dataset, default: str = "") -> str:
-    return str(obj.attrs.get("units", default))
 
 
 def potential_dimension(reference: str | None = None) -> hv.Dimension:
     """Return the potential axis: ``Potential (V vs Li/Li⁺)`` when the reference is known."""
     return hv.Dimension("potential", label="Potential", unit=potential_unit(reference))
-
-
-TIME = hv.Dimension("time", label="Time", unit="s")
-
-
-def _series(
-    element: hv.Element, series: str, name: str, colour: str | None, dash: str = "solid"
-) -> hv.Element:
-    """Colour an element and make its hover tooltip name the series (``gas: O2``)."""
-    dims = [*element.kdims, *element.vdims]
-    tooltips = [(series, name), *((d.pprint_label, f"@{{{d.name}}}") for d in dims)]
-    bokeh: dict[str, Any] = {"tools": ["hover"], "hover_tooltips": tooltips, "line_dash": dash}
-    mpl: dict[str, Any] = {"linestyle": {"solid": "-", "dashed": "--", "dotted": ":"}[dash]}
-    if colour is not None:
-        bokeh["color"] = mpl["color"] = colour
-    return element.opts(backend="bokeh", **bokeh).opts(backend="matplotlib", **mpl)
 
 
 def _align(plot: Any, element: Any) -> None:
@@ -484,130 +462,3 @@ def calibration_fit(calibration: xr.Dataset) -> hv.Layout:
         panels.append((points * line).opts(title=title))
     bokeh = {"Scatter": {"size": 8, "tools": ["hover"]}, "Overlay": {"width": 400, "height": 320}}
     return hv.Layout(panels).cols(2).opts(bokeh, backend="bokeh")
-
-
-def _amounts_of(flux: xr.DataArray) -> dict[int, dict[str, tuple[float, None]]]:
-    """Per-cycle integrals of the flux (no uncertainty: that needs the summary's budget)."""
-    amount = amount_per_cycle(flux).transpose("cycle", "gas")
-    return {
-        int(cycle): {
-            str(gas): (float(amount.sel(cycle=cycle, gas=gas)), None)
-            for gas in amount["gas"].values
-        }
-        for cycle in amount["cycle"].values
-    }
-
-
-def amount_bars(amounts: Amounts, unit: str, *, title: str = "Gas evolved per cycle") -> hv.Overlay:
-    """Bars of the gas evolved per cycle, in each gas's colour, with ±uncertainty whiskers.
-
-    Parameters
-    ----------
-    amounts
-        ``{cycle: {gas: (amount, uncertainty or None)}}`` in ``unit``.
-    unit
-        ``"mol"`` or ``"mol/g"`` (shown with an SI prefix, e.g. µmol/g).
-    title
-        Panel title (``(± 1σ)`` is appended when whiskers are drawn).
-
-    Returns
-    -------
-    holoviews.Overlay
-        ``Bars`` (one per gas and cycle; the x labels name the cycle when there are several)
-        and ``ErrorBars`` where an uncertainty is known.
-    """
-    values = [v for per_gas in amounts.values() for v, _ in per_gas.values()]
-    factor, shown = display_scale(np.asarray(values, dtype=float), unit)
-    dimension = hv.Dimension("amount", label="Gas evolved", unit=shown)
-    several = len(amounts) > 1
-    xdim = hv.Dimension("bar", label="Gas, cycle" if several else "Gas")
-    rows, whiskers = [], []
-    for cycle, per_gas in amounts.items():
-        for gas, (value, spread) in per_gas.items():
-            name = f"{gas} · {cycle}" if several else gas
-            rows.append(
-                (
-                    name,
-                    value * factor,
-                    format_uncertain(
-                        value * factor, None if spread is None else spread * factor, 3
-                    ),
-                    gas,
-                )
-            )
-            if finite(spread):
-                whiskers.append((name, value * factor, spread * factor))
-    colours = {gas: gas_colour(gas) for per_gas in amounts.values() for gas in per_gas}
-    title = f"{title} (± 1σ)" if whiskers else title
-    bars = hv.Bars(rows, kdims=[xdim], vdims=[dimension, hv.Dimension("text", label="±"), "gas"])
-    colour = hv.dim("gas").categorize(colours)
-    tooltips = [(xdim.label, "@{bar}"), (dimension.pprint_label, "@{text}")]
-    bars = bars.opts(color=colour, tools=["hover"], hover_tooltips=tooltips, backend="bokeh").opts(
-        color=colour, backend="matplotlib"
-    )
-    errors = hv.ErrorBars(whiskers, kdims=[xdim], vdims=[dimension, "spread"])
-    overlay = bars * errors.opts(color="black", backend="bokeh")
-    return overlay.opts(
-        width=WIDTH, height=HEIGHT - 80, title=title, show_legend=False, backend="bokeh"
-    ).opts(title=title, backend="matplotlib")
-
-
-def cumulative_gas(flux: xr.DataArray, amounts: Amounts | None = None) -> hv.Layout:
-    """Gas evolved: running total within each cycle, and the total per cycle as bars.
-
-    Parameters
-    ----------
-    flux
-        ``DataArray(gas, time)`` in mol/s (or mol/(s·g)) with a ``cycle`` coordinate.
-    amounts
-        ``{cycle: {gas: (amount, uncertainty)}}`` in mol (mol/g for a per-gram flux), e.g.
-        the summary's (:func:`dems.result_views.amounts_from_summary`): the bars show these
-        numbers with their ± whiskers; default: the flux integrated per cycle, no ±.
-
-    Returns
-    -------
-    holoviews.Layout
-        ``[running total against time (restarting every cycle), bars per cycle and gas]``,
-        with hover values, in µmol (µmol/g) or the prefix that suits the numbers.
-    """
-    unit = AMOUNT_UNITS.get(_units(flux, "mol/s"), f"{_units(flux, 'mol/s')}·s")
-    bars = amount_bars(_amounts_of(flux) if amounts is None else amounts, unit)
-    running = running_amount(flux)
-    factor, shown = display_scale(np.asarray(running), unit)
-    dimension = hv.Dimension("amount", label="Gas evolved", unit=shown)
-    t = np.asarray(flux["time"])
-    curves = [
-        _series(
-            hv.Curve(
-                (t, np.asarray(running.sel(gas=gas)) * factor),
-                kdims=[TIME],
-                vdims=[dimension],
-                label=str(gas),
-            ),
-            "gas",
-            str(gas),
-            gas_colour(str(gas)),
-        )
-        for gas in running["gas"].values
-    ]
-    total = (
-        hv.Overlay(curves)
-        .opts(
-            {
-                "Curve": {"hover_mode": "vline"},
-                "Overlay": {
-                    # full width, legend outside: frames line up with the panels above
-                    "width": WIDTH,
-                    "height": HEIGHT - 80,
-                    "title": "Running total",
-                    "legend_position": "right",
-                },
-            },
-            backend="bokeh",
-        )
-        .opts(
-            {"Overlay": {"title": "Running total", "legend_position": "top_left"}},
-            backend="matplotlib",
-        )
-    )
-    return (total + bars).opts(fig_inches=(10, 4), backend="matplotlib")
