@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.plot_data import (
     ONSETS,
@@ -18,11 +19,8 @@ from tests.plot_data import (
     thickness,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium"),
-]
-sync_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -39,6 +37,10 @@ IGNORED_CONSOLE = re.compile(r"GL Driver Message|GPU stall")
 
 @pytest.fixture(scope="module")
 def playwright():
+    # a missing browser fails loudly: these tests are the only check of what users see
+    assert CHROMIUM.exists(), (
+        f"{CHROMIUM} is missing: `apt-get install chromium`, or deselect with -m 'not browser'"
+    )
     with sync_api.sync_playwright() as running:
         yield running
 
@@ -46,7 +48,7 @@ def playwright():
 @pytest.fixture(scope="module")
 def browser(playwright):
     chromium = playwright.chromium.launch(
-        executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
     )
     yield chromium
     chromium.close()
@@ -327,9 +329,7 @@ def test_served_slice_hover_and_fragment_picker(page, served):
 def test_served_3d_view_draws_the_volume(playwright, served):
     """The VTK volume needs WebGL: a separate browser with software GL (SwiftShader)."""
     args = [a for a in CHROMIUM_ARGS if a != "--disable-gpu"] + ["--enable-unsafe-swiftshader"]
-    chromium = playwright.chromium.launch(
-        executable_path="/usr/bin/chromium", headless=True, args=args
-    )
+    chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=args)
     try:
         shown = chromium.new_page(viewport={"width": 1300, "height": 1000})
         shown.goto(served)
