@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BATTERY_FRAGMENTS",
     "CALIBRATION_IONS",
+    "CALIBRATION_IONS_HEAVY",
     "ELECTRON_MASS_U",
     "INTERFERENCES",
     "ISOTOPES",
@@ -164,6 +165,36 @@ BATTERY_FRAGMENTS: dict[str, str] = {
 CALIBRATION_IONS: dict[str, tuple[str, ...]] = {
     "negative": ("H-", "C-", "CH-", "O-", "OH-", "F-", "C2-", "C2H-", "CN-", "Cl-"),
     "positive": ("H+", "6Li+", "7Li+", "C+", "CH+", "CH2+", "CH3+", "Na+", "C2H3+", "C3H5+"),
+}
+
+#: Heavier calibration ions per polarity, lightest first, added by
+#: :func:`tofsims.masscal.fit_calibration` up to (and one beyond) the heaviest fragment asked
+#: for, so SF is fixed over the fragments' range instead of extrapolated from Cl⁻ (35 u).
+#: Negative: carbon cluster anions Cₙ⁻/CₙH⁻ (conductive carbon, binder and organics give a
+#: series up to n ≈ 15 in every negative spectrum of a composite electrode; even n strongest)
+#: and PF₆⁻ (LiPF₆ electrolyte, 145 u). Positive: aromatic hydrocarbon cations and Cs⁺.
+CALIBRATION_IONS_HEAVY: dict[str, tuple[str, ...]] = {
+    "negative": (
+        "C3-",
+        "C4-",
+        "C4H-",
+        "C5-",
+        "C6-",
+        "C6H-",
+        "C7-",
+        "C8-",
+        "C8H-",
+        "C9-",
+        "C10-",
+        "C10H-",
+        "C12-",
+        "PF6-",
+        "C13-",
+        "C14-",
+        "C15-",
+        "C16-",
+    ),
+    "positive": ("C4H7+", "C5H9+", "C6H5+", "C7H7+", "C9H7+", "C10H8+", "Cs+", "C13H9+", "C14H10+"),
 }
 
 #: Known isobaric interferences (methods.md §B2): (target, interferent).

@@ -3,19 +3,24 @@
 :func:`calibrate` starts from the SF/K0 of the properties, finds the calibration peaks
 (H⁻, C⁻, CH⁻, O⁻, OH⁻, F⁻ … or their positive counterparts) near their expected flight
 times in the summed spectrum, centroids them and refits SF and K0 by weighted least
-squares, reporting each peak's residual in ppm of mass. See ``docs/methods.md``.
+squares, reporting each peak's residual in ppm of mass. Given the fragments to be
+calibrated, heavier calibration ions (:data:`tofsims.fragments.CALIBRATION_IONS_HEAVY`, carbon
+clusters Cₙ⁻ …) are added up to and one beyond the heaviest fragment; a peak is used only if
+it stands ``min_significance`` σ above its local background, and the fit says which ions were
+used, which were missing and the 1σ error (ppm) at every fragment, flagging fragments outside
+the mass range of the used ions (extrapolated). See ``docs/methods.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tofsims.errors import AnalysisError
-from tofsims.fragments import CALIBRATION_IONS, ion_mass
+from tofsims.fragments import CALIBRATION_IONS, CALIBRATION_IONS_HEAVY, ion_mass
 
 if TYPE_CHECKING:
     # imported in calibrate(): the sampled calibration of a GRD runs before xarray is loaded
@@ -28,12 +33,18 @@ __all__ = [
     "fit_calibration",
     "fit_sf_k0",
     "mass_to_tof",
+    "peak_significance",
     "tof_to_mass",
     "window_channels",
 ]
 
 #: Floor of the centroid uncertainty in channels (quantisation, residual systematic shifts).
 CENTROID_ERROR_FLOOR = 0.01
+#: Default significance (σ of the local background) a calibration peak needs to be used.
+MIN_SIGNIFICANCE = 5.0
+
+#: Status of a calibration ion in a fit.
+USED, NOT_FOUND, NOT_SIGNIFICANT, REJECTED = "used", "not found", "not significant", "rejected"
 
 
 def mass_to_tof(mass: Any, sf: float, k0: float) -> Any:
@@ -72,23 +83,45 @@ def centroid_peak(
         Channel (float), its 1σ standard error (channels) and the net counts in the
         centroid window; NaN when the window holds fewer than ``min_counts`` net counts.
     """
+    return _centroid(spectrum, expected, half_width, min_counts)[:3]
+
+
+def peak_significance(net_counts: Any, background_counts: Any) -> Any:
+    """Significance (σ) of a peak above its local background: ``net / √background``.
+
+    ``background_counts`` are the counts the local background level puts under the peak's
+    centroid window (floored at one count, so a peak on zero background is as significant
+    as its counts over one count's Poisson error).
+    """
+    return np.asarray(net_counts, dtype="float64") / np.sqrt(
+        np.maximum(np.asarray(background_counts, dtype="float64"), 1.0)
+    )
+
+
+def _centroid(
+    spectrum: np.ndarray, expected: float, half_width: float, min_counts: float
+) -> tuple[float, float, float, float]:
+    """:func:`centroid_peak` plus the peak's significance (:func:`peak_significance`)."""
     lo = max(int(np.floor(expected - half_width)), 0)
     hi = min(int(np.ceil(expected + half_width)) + 1, spectrum.shape[0])
     if hi - lo < 5:
-        return np.nan, np.nan, 0.0
+        return np.nan, np.nan, 0.0, 0.0
     region = spectrum[lo:hi].astype("float64")
     quarter = max((hi - lo) // 4, 1)
     background = 0.5 * (region[:quarter].mean() + region[-quarter:].mean())
     net = np.clip(region - background, 0.0, None)
-    top = int(np.argmax(net))
-    if net[top] <= 0:
-        return np.nan, np.nan, 0.0
+    smooth = _smoothed_for_top(net)
+    top = int(np.argmax(smooth))
+    if smooth[top] <= 0:
+        return np.nan, np.nan, 0.0, 0.0
     left, right = top, top
-    while left > 0 and net[left - 1] > 0.5 * net[top]:
+    while left > 0 and smooth[left - 1] > 0.5 * smooth[top]:
         left -= 1
-    while right < net.size - 1 and net[right + 1] > 0.5 * net[top]:
+    while right < net.size - 1 and smooth[right + 1] > 0.5 * smooth[top]:
         right += 1
     fwhm = right - left + 1
+    if np.sum(net[left : right + 1]) <= 0:
+        return np.nan, np.nan, 0.0, 0.0
     channels = np.arange(net.size, dtype="float64")
     centre = float(
         np.sum(channels[left : right + 1] * net[left : right + 1]) / np.sum(net[left : right + 1])
@@ -100,14 +133,41 @@ def centroid_peak(
         weights = np.where(mask, net, 0.0)
         total = weights.sum()
         if total <= 0:
-            return np.nan, np.nan, 0.0
+            return np.nan, np.nan, 0.0, 0.0
         centre = float(np.sum(channels * weights) / total)
     total = float(weights.sum())
+    background_counts = float(max(background, 0.0) * np.count_nonzero(mask))
+    # significance from the signed excess: the clipped net of pure noise is positive
+    excess = float(np.sum(region[mask]) - background * np.count_nonzero(mask))
+    significance = float(peak_significance(excess, background_counts))
     if total < min_counts:
-        return np.nan, np.nan, total
+        return np.nan, np.nan, total, significance
     spread = np.sqrt(np.sum(weights * (channels - centre) ** 2) / total)
     error = max(spread / np.sqrt(total), CENTROID_ERROR_FLOOR)
-    return lo + centre, float(error), total
+    return lo + centre, float(error), total, significance
+
+
+#: Counts the smoothing kernel must hold at the peak top before the half maximum is read.
+_TOP_COUNTS = 50.0
+
+
+def _smoothed_for_top(net: np.ndarray) -> np.ndarray:
+    """``net`` smoothed just enough that its maximum is not a counting fluctuation.
+
+    A heavy peak is wide (FWHM = t/2R: ~100 channels at 170 u for R = 5000) with a few
+    counts per channel; its half maximum read on the raw counts follows noise spikes, and
+    the ±1.5 FWHM centroid window then loses most of the peak. The Gaussian kernel (σ = 1,
+    2, 4 … channels) grows until it holds ``_TOP_COUNTS`` counts at the maximum; a strong
+    narrow peak is left as it is.
+    """
+    sigma = 0.0
+    smooth = net
+    while smooth.max() * max(2.5066 * sigma, 1.0) < _TOP_COUNTS and 8 * sigma < net.size:
+        sigma = max(1.0, 2 * sigma)
+        offsets = np.arange(-int(4 * sigma), int(4 * sigma) + 1)
+        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
+        smooth = np.convolve(net, kernel / kernel.sum(), mode="same")
+    return smooth
 
 
 def fit_sf_k0(
@@ -153,6 +213,39 @@ def _worst_peak(
     return best
 
 
+def _locate_peaks(
+    spectrum: np.ndarray,
+    sf: float,
+    k0: float,
+    masses: np.ndarray,
+    search_u: float,
+    min_counts: float,
+    min_significance: float,
+) -> tuple[np.ndarray, ...]:
+    """Centroid, error, net counts, significance and usability of every calibration peak."""
+    expected = mass_to_tof(masses, sf, k0)
+    half_widths = search_u * sf / (2.0 * np.sqrt(masses))
+    found = [
+        _centroid(spectrum, e, w, min_counts) for e, w in zip(expected, half_widths, strict=True)
+    ]
+    centroid, error, counts, significance = (
+        np.array(col, dtype="float64") for col in zip(*found, strict=True)
+    )
+    usable = np.isfinite(centroid) & (significance >= min_significance)
+    return centroid, error, counts, significance, usable
+
+
+def _robust_fit(
+    masses: np.ndarray, centroid: np.ndarray, error: np.ndarray, used: np.ndarray, reject_ppm: float
+) -> tuple[float, float, np.ndarray]:
+    """Fit the used peaks, dropping the worst (leave-one-out) while a residual > reject_ppm."""
+    new_sf, new_k0, residual = fit_sf_k0(masses[used], centroid[used], error[used])
+    while used.sum() > 2 and np.abs(residual).max() > reject_ppm:
+        used[_worst_peak(masses, centroid, error, used)] = False
+        new_sf, new_k0, residual = fit_sf_k0(masses[used], centroid[used], error[used])
+    return new_sf, new_k0, residual
+
+
 def _calibrate_numpy(
     spectrum: np.ndarray,
     sf: float,
@@ -161,25 +254,26 @@ def _calibrate_numpy(
     search_u: float,
     min_counts: float,
     reject_ppm: float,
+    min_significance: float = MIN_SIGNIFICANCE,
 ) -> tuple[np.ndarray, ...]:
     expected = mass_to_tof(masses, sf, k0)
-    half_widths = search_u * sf / (2.0 * np.sqrt(masses))
-    found = [
-        centroid_peak(spectrum, e, w, min_counts)
-        for e, w in zip(expected, half_widths, strict=True)
-    ]
-    centroid, error, counts = (np.array(col, dtype="float64") for col in zip(*found, strict=True))
-    used = np.isfinite(centroid)
+    located = _locate_peaks(spectrum, sf, k0, masses, search_u, min_counts, min_significance)
+    used = located[4].copy()
     if used.sum() < 2:
         raise AnalysisError(
             f"mass calibration: only {int(used.sum())} calibration peak(s) with ≥ {min_counts:g} "
-            f"counts within ±{search_u:g} u of the expected flight times (need 2); "
+            f"counts and ≥ {min_significance:g} σ above the local background within "
+            f"±{search_u:g} u of the expected flight times (need 2); "
             "check polarity and SF/K0, or skip the recalibration"
         )
-    new_sf, new_k0, residual = fit_sf_k0(masses[used], centroid[used], error[used])
-    while used.sum() > 2 and np.abs(residual).max() > reject_ppm:
-        used[_worst_peak(masses, centroid, error, used)] = False
-        new_sf, new_k0, residual = fit_sf_k0(masses[used], centroid[used], error[used])
+    new_sf, new_k0, _ = _robust_fit(masses, located[0], located[1], used, reject_ppm)
+    # second pass: search again around the positions the first fit predicts, so heavy
+    # ions (whose position a wrong SF moves most) are centred in their search windows
+    second = _locate_peaks(spectrum, new_sf, new_k0, masses, search_u, min_counts, min_significance)
+    if second[4].sum() >= 2:
+        located, used = second, second[4].copy()
+        new_sf, new_k0, _ = _robust_fit(masses, located[0], located[1], used, reject_ppm)
+    centroid, error, counts, significance, _ = located
     residual_all = (tof_to_mass(centroid, new_sf, new_k0) - masses) / masses * 1e6
     return (
         np.float64(new_sf),
@@ -190,6 +284,7 @@ def _calibrate_numpy(
         counts,
         used,
         residual_all,
+        significance,
     )
 
 
@@ -211,6 +306,17 @@ class CalibrationFit:
         Per ion, as the variables of :func:`calibrate`.
     covariance
         2 × 2 covariance of (sf, k0) propagated from the centroid errors of the used peaks.
+    significance
+        Per ion: net counts over the Poisson error of the local background under the peak
+        (:func:`peak_significance`); NaN-free, 0 where no peak was found.
+    status
+        Per ion: ``"used"``, ``"not found"`` (no peak with ``min_counts`` net counts in the
+        search window, e.g. absent or beyond the spectrum), ``"not significant"`` (below
+        ``min_significance``) or ``"rejected"`` (residual outlier).
+    min_significance
+        The significance a peak needed.
+    fragments, fragment_mass
+        Fragments (names) and masses (u) where the calibration's error is reported.
     """
 
     sf: float
@@ -226,45 +332,135 @@ class CalibrationFit:
     used: np.ndarray
     residual_ppm: np.ndarray
     covariance: np.ndarray
+    significance: np.ndarray | None = None
+    status: tuple[str, ...] = ()
+    min_significance: float = MIN_SIGNIFICANCE
+    fragments: tuple[str, ...] = ()
+    fragment_mass: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     def mass_error_ppm(self, mass: Any) -> np.ndarray:
         """1σ error (ppm) of a mass calibrated with this fit, from its (sf, k0) covariance.
 
         With √m = (t − k0)/sf, ∂√m/∂sf = −√m/sf and ∂√m/∂k0 = −1/sf; the relative mass
-        error is twice that of √m.
+        error is twice that of √m. Statistical only: outside the mass range of the used
+        peaks (:meth:`extrapolated`) any deviation of the instrument from ``t = SF·√m + K0``
+        adds an error this does not contain.
         """
         root = np.sqrt(np.asarray(mass, dtype="float64"))
         gradient = np.stack([-root / self.sf, np.full_like(root, -1.0 / self.sf)])
         variance = np.einsum("i...,ij,j...->...", gradient, self.covariance, gradient)
         return 2.0 * np.sqrt(variance) / root * 1e6
 
+    @property
+    def used_mass_range(self) -> tuple[float, float]:
+        """Lightest and heaviest mass (u) among the used calibration peaks."""
+        used = self.mass[self.used]
+        return float(used.min()), float(used.max())
+
+    def extrapolated(self, mass: Any) -> np.ndarray:
+        """Flag masses (u) outside the range of the used calibration peaks (True = outside)."""
+        low, high = self.used_mass_range
+        mass = np.asarray(mass, dtype="float64")
+        return (mass < low) | (mass > high)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Calibration ions that were asked for but not used (see :attr:`status`)."""
+        return tuple(ion for ion, used in zip(self.ions, self.used, strict=True) if not used)
+
+    @property
+    def fragment_error_ppm(self) -> np.ndarray:
+        """1σ calibration error (ppm) at each of :attr:`fragment_mass`."""
+        return self.mass_error_ppm(self.fragment_mass)
+
     def to_record(self) -> dict[str, Any]:
-        """JSON-ready description: start and refitted SF/K0, every peak's residual."""
+        """JSON-ready description: start and refitted SF/K0, every peak, error per fragment."""
+        significance = np.zeros(len(self.ions)) if self.significance is None else self.significance
+        status = self.status or tuple(USED if u else NOT_FOUND for u in self.used)
+        low, high = self.used_mass_range
         return {
             "sf_start": self.sf_start,
             "k0_start": self.k0_start,
             "sf": self.sf,
             "k0": self.k0,
+            "min_significance": self.min_significance,
+            "used_mass_range_u": [low, high],
+            "missing": list(self.missing),
             "peaks": [
                 {
                     "ion": ion,
                     "mass_u": float(m),
                     "used": bool(u),
+                    "status": st,
+                    "significance": round(float(sig), 1),
                     "residual_ppm": float(r) if np.isfinite(r) else None,
                 }
-                for ion, m, u, r in zip(
-                    self.ions, self.mass, self.used, self.residual_ppm, strict=True
+                for ion, m, u, st, sig, r in zip(
+                    self.ions,
+                    self.mass,
+                    self.used,
+                    status,
+                    significance,
+                    self.residual_ppm,
+                    strict=True,
+                )
+            ],
+            "fragments": [
+                {
+                    "fragment": name,
+                    "mass_u": float(m),
+                    "error_ppm": float(e),
+                    "extrapolated": bool(x),
+                }
+                for name, m, e, x in zip(
+                    self.fragments,
+                    self.fragment_mass,
+                    self.fragment_error_ppm,
+                    self.extrapolated(self.fragment_mass),
+                    strict=True,
                 )
             ],
         }
 
 
-def _calibration_ions(ions: Sequence[str] | None, polarity: str | None) -> list[str]:
-    if ions is None:
-        if polarity not in CALIBRATION_IONS:
-            raise AnalysisError("mass calibration: give ions= or polarity='negative'/'positive'")
-        ions = CALIBRATION_IONS[polarity]
-    return list(ions)
+def _fragment_masses(
+    fragments: Sequence[str] | Mapping[str, float] | None,
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """Names and masses (u) of the fragments: formulas, or a mapping name → mass."""
+    if fragments is None:
+        return (), np.zeros(0)
+    if isinstance(fragments, Mapping):
+        names = tuple(str(name) for name in fragments)
+        return names, np.array([float(fragments[n]) for n in fragments], dtype="float64")
+    names = tuple(str(f) for f in fragments)
+    return names, np.array([ion_mass(f) for f in names], dtype="float64")
+
+
+def _calibration_ions(
+    ions: Sequence[str] | None, polarity: str | None, fragment_mass: np.ndarray | None = None
+) -> list[str]:
+    """Return the ions given, or the light ions of a polarity plus heavy ones to the fragments.
+
+    Heavy ions (:data:`tofsims.fragments.CALIBRATION_IONS_HEAVY`) are added up to the
+    heaviest fragment and one beyond it, so the fragments lie inside the calibrated range.
+    """
+    if ions is not None:
+        return list(ions)
+    if polarity not in CALIBRATION_IONS:
+        raise AnalysisError("mass calibration: give ions= or polarity='negative'/'positive'")
+    chosen = list(CALIBRATION_IONS[polarity])
+    if fragment_mass is None or len(fragment_mass) == 0:
+        return chosen
+    heaviest = float(np.max(fragment_mass))
+    light_top = max(ion_mass(ion) for ion in chosen)
+    for ion in sorted(CALIBRATION_IONS_HEAVY[polarity], key=ion_mass):
+        mass = ion_mass(ion)
+        if mass <= light_top:
+            continue
+        chosen.append(ion)
+        if mass > heaviest:
+            break
+    return chosen
 
 
 def fit_calibration(
@@ -276,25 +472,39 @@ def fit_calibration(
     search_u: float = 0.05,
     min_counts: float = 20.0,
     reject_ppm: float = 100.0,
+    fragments: Sequence[str] | Mapping[str, float] | None = None,
+    min_significance: float = MIN_SIGNIFICANCE,
 ) -> CalibrationFit:
     """Refine the mass calibration on a NumPy spectrum (counts per TOF channel, channel 0 first).
 
     The same fit as :func:`calibrate` (see there for the parameters), eager and without
-    xarray, plus the covariance of the refitted SF/K0.
+    xarray, plus the covariance of the refitted SF/K0, each ion's status and the error at
+    each fragment.
 
     Raises
     ------
     AnalysisError
         Fewer than two calibration peaks found.
     """
-    ions = _calibration_ions(ions, polarity)
+    fragment_names, fragment_mass = _fragment_masses(fragments)
+    ions = _calibration_ions(ions, polarity, fragment_mass)
     masses = np.array([ion_mass(ion) for ion in ions])
     results = _calibrate_numpy(
-        np.asarray(spectrum), sf, k0, masses, search_u, min_counts, reject_ppm
+        np.asarray(spectrum), sf, k0, masses, search_u, min_counts, reject_ppm, min_significance
     )
-    new_sf, new_k0, expected, centroid, error, counts, used, residual = results
+    new_sf, new_k0, expected, centroid, error, counts, used, residual, significance = results
     design = np.column_stack([np.sqrt(masses[used]), np.ones(int(used.sum()))])
     covariance = np.linalg.pinv(design.T @ (design / error[used, None] ** 2))
+    status = tuple(
+        USED
+        if u
+        else NOT_FOUND
+        if not np.isfinite(c)
+        else NOT_SIGNIFICANT
+        if sig < min_significance
+        else REJECTED
+        for u, c, sig in zip(used, centroid, significance, strict=True)
+    )
     return CalibrationFit(
         float(new_sf),
         float(new_k0),
@@ -309,6 +519,11 @@ def fit_calibration(
         used,
         residual,
         covariance,
+        significance,
+        status,
+        float(min_significance),
+        fragment_names,
+        fragment_mass,
     )
 
 
@@ -321,6 +536,8 @@ def calibrate(
     search_u: float = 0.05,
     min_counts: float = 20.0,
     reject_ppm: float = 100.0,
+    fragments: Sequence[str] | Mapping[str, float] | None = None,
+    min_significance: float = MIN_SIGNIFICANCE,
 ) -> xr.Dataset:
     """Refine the mass calibration on the summed spectrum.
 
@@ -335,7 +552,9 @@ def calibrate(
         Starting calibration (from ``properties.txt``), channels per √u and channels.
     ions
         Calibration ions (our notation); default :data:`tofsims.fragments.CALIBRATION_IONS`
-        of ``polarity`` (or of ``spectrum.attrs["polarity"]``).
+        of ``polarity`` (or of ``spectrum.attrs["polarity"]``), plus the heavy ions of
+        :data:`tofsims.fragments.CALIBRATION_IONS_HEAVY` up to and one beyond the heaviest
+        of ``fragments``.
     search_u
         Half-width (u) of the search window around each expected peak.
     min_counts
@@ -343,14 +562,23 @@ def calibrate(
     reject_ppm
         Peaks whose residual exceeds this are dropped one at a time (worst first) while
         more than two remain.
+    fragments
+        Fragments (formulas, or a mapping name → mass in u) to be calibrated: they choose
+        the heavy calibration ions, and the result gives the 1σ calibration error at each.
+    min_significance
+        Significance (:func:`peak_significance`, σ of the local background) a peak needs
+        to be used.
 
     Returns
     -------
     xarray.Dataset
         Scalars ``sf`` and ``k0`` (refitted) and, along ``ion`` (coordinate ``mass``, u):
         ``tof_expected`` (from the starting calibration), ``tof_centroid``, ``tof_error``
-        (1σ, channels), ``counts`` (net), ``used`` (bool) and ``residual_ppm``. Attributes
-        ``sf_start``, ``k0_start``.
+        (1σ, channels), ``counts`` (net), ``used`` (bool), ``residual_ppm`` and
+        ``significance`` (σ); with ``fragments``, along ``fragment`` (coordinate
+        ``fragment_mass``, u): ``fragment_error_ppm`` (1σ, from the centroid errors of the
+        used peaks) and ``extrapolated`` (outside the used peaks' mass range). Attributes
+        ``sf_start``, ``k0_start``, ``min_significance``.
 
     Raises
     ------
@@ -361,13 +589,14 @@ def calibrate(
 
     if ions is None:
         polarity = polarity or spectrum.attrs.get("polarity")
-    ions = _calibration_ions(ions, polarity)
+    fragment_names, fragment_mass = _fragment_masses(fragments)
+    ions = _calibration_ions(ions, polarity, fragment_mass)
     masses = np.array([ion_mass(ion) for ion in ions])
     results = xr.apply_ufunc(
         _calibrate_numpy,
         spectrum,
         input_core_dims=[["tof_channel"]],
-        output_core_dims=[[], [], *[["ion"]] * 6],
+        output_core_dims=[[], [], *[["ion"]] * 7],
         kwargs={
             "sf": sf,
             "k0": k0,
@@ -375,9 +604,10 @@ def calibrate(
             "search_u": search_u,
             "min_counts": min_counts,
             "reject_ppm": reject_ppm,
+            "min_significance": min_significance,
         },
         dask="parallelized",
-        output_dtypes=[np.float64] * 6 + [bool, np.float64],
+        output_dtypes=[np.float64] * 6 + [bool, np.float64, np.float64],
         dask_gufunc_kwargs={"output_sizes": {"ion": len(ions)}, "allow_rechunk": True},
     )
     names = [
@@ -389,6 +619,7 @@ def calibrate(
         "counts",
         "used",
         "residual_ppm",
+        "significance",
     ]
     ds = xr.Dataset(dict(zip(names, results, strict=True)))
     ds = ds.assign_coords(ion=ions, mass=("ion", masses))
@@ -396,5 +627,53 @@ def calibrate(
     ds["residual_ppm"].attrs["units"] = "ppm"
     for name in ("tof_expected", "tof_centroid", "tof_error", "k0"):
         ds[name].attrs["units"] = "channel"
-    ds.attrs.update({"sf_start": float(sf), "k0_start": float(k0)})
+    ds["significance"].attrs["units"] = "sigma"
+    if fragment_names:
+        ds = ds.assign(_fragment_error(ds, masses, fragment_mass)).assign_coords(
+            fragment=list(fragment_names), fragment_mass=("fragment", fragment_mass)
+        )
+        ds["fragment_mass"].attrs["units"] = "u"
+    ds.attrs.update(
+        {"sf_start": float(sf), "k0_start": float(k0), "min_significance": min_significance}
+    )
     return ds
+
+
+def _fragment_error_numpy(
+    sf: np.ndarray,
+    tof_error: np.ndarray,
+    used: np.ndarray,
+    masses: np.ndarray,
+    fragment_mass: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """1σ error (ppm) and extrapolation flag at the fragments, from the used peaks."""
+    design = np.column_stack([np.sqrt(masses[used]), np.ones(int(used.sum()))])
+    covariance = np.linalg.pinv(design.T @ (design / tof_error[used, None] ** 2))
+    root = np.sqrt(fragment_mass)
+    gradient = np.stack([-root / sf, np.full_like(root, -1.0 / sf)])
+    variance = np.einsum("i...,ij,j...->...", gradient, covariance, gradient)
+    used_mass = masses[used]
+    outside = (fragment_mass < used_mass.min()) | (fragment_mass > used_mass.max())
+    return 2.0 * np.sqrt(variance) / root * 1e6, outside
+
+
+def _fragment_error(
+    ds: xr.Dataset, masses: np.ndarray, fragment_mass: np.ndarray
+) -> dict[str, xr.DataArray]:
+    import xarray as xr
+
+    error, outside = xr.apply_ufunc(
+        _fragment_error_numpy,
+        ds["sf"],
+        ds["tof_error"],
+        ds["used"],
+        input_core_dims=[[], ["ion"], ["ion"]],
+        output_core_dims=[["fragment"], ["fragment"]],
+        kwargs={"masses": masses, "fragment_mass": fragment_mass},
+        vectorize=True,
+        dask="parallelized",
+        output_dtypes=[np.float64, bool],
+        dask_gufunc_kwargs={"output_sizes": {"fragment": len(fragment_mass)}},
+    )
+    error.attrs["units"] = "ppm"
+    return {"fragment_error_ppm": error, "extrapolated": outside}

@@ -173,6 +173,13 @@ def _needed_events(
         needed = size * (error_ppm / target_ppm) ** 2 * 1.25
     # a peak too weak in the sample that the whole file would use
     weak = np.isnan(fit.tof_centroid) & (fit.counts > 0) & (fit.counts / fraction >= min_counts)
+    if fit.significance is not None:
+        # and one whose excess is already a hint (≥ 2σ) and would reach the significance
+        # needed (σ grows as √N): heavy calibration ions absent from the file must not
+        # make every sample grow to the whole file
+        weak &= (fit.significance >= 2.0) & (
+            fit.significance / np.sqrt(fraction) >= fit.min_significance
+        )
     if weak.any():
         needed = max(needed, size * min_counts / fit.counts[weak].min() * 1.5)
     return needed

@@ -31,10 +31,13 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
+from tofsims.fragments import NATURAL_6LI_7LI, NATURAL_10B_11B, ion_mass
 from tofsims.resolution import MriResolution, mri_cdf
 
 __all__ = [
     "FRAGMENTS",
+    "ISOTOPOLOGUES",
+    "NEIGHBOURS",
     "PRESETS",
     "LayeredSample",
     "SampleTruth",
@@ -51,6 +54,41 @@ FRAGMENTS: dict[str, tuple[float, float]] = {
     "NiO2-": (89.90, 89.95),
     "CeO2-": (171.85, 171.94),
 }
+
+#: Isotopologues added with ``neighbours=True``: species → (main isotopologue, natural
+#: ratio); their levels are the ratio times the main one's in every layer.
+ISOTOPOLOGUES: dict[str, tuple[str, float]] = {
+    "10BO2-": ("BO2-", NATURAL_10B_11B),
+    "6LiF2-": ("LiF2-", NATURAL_6LI_7LI),
+}
+#: Integration windows (u) of the isotopologues.
+ISOTOPOLOGUE_WINDOWS: dict[str, tuple[float, float]] = {
+    "10BO2-": (41.98, 42.02),
+    "6LiF2-": (43.99, 44.03),
+}
+
+#: Isobaric neighbours added with ``neighbours=True`` at their true masses
+#: (:func:`tofsims.fragments.ion_mass`): species → (target whose window it falls in,
+#: reference fragment, fractions of the reference's level in the CEI, coating and bulk).
+#: The reference sets the depth shape: organics follow C2HO− (CEI), C2F− follows LiF2−
+#: (fluorinated CEI; none in the oxide bulk), AlO− follows NiO2− (Al-doped oxide bulk).
+#: Levels and reasoning: docs/methods.md ("Synthetic data: isobaric neighbours").
+NEIGHBOURS: dict[str, tuple[str, str, tuple[float, float, float]]] = {
+    "CHN2-": ("C2HO-", "C2HO-", (0.05, 0.05, 0.05)),
+    "C3H5-": ("C2HO-", "C2HO-", (0.20, 0.20, 0.20)),
+    "Br-": ("PO3-", "PO3-", (0.05, 0.05, 0.05)),
+    "CHO2-": ("LiF2-", "C2HO-", (0.20, 0.20, 0.20)),
+    "C2H5O-": ("LiF2-", "C2HO-", (0.05, 0.05, 0.05)),
+    "C2F-": ("BO2-", "LiF2-", (0.03, 0.03, 0.0)),
+    "CHNO-": ("BO2-", "C2HO-", (0.02, 0.02, 0.02)),
+    "C2H3O-": ("BO2-", "C2HO-", (0.05, 0.05, 0.05)),
+    "AlO-": ("BO2-", "NiO2-", (0.005, 0.005, 0.005)),
+    "CNO-": ("10BO2-", "C2HO-", (0.01, 0.01, 0.01)),
+    "C2H2O-": ("10BO2-", "C2HO-", (0.02, 0.02, 0.02)),
+}
+
+#: Bulk ¹¹BO2− level (counts per voxel) of a B-doped oxide (``boron_doped``).
+DOPED_BULK_BO2 = 0.8
 
 #: Expected counts per voxel in each layer (``cei``, ``coating``, ``bulk``) at full yield.
 DEFAULT_LEVELS: dict[str, tuple[float, float, float]] = {
@@ -81,6 +119,14 @@ class LayeredSample:
         CeO2 coating thickness below the CEI (nm); 0 means no coating.
     boron_doped
         Bulk BO2− level raised to 0.8 counts/voxel (B-doped oxide).
+    boron_free
+        No boron anywhere: BO2− (and ¹⁰BO2−) levels 0, so m/z 43 holds only its neighbours
+        (C2F−, organics) and m/z 42 only CNO−/C2H2O− (with ``neighbours``).
+    neighbours
+        Add the isotopologues ¹⁰BO2−, ⁶LiF2− (natural ratios) and the isobaric neighbours
+        of :data:`NEIGHBOURS` as separate species (fragments) at their true masses; the
+        volume then carries coordinates ``target`` (the target window each species falls
+        in; a target names itself) and ``species_mass`` (u).
     interface_sigma_nm
         Roughness σ of the depth resolution (nm); alone it gives erf edges, 16–84 % width 2σ.
     mixing_nm, information_depth_nm
@@ -122,6 +168,8 @@ class LayeredSample:
     cei_bump_amplitude: float = 0.15
     coating_thickness_nm: float = 0.0
     boron_doped: bool = False
+    boron_free: bool = False
+    neighbours: bool = False
     interface_sigma_nm: float = 0.5
     mixing_nm: float = 0.0
     information_depth_nm: float = 0.0
@@ -264,7 +312,7 @@ def layered_sample(
     ('fragment', 'scan', 'y', 'x')
     """
     sample = PRESETS[preset] if isinstance(preset, str) else preset
-    sample = replace(sample, **overrides)
+    sample = _with_species(replace(sample, **overrides))
     canvas, yield_map, margin = _thickness_canvas(sample, seed)
     field_of_view = (slice(margin, margin + sample.ny), slice(margin, margin + sample.nx))
     scale = _count_scale(sample, canvas[field_of_view], yield_map[field_of_view])
@@ -287,8 +335,8 @@ def layered_sample(
         {"counts": (("fragment", "scan", "y", "x"), data, {"units": "counts"})},
         coords={
             "fragment": fragments,
-            "mass_low": ("fragment", [FRAGMENTS[f][0] for f in fragments], {"units": "u"}),
-            "mass_high": ("fragment", [FRAGMENTS[f][1] for f in fragments], {"units": "u"}),
+            "mass_low": ("fragment", [_window(f)[0] for f in fragments], {"units": "u"}),
+            "mass_high": ("fragment", [_window(f)[1] for f in fragments], {"units": "u"}),
             "scan": np.arange(sample.n_scans, dtype=np.int64),
             "sputter_time": ("scan", sputter_time, {"units": "s", "time_reference": "start"}),
             "y": np.arange(sample.ny, dtype=np.int64),
@@ -297,6 +345,11 @@ def layered_sample(
         attrs=_attrs(sample, preset if isinstance(preset, str) else "custom", seed),
     )
     volume.attrs["synthetic_count_scale"] = scale
+    if sample.neighbours:
+        volume = volume.assign_coords(
+            target=("fragment", [_target(f) for f in fragments]),
+            species_mass=("fragment", [ion_mass(f) for f in fragments], {"units": "u"}),
+        )
     truth_map = canvas[field_of_view]
     expected = _expected_profile(sample, truth_map, yield_map[field_of_view], fragments, volume)
     truth = SampleTruth(
@@ -318,6 +371,38 @@ def layered_sample(
         resolution=_resolution(sample),
     )
     return volume, truth
+
+
+def _target(species: str) -> str:
+    """Target window a species falls in (a target names itself)."""
+    return NEIGHBOURS[species][0] if species in NEIGHBOURS else species
+
+
+def _window(species: str) -> tuple[float, float]:
+    """Integration window (u) of a species: its target's."""
+    target = _target(species)
+    return FRAGMENTS[target] if target in FRAGMENTS else ISOTOPOLOGUE_WINDOWS[target]
+
+
+def _with_species(sample: LayeredSample) -> LayeredSample:
+    """Apply ``boron_free`` and ``neighbours`` to the levels (per species)."""
+    if sample.boron_free and sample.boron_doped:
+        raise ValueError("a sample cannot be both boron_free and boron_doped")
+    levels = dict(sample.levels)
+    if sample.neighbours:
+        for species, (main, ratio) in ISOTOPOLOGUES.items():
+            if main in levels and species not in levels:
+                levels[species] = tuple(ratio * v for v in levels[main])
+        for species, (target, reference, fractions) in NEIGHBOURS.items():
+            if target in levels and reference in levels and species not in levels:
+                levels[species] = tuple(
+                    f * v for f, v in zip(fractions, levels[reference], strict=True)
+                )
+    if sample.boron_free:
+        for species in ("BO2-", "10BO2-"):
+            if species in levels:
+                levels[species] = (0.0, 0.0, 0.0)
+    return replace(sample, levels=levels)
 
 
 def _resolution(sample: LayeredSample) -> MriResolution:
@@ -467,8 +552,12 @@ def _expected_rows(sample: LayeredSample, cei: np.ndarray, fragments: list[str])
     for name in fragments:
         levels = list(sample.levels[name])
         if name == "BO2-" and sample.boron_doped:
-            levels[2] = 0.8
+            levels[2] = DOPED_BULK_BO2
+        elif name == "10BO2-" and sample.boron_doped:
+            levels[2] = DOPED_BULK_BO2 * NATURAL_10B_11B
         signal = yield_ramp * sum(level * o for level, o in zip(levels, occ, strict=True))
+        # occupancy differences can be −1e-17; a species absent from a layer must stay ≥ 0
+        signal = np.clip(signal, 0.0, None)
         excess = sample.surface_excess.get(name, 0.0)
         out.append(signal + excess * levels[0] * surface if excess else signal)
     return np.stack(out)

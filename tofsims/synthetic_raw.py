@@ -16,7 +16,7 @@ Each writer writes to the path it is given (test and example data, not published
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -160,6 +160,7 @@ def write_grd(
     k0: float = -2100.0,
     resolution: float = 5000.0,
     calibration_per_pixel: float = 0.5,
+    calibration_ions: Sequence[str] | Mapping[str, float] | None = None,
     background_per_pixel: float = 0.2,
     background_mass_range: tuple[float, float] = (0.5, 200.0),
     windows: Iterable[tuple[float, float]] | None = None,
@@ -185,7 +186,14 @@ def write_grd(
     resolution
         Mass resolving power m/Δm (FWHM) of every peak.
     calibration_per_pixel
-        Mean counts per pixel and scan of each calibration ion of ``polarity``.
+        Mean counts per pixel and scan of each calibration ion.
+    calibration_ions
+        Calibration ions written at their exact masses (our notation): a sequence (each
+        at ``calibration_per_pixel``) or a mapping ion → mean counts per pixel and scan;
+        default the light ions of ``polarity``
+        (:data:`tofsims.fragments.CALIBRATION_IONS`). Add heavy ones
+        (:data:`tofsims.fragments.CALIBRATION_IONS_HEAVY`) to test the calibration over the
+        fragments' mass range.
     background_per_pixel
         Mean counts per pixel and scan of a flat background (uniform in TOF over
         ``background_mass_range``, u).
@@ -222,7 +230,11 @@ def write_grd(
     lows = np.array([w[0] for w in window_list], dtype="float64")
     highs = np.array([w[1] for w in window_list], dtype="float64")
     channels = window_channels(lows, highs, sf, k0)
-    calibration = [(ion_mass(ion), calibration_per_pixel) for ion in CALIBRATION_IONS[polarity]]
+    if calibration_ions is None:
+        calibration_ions = CALIBRATION_IONS[polarity]
+    if not isinstance(calibration_ions, Mapping):
+        calibration_ions = dict.fromkeys(calibration_ions, calibration_per_pixel)
+    calibration = [(ion_mass(ion), float(mean)) for ion, mean in calibration_ions.items()]
     background_channels = tuple(
         int(c) for c in np.rint(mass_to_tof(np.asarray(background_mass_range), sf, k0))
     )
@@ -266,7 +278,12 @@ def write_grd(
             "events": ("scan", events),
         },
         coords={"mass_low": ("window", lows), "mass_high": ("window", highs)},
-        attrs={"sf": sf, "k0": k0, "resolution": resolution},
+        attrs={
+            "sf": sf,
+            "k0": k0,
+            "resolution": resolution,
+            "calibration_ions": list(calibration_ions),
+        },
     )
 
 

@@ -104,7 +104,9 @@ def mass_recalibration(
         records, options.fragments, sf=props.sf, k0=props.k0, **_windows(options)
     )
     masses = window_masses(options.fragments, **_windows(options))[0]
-    return calibrate_sampled(records, plan.n_channels, check_masses=masses)
+    # the fragments choose the heavy calibration ions and get their error in the record
+    fragments = dict(zip(options.fragments, masses.tolist(), strict=True))
+    return calibrate_sampled(records, plan.n_channels, check_masses=masses, fragments=fragments)
 
 
 def fit_record(fit: SampledCalibration) -> str:
