@@ -44,12 +44,34 @@ def _echo_calibration(calibration: Any, echo: Echo) -> None:
         f"  fitted on {sample.events:,} events ({100 * sample.fraction:.3g} % of the file, "
         f"{sample.runs} runs); ±{calibration.mass_error_ppm:.2g} ppm at the fragments"
     )
-    for ion, used, counts, residual in zip(
-        fit.ions, fit.used, fit.counts, fit.residual_ppm, strict=True
+    status = fit.status or tuple(
+        "used" if u else ("rejected" if math.isfinite(r) else "not found")
+        for u, r in zip(fit.used, fit.residual_ppm, strict=True)
+    )
+    not_found = [ion for ion, state in zip(fit.ions, status, strict=True) if state == "not found"]
+    for ion, state, counts, residual in zip(
+        fit.ions, status, fit.counts, fit.residual_ppm, strict=True
     ):
-        state = "used" if used else ("rejected" if math.isfinite(residual) else "not found")
+        if state == "not found":
+            continue
         shown = f"{residual:+8.2f} ppm" if math.isfinite(residual) else "       n/a"
         echo(f"  {ion:<6} {counts:>10.0f} counts  {shown}  {state}")
+    if not_found:
+        echo(f"  not found: {', '.join(not_found)}")
+    low, high = fit.used_mass_range
+    for fragment, mass, error, outside in zip(
+        fit.fragments,
+        fit.fragment_mass,
+        fit.fragment_error_ppm,
+        fit.extrapolated(fit.fragment_mass),
+        strict=True,
+    ):
+        note = (
+            f"  extrapolated beyond the calibration ions ({low:.1f}–{high:.1f} u)"
+            if outside
+            else ""
+        )
+        echo(f"  {fragment:<8} {mass:9.4f} u  ±{error:.2g} ppm{note}")
 
 
 def _on_a_cluster() -> bool:

@@ -48,6 +48,12 @@ def test_reconstruct_with_recalibration(raw, tmp_path):
     result = run(path, "-o", out, "--fragments", FRAGMENTS, "--window-u", "0.05")
     assert result.exit_code == 0, result.output
     assert "mass calibration" in result.output and "F- " in result.output
+    # no heavy calibration ions in this file: said, and the fragments flagged as extrapolated
+    assert "not found: C3-" in result.output
+    assert "extrapolated beyond the calibration ions (1.0–35.0 u)" in result.output
+    record = json.loads(xr.open_zarr(out).attrs["mass_calibration_json"])
+    assert {row["fragment"] for row in record["fragments"]} == set(FRAGMENTS.split(","))
+    assert all(row["extrapolated"] for row in record["fragments"])
     assert "100% Completed" in result.output
     volume = xr.open_zarr(out)
     assert abs(volume.attrs["sf"] - SF) / SF < 20e-6
