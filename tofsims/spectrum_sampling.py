@@ -171,17 +171,24 @@ def _needed_events(
     needed: float = size
     if error_ppm > target_ppm:
         needed = size * (error_ppm / target_ppm) ** 2 * 1.25
-    # a peak too weak in the sample that the whole file would use
-    weak = np.isnan(fit.tof_centroid) & (fit.counts > 0) & (fit.counts / fraction >= min_counts)
+    # a peak too weak in the sample that the whole file would use: too few counts (no
+    # centroid) or not yet significant, but already a hint (≥ 3σ) and reaching the needed
+    # significance in the whole file (σ grows as √N). Calibration ions absent from the
+    # file (heavy ones often are) stay near 0σ and must not make every sample grow.
+    status = np.asarray(fit.status or ("",) * len(fit.ions))
+    weak = ~fit.used & (status != "rejected") & (fit.counts > 0)
+    weak &= fit.counts / fraction >= min_counts
     if fit.significance is not None:
-        # and one whose excess is already a hint (≥ 2σ) and would reach the significance
-        # needed (σ grows as √N): heavy calibration ions absent from the file must not
-        # make every sample grow to the whole file
-        weak &= (fit.significance >= 2.0) & (
+        weak &= (fit.significance >= 3.0) & (
             fit.significance / np.sqrt(fraction) >= fit.min_significance
         )
+    else:
+        weak &= np.isnan(fit.tof_centroid)
     if weak.any():
-        needed = max(needed, size * min_counts / fit.counts[weak].min() * 1.5)
+        factor = min_counts / fit.counts[weak]
+        if fit.significance is not None:
+            factor = np.maximum(factor, (fit.min_significance / fit.significance[weak]) ** 2)
+        needed = max(needed, size * float(factor.min()) * 1.5)
     return needed
 
 

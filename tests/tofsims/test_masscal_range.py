@@ -118,3 +118,39 @@ def test_insignificant_peak_is_not_used():
     assert fit.significance[c3] < 5.0
     assert fit.used[:c3].all()
     assert fit.significance[0] > 50.0
+
+
+def test_absent_heavy_ions_do_not_make_a_sample_grow():
+    from tofsims.spectrum_sampling import _needed_events
+
+    rng = np.random.default_rng(8)
+    n_channels = int(mass_to_tof(200.0, SF, K0))
+    tofs = [rng.integers(0, n_channels, n_channels // 2)]  # 0.5 counts per channel
+    for ion in CALIBRATION_IONS["negative"]:
+        centre = mass_to_tof(ion_mass(ion), SF, K0)
+        tofs.append(np.rint(rng.normal(centre, (centre - K0) / 1e4 / 2.3548, 5000)).astype(int))
+    spectrum = np.bincount(np.concatenate(tofs), minlength=n_channels)[:n_channels]
+    fit = fit_calibration(spectrum, SF, K0, polarity="negative", fragments=FRAGMENTS)
+    assert len(fit.missing) >= 10
+    # a 1 % sample whose error is already small enough stays as it is
+    assert _needed_events(fit, 0.1, 10**6, 0.01, 1.0, 20.0) == 10**6
+
+
+def test_weak_but_real_heavy_peak_asks_for_a_larger_sample():
+    from tofsims.spectrum_sampling import _needed_events
+
+    rng = np.random.default_rng(8)
+    n_channels = int(mass_to_tof(200.0, SF, K0))
+    tofs = [rng.integers(0, n_channels, n_channels // 2)]
+    for ion in CALIBRATION_IONS["negative"]:
+        centre = mass_to_tof(ion_mass(ion), SF, K0)
+        tofs.append(np.rint(rng.normal(centre, (centre - K0) / 1e4 / 2.3548, 5000)).astype(int))
+    # C3- with 3-5σ in this sample: a 1 % sample of a file where it is ~30σ or more
+    centre = mass_to_tof(ion_mass("C3-"), SF, K0)
+    tofs.append(np.rint(rng.normal(centre, (centre - K0) / 1e4 / 2.3548, 60)).astype(int))
+    spectrum = np.bincount(np.concatenate(tofs), minlength=n_channels)[:n_channels]
+    fit = fit_calibration(spectrum, SF, K0, polarity="negative", fragments=FRAGMENTS)
+    c3 = fit.ions.index("C3-")
+    assert fit.status[c3] == "not significant" and 3.0 <= fit.significance[c3] < 5.0
+    needed = _needed_events(fit, 0.1, 10**6, 0.01, 1.0, 20.0)
+    assert needed >= 10**6 * (5.0 / fit.significance[c3]) ** 2
