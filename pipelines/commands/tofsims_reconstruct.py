@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -102,7 +105,10 @@ def run_reconstruct(
         if options.recalibrate:
             fit = mass_recalibration(records, options)
             _echo_calibration(fit, echo)
-        with atomic_directory(staging.path(output)) as temporary:
+        with (
+            atomic_directory(staging.path(output)) as temporary,
+            _dead_time_warnings(echo),
+        ):
             if _on_a_cluster():
                 _reconstruct_with_dask(records, options, fit, temporary, workers, progress)
             else:
@@ -120,6 +126,29 @@ def run_reconstruct(
         f"{ny} × {nx} (sf {sf:.3f}, k0 {k0:.3f})"
     )
     return output
+
+
+@contextlib.contextmanager
+def _dead_time_warnings(echo: Echo) -> Iterator[None]:
+    """Report large dead-time corrections as ``warning: …`` lines (the log in a batch).
+
+    Other warnings are shown as they would be without this block.
+    """
+    from tofsims.dead_time import DeadTimeWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DeadTimeWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if not issubclass(warning.category, DeadTimeWarning):
+                    warnings.showwarning(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
+    for warning in caught:
+        if issubclass(warning.category, DeadTimeWarning):
+            echo(f"warning: {warning.message}", err=True)
 
 
 def _reconstruct_with_dask(

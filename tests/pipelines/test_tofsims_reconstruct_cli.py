@@ -78,7 +78,10 @@ def test_no_recalibration_binning_and_dead_time(raw, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "mass calibration" not in result.output
+    # one shot per pixel and 1–3 ions per pixel and scan: the correction is large
+    assert "warning: " in result.output and "run.itm.grd: the dead-time correction" in result.output
     volume = xr.open_zarr(out)
+    assert len(volume.attrs["dead_time_increase"]) == 2
     sizes = {d: volume.sizes[d] for d in ("fragment", "scan", "y", "x")}
     assert sizes == {"fragment": 2, "scan": 6, "y": 4, "x": 4}
     assert volume.attrs["sf"] == pytest.approx(SF * (1 + 2e-4))
