@@ -172,9 +172,13 @@ def reconstruct(
     lateral_bin
         Sum ``b × b`` pixel blocks (edge bins may hold fewer pixels).
     dead_time_s
-        Detector dead time (s). When given, counts are Poisson-corrected per voxel (see
-        :func:`poisson_correct`), the raw counts are kept as ``counts_raw`` and
-        ``saturated`` flags voxels with I/N′ > 0.5.
+        Detector dead time (s). When given, counts are Poisson-corrected per pixel over its
+        shots in blocks of 16 scans, before lateral binning
+        (:func:`tofsims.dead_time.correct_pixels`); the raw counts are kept as
+        ``counts_raw``, ``saturated`` flags voxels with a pixel counted in more than half
+        of its live shots and ``dead_time_increase(fragment)`` is corrected / raw total − 1
+        (:func:`tofsims.io.volume_store.write_volume` copies it into the attributes and
+        warns above 10 %).
     seconds_per_scan
         Sputter time per scan (s), for the ``sputter_time`` coordinate (start of each scan,
         ``k·Δt``: ``docs/conventions.md``). Default: the events' ``seconds_per_scan``
