@@ -156,7 +156,9 @@ def reconstruct_grd(
         layout.attrs.update(attrs or {})
         store = create_volume_store(layout, path, scan_chunk=binner.scans_per_group)
         spectrum = np.zeros(plan.n_channels, dtype=np.uint64)
-        totals = np.zeros((2, plan.n_fragments), dtype=np.float64)  # raw, corrected
+        # raw and corrected totals per group, summed in group order at the end: the groups
+        # arrive in the order the workers finish them
+        totals = np.zeros((binner.n_groups, 2, plan.n_fragments), dtype=np.float64)
         for group in binner:
             if group.corrected is None:
                 store.write("counts", (slice(None), group.scans), group.counts)
@@ -164,15 +166,16 @@ def reconstruct_grd(
                 store.write("counts", (slice(None), group.scans), group.corrected)
                 store.write("counts_raw", (slice(None), group.scans), group.counts)
                 store.write("saturated", (slice(None), group.scans), group.saturated)
-                totals[0] += group.counts.sum(axis=(1, 2, 3), dtype=np.float64)
-                totals[1] += group.corrected.sum(axis=(1, 2, 3))
+                totals[group.block, 0] = group.counts.sum(axis=(1, 2, 3), dtype=np.float64)
+                totals[group.block, 1] = group.corrected.sum(axis=(1, 2, 3))
             store.write("spectrum_part", (group.block,), group.spectrum)
             spectrum += group.spectrum
         store.write("spectrum", (slice(None),), spectrum)
         if dead_time_s is not None:
             from tofsims.io.volume_store import record_dead_time_increase
 
-            store.write("dead_time_increase", (slice(None),), relative_increase(*totals))
+            increase = relative_increase(*totals.sum(axis=0))
+            store.write("dead_time_increase", (slice(None),), increase)
             record_dead_time_increase(path)
         record_chunks(path)  # what was written, so that a damaged copy is recognised
     sizes = {"fragment": plan.n_fragments, "scan": records.n_scans}
