@@ -136,19 +136,21 @@ def _dead_time_warnings(echo: Echo) -> Iterator[None]:
     """
     from tofsims.dead_time import DeadTimeWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", DeadTimeWarning)
-        try:
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", DeadTimeWarning)
+            caught = recorded
             yield
-        finally:
-            for warning in caught:
-                if not issubclass(warning.category, DeadTimeWarning):
-                    warnings.showwarning(
-                        warning.message, warning.category, warning.filename, warning.lineno
-                    )
-    for warning in caught:
-        if issubclass(warning.category, DeadTimeWarning):
-            echo(f"warning: {warning.message}", err=True)
+    finally:
+        # shown once the recorder is gone (shown inside, they would be recorded again)
+        for warning in caught:
+            if issubclass(warning.category, DeadTimeWarning):
+                echo(f"warning: {warning.message}", err=True)
+            else:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
 
 def _reconstruct_with_dask(
