@@ -4,7 +4,8 @@ The kernel walks a block of GRD records once: it checks each record, adds it to 
 spectrum, looks its TOF channel up in a channel -> fragment table and increments the voxel
 of that fragment (after optional lateral binning). With a dead time it also counts, per
 voxel, the ions arriving in the dead-time "shadow" just before each fragment's window,
-which the Poisson correction needs (methods.md §B3). The dask reconstruction
+which the Poisson correction needs (methods.md §B3); it then bins single pixels, which
+:func:`tofsims.dead_time.correct_pixels` corrects and bins laterally. The dask reconstruction
 (:mod:`tofsims.reconstruct`) and the threaded one (:mod:`tofsims.threaded_binning`) share
 it. NumPy and numba only: importing this module does not load xarray or dask.
 """
@@ -28,9 +29,7 @@ __all__ = [
     "BinningPlan",
     "binning_plan",
     "channel_lookup",
-    "poisson_numpy",
     "shadow_lookup",
-    "shots_per_voxel",
     "spectrum_of",
     "window_masses",
 ]
@@ -184,7 +183,9 @@ class BinningPlan:
     raster
         ``(ny, nx)`` pixels of the acquisition.
     lateral_bin
-        Sum ``b × b`` pixel blocks.
+        Sum ``b × b`` pixel blocks (after the dead-time correction, with a dead time).
+    shots_per_pixel
+        Primary-ion shots per pixel and scan (for the dead-time correction).
     """
 
     lut: np.ndarray
@@ -192,6 +193,7 @@ class BinningPlan:
     n_fragments: int
     raster: tuple[int, int]
     lateral_bin: int
+    shots_per_pixel: int = 1
 
     @property
     def n_channels(self) -> int:
@@ -209,13 +211,23 @@ class BinningPlan:
         b = self.lateral_bin
         return -(-self.raster[0] // b), -(-self.raster[1] // b)
 
+    @property
+    def kernel_bin(self) -> int:
+        """Lateral binning in the kernel: none with a dead time (corrected per pixel first)."""
+        return 1 if self.with_shadow else self.lateral_bin
+
+    @property
+    def kernel_shape(self) -> tuple[int, int]:
+        """``(y, x)`` size of the kernel's count images (the raster with a dead time)."""
+        return self.raster if self.with_shadow else self.binned
+
     @cached_property
     def _pixel_bins(self) -> tuple[np.ndarray, np.ndarray]:
         # lookups beat an integer division in the kernel
         ny, nx = self.raster
         return (
-            np.arange(ny, dtype=np.int64) // self.lateral_bin,
-            np.arange(nx, dtype=np.int64) // self.lateral_bin,
+            np.arange(ny, dtype=np.int64) // self.kernel_bin,
+            np.arange(nx, dtype=np.int64) // self.kernel_bin,
         )
 
     def new_table(self) -> np.ndarray:
@@ -223,8 +235,11 @@ class BinningPlan:
         return (self.lut + 1).astype(np.uint16)
 
     def new_counts(self, n_scans: int) -> tuple[np.ndarray, np.ndarray]:
-        """Return zeroed ``counts`` and ``shadow`` ``(fragment, scan, y, x)`` uint32 arrays."""
-        shape = (self.n_fragments, n_scans, *self.binned)
+        """Return zeroed ``counts`` and ``shadow`` ``(fragment, scan, y, x)`` uint32 arrays.
+
+        Images of :attr:`kernel_shape`: single pixels with a dead time.
+        """
+        shape = (self.n_fragments, n_scans, *self.kernel_shape)
         counts = np.zeros(shape, dtype=np.uint32)
         shadow = np.zeros(shape if self.with_shadow else (0, 0, 0, 0), dtype=np.uint32)
         return counts, shadow
@@ -272,6 +287,7 @@ def binning_plan(
     lateral_bin: int = 1,
     dead_channels: int | None = None,
     spectrum_mass_max: float | None = None,
+    shots_per_pixel: int = 1,
 ) -> BinningPlan:
     """Build the tables for windows ``[mass_low, mass_high]`` (u) under a calibration.
 
@@ -289,6 +305,8 @@ def binning_plan(
         Detector dead time in TOF channels; collects shadow counts when given.
     spectrum_mass_max
         Upper end (u) of the summed spectrum (default: 200 u or above the highest window).
+    shots_per_pixel
+        Primary-ion shots per pixel and scan (for the dead-time correction).
 
     Raises
     ------
@@ -309,33 +327,6 @@ def binning_plan(
     if dead_channels is not None:
         shadow_lut = shadow_lookup(mass_low, sf, k0, n_channels, dead_channels)
     raster = (int(raster[0]), int(raster[1]))
-    return BinningPlan(lut, shadow_lut, len(mass_low), raster, int(lateral_bin))
-
-
-def shots_per_voxel(shots_per_pixel: int, plan: BinningPlan) -> np.ndarray:
-    """Primary-ion shots that could produce each (binned) voxel's counts, ``(y, x)`` int64.
-
-    Shots per pixel × raw pixels in the voxel (edge bins of a lateral binning hold fewer).
-    """
-    per_y = np.bincount(np.arange(plan.raster[0]) // plan.lateral_bin)
-    per_x = np.bincount(np.arange(plan.raster[1]) // plan.lateral_bin)
-    return int(shots_per_pixel) * np.outer(per_y, per_x)
-
-
-def poisson_numpy(
-    counts: np.ndarray, shots: np.ndarray, shadow: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Poisson-correct NumPy counts for the dead time (:func:`tofsims.reconstruct.poisson_correct`).
-
-    Returns
-    -------
-    corrected, saturated
-        ``−N·ln(1 − I/N′)`` with ``N′ = N − shadow`` (float64; 0 where I = 0, NaN where
-        I ≥ N′) and the flag I/N′ > 0.5.
-    """
-    live = shots - shadow.astype("float64")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fraction = counts / live
-        corrected = np.where(fraction < 1.0, -shots * np.log1p(-fraction), np.nan)
-    corrected = np.where(counts == 0, 0.0, corrected)
-    return corrected, fraction > 0.5
+    return BinningPlan(
+        lut, shadow_lut, len(mass_low), raster, int(lateral_bin), int(shots_per_pixel)
+    )

@@ -19,13 +19,8 @@ from typing import Any
 import numpy as np
 
 from operando_core.stores import record_chunks
-from tofsims.binning import (
-    BinningPlan,
-    binning_plan,
-    poisson_numpy,
-    shots_per_voxel,
-    window_masses,
-)
+from tofsims.binning import BinningPlan, binning_plan, window_masses
+from tofsims.dead_time import relative_increase
 from tofsims.io.grd_records import GrdRecords, event_attrs
 from tofsims.threaded_binning import ScanGroupBinner
 from tofsims.volume_layout import VolumeLayout, placeholder, volume_layout
@@ -69,7 +64,14 @@ def reconstruction_plan(
     if dead_time_s is not None:
         dead = round(dead_time_s / records.properties.time_resolution_s)
     return binning_plan(
-        lows, highs, sf, k0, records.raster, lateral_bin=lateral_bin, dead_channels=dead
+        lows,
+        highs,
+        sf,
+        k0,
+        records.raster,
+        lateral_bin=lateral_bin,
+        dead_channels=dead,
+        shots_per_pixel=records.properties.shots_per_pixel,
     )
 
 
@@ -154,18 +156,27 @@ def reconstruct_grd(
         layout.attrs.update(attrs or {})
         store = create_volume_store(layout, path, scan_chunk=binner.scans_per_group)
         spectrum = np.zeros(plan.n_channels, dtype=np.uint64)
-        shots = shots_per_voxel(int(source["shots_per_pixel"]), plan).astype(np.float64)
+        # raw and corrected totals per group, summed in group order at the end: the groups
+        # arrive in the order the workers finish them
+        totals = np.zeros((binner.n_groups, 2, plan.n_fragments), dtype=np.float64)
         for group in binner:
-            if dead_time_s is None:
+            if group.corrected is None:
                 store.write("counts", (slice(None), group.scans), group.counts)
             else:
-                corrected, saturated = poisson_numpy(group.counts, shots, group.shadow)
-                store.write("counts", (slice(None), group.scans), corrected)
+                store.write("counts", (slice(None), group.scans), group.corrected)
                 store.write("counts_raw", (slice(None), group.scans), group.counts)
-                store.write("saturated", (slice(None), group.scans), saturated)
+                store.write("saturated", (slice(None), group.scans), group.saturated)
+                totals[group.block, 0] = group.counts.sum(axis=(1, 2, 3), dtype=np.float64)
+                totals[group.block, 1] = group.corrected.sum(axis=(1, 2, 3))
             store.write("spectrum_part", (group.block,), group.spectrum)
             spectrum += group.spectrum
         store.write("spectrum", (slice(None),), spectrum)
+        if dead_time_s is not None:
+            from tofsims.io.volume_store import record_dead_time_increase
+
+            increase = relative_increase(*totals.sum(axis=0))
+            store.write("dead_time_increase", (slice(None),), increase)
+            record_dead_time_increase(path)
         record_chunks(path)  # what was written, so that a damaged copy is recognised
     sizes = {"fragment": plan.n_fragments, "scan": records.n_scans}
     sizes.update(zip(("y", "x"), plan.binned, strict=True))
@@ -204,5 +215,6 @@ def volume_template(
     )
     if dead_time_s is not None:
         saturated = placeholder(np.bool_, shape)
-        layout.add_poisson(placeholder(np.float64, shape), saturated, dead_time_s)
+        increase = placeholder(np.float64, (plan.n_fragments,))
+        layout.add_poisson(placeholder(np.float64, shape), saturated, increase, dead_time_s)
     return layout

@@ -23,18 +23,16 @@ from tofsims.binning import (
     BinningPlan,
     binning_plan,
     channel_lookup,
-    poisson_numpy,
     shadow_lookup,
-    shots_per_voxel,
     spectrum_of,
     window_masses,
 )
+from tofsims.dead_time import POOL_SCANS, correct_pixels, hazard_counts, relative_increase
 from tofsims.errors import AnalysisError
 from tofsims.io.grd_records import raise_bad_record
 from tofsims.volume_layout import (
     CORRECTED_ATTRS,
     SATURATED_ATTRS,
-    VOLUME_DIMS,
     to_dataset,
     volume_layout,
 )
@@ -89,7 +87,7 @@ def _bin_block(
     block in a single fused task.
     """
     first_event, _, s0, s1 = ranges[block_id[0]]
-    shape = (plan.n_fragments, s1 - s0, *plan.binned)
+    shape = (plan.n_fragments, s1 - s0, *plan.kernel_shape)
     size = math.prod(shape)
     n_channels = plan.n_channels
     flat = np.zeros(size * (2 if plan.with_shadow else 1) + n_channels, dtype=np.uint32)
@@ -174,9 +172,13 @@ def reconstruct(
     lateral_bin
         Sum ``b × b`` pixel blocks (edge bins may hold fewer pixels).
     dead_time_s
-        Detector dead time (s). When given, counts are Poisson-corrected per voxel (see
-        :func:`poisson_correct`), the raw counts are kept as ``counts_raw`` and
-        ``saturated`` flags voxels with I/N′ > 0.5.
+        Detector dead time (s). When given, counts are Poisson-corrected per pixel over its
+        shots in blocks of 16 scans, before lateral binning
+        (:func:`tofsims.dead_time.correct_pixels`); the raw counts are kept as
+        ``counts_raw``, ``saturated`` flags voxels with a pixel counted in more than half
+        of its live shots and ``dead_time_increase(fragment)`` is corrected / raw total − 1
+        (:func:`tofsims.io.volume_store.write_volume` copies it into the attributes and
+        warns above 10 %).
     seconds_per_scan
         Sputter time per scan (s), for the ``sputter_time`` coordinate (start of each scan,
         ``k·Δt``: ``docs/conventions.md``). Default: the events' ``seconds_per_scan``
@@ -212,11 +214,13 @@ def reconstruct(
         lateral_bin=lateral_bin,
         dead_channels=_dead_channels(dead_time_s, attrs),
         spectrum_mass_max=spectrum_mass_max,
+        shots_per_pixel=int(attrs["shots_per_pixel"]),
     )
-    n_scans, n_channels, binned = int(attrs["total_scans"]), plan.n_channels, plan.binned
+    n_scans, n_channels = int(attrs["total_scans"]), plan.n_channels
     record = events["record"].data
     ranges = _block_scan_ranges(record, events["first_event"].values, n_scans)
-    shapes = tuple((len(fragments), s1 - s0, *binned) for _, _, s0, s1 in ranges)
+    kernel_shape = plan.kernel_shape
+    shapes = tuple((len(fragments), s1 - s0, *kernel_shape) for _, _, s0, s1 in ranges)
     with_shadow = plan.with_shadow
     flat = record.map_blocks(
         _bin_block,
@@ -232,7 +236,12 @@ def reconstruct(
         ranges=tuple(ranges),
         plan=plan,
     )
-    volume_chunks = ((len(fragments),), tuple(sh[1] for sh in shapes), (binned[0],), (binned[1],))
+    volume_chunks = (
+        (len(fragments),),
+        tuple(sh[1] for sh in shapes),
+        (kernel_shape[0],),
+        (kernel_shape[1],),
+    )
 
     def view(part: str) -> da.Array:
         return flat.map_blocks(
@@ -246,6 +255,8 @@ def reconstruct(
         )
 
     counts = view("counts")
+    if with_shadow:
+        corrected, counts, saturated = _dead_time_corrected(counts, view("shadow"), plan)
     # per-block spectra: a store writes each block's row as soon as the block is binned (a
     # reduction inside the same graph made the scheduler hold counts of many blocks)
     spectrum_parts = flat.map_blocks(
@@ -269,13 +280,49 @@ def reconstruct(
         seconds_per_scan=seconds_per_scan,
     )
     if dead_time_s is not None:
-        dims = VOLUME_DIMS
-        shots = xr.DataArray(shots_per_voxel(int(attrs["shots_per_pixel"]), plan), dims=("y", "x"))
-        corrected, saturated = poisson_correct(
-            xr.DataArray(counts, dims=dims), shots, xr.DataArray(view("shadow"), dims=dims)
+        import dask.array as da
+
+        raw_total = counts.sum(axis=(1, 2, 3), dtype=np.float64)
+        increase = da.map_blocks(
+            relative_increase, raw_total, corrected.sum(axis=(1, 2, 3)), dtype=np.float64
         )
-        layout.add_poisson(corrected.data, saturated.data, dead_time_s)
+        layout.add_poisson(corrected, saturated, increase, dead_time_s)
     return to_dataset(layout)
+
+
+def _correct_block(counts: np.ndarray, shadow: np.ndarray, *, plan: BinningPlan) -> np.ndarray:
+    """Corrected, raw and saturated voxels of one pooling block, stacked as float64."""
+    corrected, raw, saturated = correct_pixels(
+        counts, shadow, plan.shots_per_pixel, plan.lateral_bin
+    )
+    return np.stack([corrected, raw.astype(np.float64), saturated.astype(np.float64)])
+
+
+def _dead_time_corrected(
+    counts: da.Array, shadow: da.Array, plan: BinningPlan
+) -> tuple[da.Array, da.Array, da.Array]:
+    """Per-pixel dead-time correction in blocks of POOL_SCANS scans, then lateral binning.
+
+    The pixel counts are regrouped into the pooling blocks of the one-pass engine (scans
+    ``0…15``, ``16…31``, …), whatever the blocks the file was read in, so that both engines
+    pool the same shots and give the same values.
+    """
+    import dask.array as da
+
+    pooled = {1: POOL_SCANS}
+    counts, shadow = counts.rechunk(pooled), shadow.rechunk(pooled)
+    ny, nx = plan.binned
+    stacked = da.map_blocks(
+        _correct_block,
+        counts,
+        shadow,
+        plan=plan,
+        dtype=np.float64,
+        new_axis=[0],
+        chunks=((3,), *counts.chunks[:2], (ny,), (nx,)),
+        meta=np.empty((0, 0, 0, 0, 0), dtype=np.float64),
+    )
+    return stacked[0], stacked[1].astype(np.uint32), stacked[2].astype(bool)
 
 
 def _dead_channels(dead_time_s: float | None, attrs: dict[str, Any]) -> int | None:
@@ -286,15 +333,19 @@ def _dead_channels(dead_time_s: float | None, attrs: dict[str, Any]) -> int | No
 def poisson_correct(
     counts: xr.DataArray, shots: Any, shadow: xr.DataArray | None = None
 ) -> tuple[xr.DataArray, xr.DataArray]:
-    """Poisson dead-time correction ``I_corr = −N·ln(1 − I/N′)`` (Stephan et al. 1994).
+    """Dead-time correction of counts from shots of one rate (Stephan et al. 1994).
+
+    ``N · Σ_{k=0}^{I−1} 1/(N′ − k)``, the Nelson–Aalen form of ``−N·ln(1 − I/N′)``
+    (:func:`tofsims.dead_time.hazard_counts`): close to it for ``I ≪ N′`` and finite up to
+    ``I = N′``. Use it on counts whose shots share one rate (one pixel, or a homogeneous
+    region); :func:`reconstruct` corrects every pixel before binning.
 
     Parameters
     ----------
     counts
         Measured counts I.
     shots
-        N, primary-ion shots that could produce each count (broadcastable): shots per pixel
-        × pixels per voxel for a voxel; × pixels × scans for sums.
+        N, primary-ion shots that could produce each count (integers, broadcastable).
     shadow
         Counts in the dead-time window just before the peak, same shape; ``N′ = N − shadow``
         (default 0, the simplified peak-level form).
@@ -302,15 +353,15 @@ def poisson_correct(
     Returns
     -------
     corrected, saturated
-        Float64 corrected counts (NaN where I ≥ N′: not correctable) and the flag
-        I/N′ > 0.5, where the Poisson model becomes unreliable. Lazy on dask input.
+        Float64 corrected counts (never NaN or infinite) and the flag I/N′ > 0.5, where
+        the Poisson model becomes unreliable. Lazy on dask input.
     """
     shots = xr.DataArray(shots) if not isinstance(shots, xr.DataArray) else shots
     shadow = xr.zeros_like(counts) if shadow is None else shadow
     corrected, saturated = xr.apply_ufunc(
-        poisson_numpy,
+        hazard_counts,
         counts,
-        shots.astype("float64"),
+        shots.astype("int64"),
         shadow,
         output_core_dims=[[], []],
         dask="parallelized",

@@ -23,6 +23,7 @@ import numpy as np
 import xarray as xr
 
 from tofsims.fragments import CALIBRATION_IONS, ion_mass, iontof_label
+from tofsims.jit import cached_njit
 from tofsims.masscal import mass_to_tof, window_channels
 
 __all__ = [
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 ELEMENTARY_CHARGE_C = 1.602176634e-19
+#: TOF channel width written to ``properties.txt`` by default (s).
+TIME_RESOLUTION_S = 5e-11
 
 
 def write_properties(
@@ -45,7 +48,7 @@ def write_properties(
     scans: int,
     shots_per_pixel: int = 1,
     polarity: str = "negative",
-    time_resolution_s: float = 5e-11,
+    time_resolution_s: float = TIME_RESOLUTION_S,
     field_of_view_m: float = 1e-4,
     dead_time_s: float | None = None,
     cycle_time_s: float = 1e-4,
@@ -152,6 +155,32 @@ def _window_truth(
     return out.reshape(len(first), ny, nx)
 
 
+@cached_njit(nogil=True)
+def _detected_in_order(pixel_shot, tofs, dead_channels):  # pragma: no cover - compiled
+    # events sorted by (pixel and shot, TOF): non-paralysable detector, an ion within the
+    # dead time after the last *detected* ion of the same shot is lost
+    kept = np.ones(tofs.shape[0], dtype=np.bool_)
+    last = tofs[0] if tofs.shape[0] else 0
+    for i in range(1, tofs.shape[0]):
+        if pixel_shot[i] != pixel_shot[i - 1] or tofs[i] - last >= dead_channels:
+            last = tofs[i]
+        else:
+            kept[i] = False
+    return kept
+
+
+def _detected(records: np.ndarray, nx: int, shots_per_pixel: int, dead_channels: int):
+    """Mask of the records a detector with a dead time of ``dead_channels`` registers."""
+    pixel_shot = (records[:, 3].astype(np.int64) * nx + records[:, 2]) * shots_per_pixel
+    pixel_shot += records[:, 1]
+    order = np.lexsort((records[:, 4], pixel_shot))
+    kept = np.empty(records.shape[0], dtype=np.bool_)
+    kept[order] = _detected_in_order(
+        pixel_shot[order], records[order, 4].astype(np.int64), int(dead_channels)
+    )
+    return kept
+
+
 def write_grd(
     counts: xr.DataArray,
     path: str | os.PathLike[str],
@@ -171,6 +200,7 @@ def write_grd(
     dead_time_s: float | None = None,
     seconds_per_scan: float | None = None,
     seed: int = 0,
+    simulate_dead_time: bool = False,
 ) -> xr.Dataset:
     """Write ``counts`` as a GRD event list and its ``properties.txt``; return the truth.
 
@@ -206,6 +236,11 @@ def write_grd(
         test recalibration.
     polarity, dead_time_s
         Written to the properties.
+    simulate_dead_time
+        Let the detector lose ions: per pixel and shot, an ion arriving within
+        ``dead_time_s`` after a detected ion of the same shot is not written (TOF channels of
+        :data:`TIME_RESOLUTION_S`). ``window_counts`` stay the true counts, before the dead
+        time; ``window_detected`` are the written ones.
     seconds_per_scan
         Sputter time per scan (s): written as ``Analysis.SputterTime`` = scans × this, as
         SurfaceLab does; ``None`` writes no sputter time.
@@ -216,9 +251,13 @@ def write_grd(
     -------
     xarray.Dataset
         ``counts`` (the input, as planted), ``window_counts(window, scan, y, x)`` (every
-        event of the file inside each window, with true SF/K0), ``events(scan)`` and
-        coordinates ``mass_low``/``mass_high`` (window), attrs ``sf``, ``k0``.
+        event inside each window, with true SF/K0, before any simulated dead time),
+        ``events(scan)`` (records written) and coordinates ``mass_low``/``mass_high``
+        (window), attrs ``sf``, ``k0``; with ``simulate_dead_time`` also
+        ``window_detected(window, scan, y, x)``, the counts the detector registered.
     """
+    if simulate_dead_time and dead_time_s is None:
+        raise ValueError("simulate_dead_time needs dead_time_s")
     rng = np.random.default_rng(seed)
     data = np.asarray(counts.transpose("fragment", "scan", "y", "x").values)
     if data.dtype.kind not in "iu" or (data < 0).any():
@@ -239,6 +278,7 @@ def write_grd(
         int(c) for c in np.rint(mass_to_tof(np.asarray(background_mass_range), sf, k0))
     )
     truth = np.zeros((len(window_list), n_scans, ny, nx), dtype=np.uint32)
+    detected = np.zeros_like(truth) if simulate_dead_time else None
     events = np.zeros(n_scans, dtype=np.int64)
     path = Path(path)
     with open(path, "wb") as handle:
@@ -258,6 +298,11 @@ def write_grd(
             records[:, 0] = scan
             if window_list:
                 truth[:, scan] = _window_truth(records, channels, ny, nx)
+            if detected is not None:
+                dead_channels = round(dead_time_s / TIME_RESOLUTION_S)
+                records = records[_detected(records, nx, shots_per_pixel, dead_channels)]
+                if window_list:
+                    detected[:, scan] = _window_truth(records, channels, ny, nx)
             events[scan] = records.shape[0]
             records.tofile(handle)
     write_properties(
@@ -271,12 +316,15 @@ def write_grd(
         dead_time_s=dead_time_s,
         sputter_time_s=None if seconds_per_scan is None else seconds_per_scan * n_scans,
     )
+    variables = {
+        "counts": counts,
+        "window_counts": (("window", "scan", "y", "x"), truth),
+        "events": ("scan", events),
+    }
+    if detected is not None:
+        variables["window_detected"] = (("window", "scan", "y", "x"), detected)
     return xr.Dataset(
-        {
-            "counts": counts,
-            "window_counts": (("window", "scan", "y", "x"), truth),
-            "events": ("scan", events),
-        },
+        variables,
         coords={"mass_low": ("window", lows), "mass_high": ("window", highs)},
         attrs={
             "sf": sf,

@@ -8,7 +8,9 @@ the consumer, which writes them while the workers go on. Binned groups waiting f
 consumer are bounded (:data:`PENDING_BYTES`, at least two groups), so memory depends on the
 raster, not on the file size or the number of cores. Groups cover :data:`GROUP_SCANS` scans
 (the Zarr storage chunk along ``scan``), fewer when a raster is so large that a group would
-exceed :data:`GROUP_BYTES`.
+exceed :data:`GROUP_BYTES`. With a dead time a group is one pooling block of the
+correction (:data:`tofsims.dead_time.POOL_SCANS` scans), which the worker corrects per pixel
+and bins laterally before handing it over.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tofsims.binning import BinningPlan, spectrum_of
+from tofsims.dead_time import POOL_SCANS, correct_pixels
 from tofsims.io.grd_records import GrdRecords, prefetch_records, raise_bad_record, read_records
 
 __all__ = ["GROUP_SCANS", "BinnedGroup", "ScanGroupBinner", "default_workers", "group_scans"]
@@ -47,7 +50,13 @@ def default_workers() -> int:
 
 
 def group_scans(plan: BinningPlan) -> int:
-    """Return the scans per group: :data:`GROUP_SCANS`, fewer for very large rasters."""
+    """Return the scans per group: :data:`GROUP_SCANS`, fewer for very large rasters.
+
+    With a dead time: :data:`tofsims.dead_time.POOL_SCANS`, the block the correction pools
+    (the same in every engine, whatever the memory).
+    """
+    if plan.with_shadow:
+        return POOL_SCANS
     per_scan = plan.n_fragments * plan.binned[0] * plan.binned[1] * 4
     per_scan *= 2 if plan.with_shadow else 1
     return int(max(1, min(GROUP_SCANS, GROUP_BYTES // per_scan)))
@@ -63,18 +72,21 @@ class BinnedGroup:
         Index of the group (0 = first scans).
     scans
         The scans covered, ``slice(first, stop)``.
-    counts, shadow
-        ``(fragment, scan, y, x)`` uint32 voxel counts and dead-time shadow counts (the
-        latter empty without a dead time).
+    counts
+        ``(fragment, scan, y, x)`` uint32 voxel counts (raw).
     spectrum
         Counts per TOF channel of every event of the group (uint32).
+    corrected, saturated
+        With a dead time: dead-time corrected counts (float64) and saturation flags of the
+        voxels (:func:`tofsims.dead_time.correct_pixels`); ``None`` without.
     """
 
     block: int
     scans: slice
     counts: np.ndarray
-    shadow: np.ndarray
     spectrum: np.ndarray
+    corrected: np.ndarray | None = None
+    saturated: np.ndarray | None = None
 
 
 class _Cancelled(Exception):
@@ -125,8 +137,9 @@ class ScanGroupBinner:
         self.bounds = [*range(0, records.n_scans, step), records.n_scans]
         self.on_events, self.run_events = on_events, int(run_events)
         self._results: queue.Queue[Any] = queue.Queue()
+        ky, kx = plan.kernel_shape
         group_bytes = 4 * (
-            plan.n_fragments * step * plan.binned[0] * plan.binned[1] * (1 + plan.with_shadow)
+            plan.n_fragments * step * ky * kx * (1 + plan.with_shadow)
             + 2 * plan.n_channels  # spill and spectrum
         )
         # a byte budget, not one group per worker: with a large raster and many cores,
@@ -216,4 +229,10 @@ class ScanGroupBinner:
             if self.on_events is not None:
                 with self._lock:
                     self.on_events(end - start)
-        return BinnedGroup(block, slice(s0, s1), counts, shadow, spectrum_of(table, spill))
+        spectrum = spectrum_of(table, spill)
+        if not plan.with_shadow:
+            return BinnedGroup(block, slice(s0, s1), counts, spectrum)
+        corrected, raw, saturated = correct_pixels(
+            counts, shadow, plan.shots_per_pixel, plan.lateral_bin
+        )
+        return BinnedGroup(block, slice(s0, s1), raw, spectrum, corrected, saturated)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORRECTED_ATTRS",
+    "INCREASE_ATTRS",
     "SATURATED_ATTRS",
     "VOLUME_DIMS",
     "LayoutVariable",
@@ -34,7 +35,13 @@ __all__ = [
 
 VOLUME_DIMS = ("fragment", "scan", "y", "x")
 CORRECTED_ATTRS = {"units": "counts", "long_name": "Poisson-corrected counts"}
-SATURATED_ATTRS = {"long_name": "I/N' > 0.5 (Poisson correction unreliable)"}
+SATURATED_ATTRS = {
+    "long_name": "a pixel counted in > 0.5 of its live shots (dead-time correction unreliable)"
+}
+INCREASE_ATTRS = {
+    "units": "1",
+    "long_name": "dead-time correction: corrected / raw total counts - 1",
+}
 #: Attributes of the event table a volume keeps.
 KEPT_SOURCE_ATTRS = (
     "time_resolution_s",
@@ -66,11 +73,20 @@ class VolumeLayout:
     coords: dict[str, LayoutVariable]
     attrs: dict[str, Any]
 
-    def add_poisson(self, corrected: Any, saturated: Any, dead_time_s: float) -> None:
-        """Make ``corrected`` the ``counts``, keeping the raw ones as ``counts_raw``."""
+    def add_poisson(
+        self, corrected: Any, saturated: Any, increase: Any, dead_time_s: float
+    ) -> None:
+        """Make ``corrected`` the ``counts``, keeping the raw ones as ``counts_raw``.
+
+        ``increase`` (along ``fragment``): what the correction adds to each fragment's total,
+        as a fraction of the raw total.
+        """
         self.data_vars["counts_raw"] = self.data_vars["counts"]
         self.data_vars["counts"] = LayoutVariable(VOLUME_DIMS, corrected, dict(CORRECTED_ATTRS))
         self.data_vars["saturated"] = LayoutVariable(VOLUME_DIMS, saturated, dict(SATURATED_ATTRS))
+        self.data_vars["dead_time_increase"] = LayoutVariable(
+            ("fragment",), increase, dict(INCREASE_ATTRS)
+        )
         self.attrs.update(poisson_corrected=1, dead_time_s=float(dead_time_s))
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,7 +127,10 @@ def run_reconstruct(
         if options.recalibrate:
             fit = mass_recalibration(records, options)
             _echo_calibration(fit, echo)
-        with atomic_directory(staging.path(output)) as temporary:
+        with (
+            atomic_directory(staging.path(output)) as temporary,
+            _dead_time_warnings(echo),
+        ):
             if _on_a_cluster():
                 _reconstruct_with_dask(records, options, fit, temporary, workers, progress)
             else:
@@ -142,6 +148,31 @@ def run_reconstruct(
         f"{ny} × {nx} (sf {sf:.3f}, k0 {k0:.3f})"
     )
     return output
+
+
+@contextlib.contextmanager
+def _dead_time_warnings(echo: Echo) -> Iterator[None]:
+    """Report large dead-time corrections as ``warning: …`` lines (the log in a batch).
+
+    Other warnings are shown as they would be without this block.
+    """
+    from tofsims.dead_time import DeadTimeWarning
+
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as recorded:
+            warnings.simplefilter("always", DeadTimeWarning)
+            caught = recorded
+            yield
+    finally:
+        # shown once the recorder is gone (shown inside, they would be recorded again)
+        for warning in caught:
+            if issubclass(warning.category, DeadTimeWarning):
+                echo(f"warning: {warning.message}", err=True)
+            else:
+                warnings.showwarning(
+                    warning.message, warning.category, warning.filename, warning.lineno
+                )
 
 
 def _reconstruct_with_dask(

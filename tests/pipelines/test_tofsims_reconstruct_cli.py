@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ import xarray as xr
 from click.testing import CliRunner
 
 from pipelines.cli import cli
+from pipelines.commands.tofsims_reconstruct import _dead_time_warnings
+from tofsims.dead_time import DeadTimeWarning
 from tofsims.reconstruct import mass_windows
 from tofsims.synthetic_raw import poisson_volume, write_grd
 
@@ -84,7 +87,10 @@ def test_no_recalibration_binning_and_dead_time(raw, tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "mass calibration" not in result.output
+    # one shot per pixel and 1–3 ions per pixel and scan: the correction is large
+    assert "warning: " in result.output and "run.itm.grd: the dead-time correction" in result.output
     volume = xr.open_zarr(out)
+    assert len(volume.attrs["dead_time_increase"]) == 2
     sizes = {d: volume.sizes[d] for d in ("fragment", "scan", "y", "x")}
     assert sizes == {"fragment": 2, "scan": 6, "y": 4, "x": 4}
     assert volume.attrs["sf"] == pytest.approx(SF * (1 + 2e-4))
@@ -188,3 +194,13 @@ def test_scheduler_of_the_caller_decides_the_engine(raw, tmp_path, monkeypatch):
     volumes = [xr.open_zarr(tmp_path / f"{n}.zarr")["counts"].values for n in "abc"]
     np.testing.assert_array_equal(volumes[0], volumes[1])
     np.testing.assert_array_equal(volumes[0], volumes[2])
+
+
+def test_dead_time_warnings_are_echoed_and_others_shown_once():
+    lines = []
+    with pytest.warns(UserWarning, match="unrelated") as shown:
+        with _dead_time_warnings(lambda message, err=False: lines.append((message, err))):
+            warnings.warn("unrelated", UserWarning, stacklevel=1)
+            warnings.warn("run.grd: raised", DeadTimeWarning, stacklevel=1)
+    assert lines == [("warning: run.grd: raised", True)]
+    assert [str(w.message) for w in shown] == ["unrelated"]  # shown once, not recorded again

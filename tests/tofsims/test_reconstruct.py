@@ -154,14 +154,15 @@ def test_blocks_must_be_whole_scans(generated):
 
 
 def test_poisson_correction_formula():
-    counts = xr.DataArray(np.array([0, 1, 5, 9, 10, 12]), dims="v")
+    # Nelson–Aalen form N·Σ_{k<I} 1/(N′ − k) of −N·ln(1 − I/N′): finite up to I = N′
+    counts = xr.DataArray(np.array([0, 1, 5, 9, 10]), dims="v")
     corrected, saturated = poisson_correct(counts, 10)
-    expected = -10 * np.log(1 - np.array([0, 1, 5, 9]) / 10)
-    np.testing.assert_allclose(corrected.values[:4], expected)
-    assert np.isnan(corrected.values[4:]).all()  # I >= N: not correctable
-    assert saturated.values.tolist() == [False, False, False, True, True, True]
+    harmonic = np.concatenate([[0], np.cumsum(1 / np.arange(1, 11))])
+    expected = 10 * (harmonic[10] - harmonic[10 - counts.values])
+    np.testing.assert_allclose(corrected.values, expected)
+    assert saturated.values.tolist() == [False, False, False, True, True]
     shadowed, _ = poisson_correct(counts[:3], 10, xr.DataArray(np.array([0, 2, 4]), dims="v"))
-    expected = [0, -10 * np.log(1 - 1 / 8), -10 * np.log(1 - 5 / 6)]
+    expected = [0, 10 / 8, 10 * (1 / 6 + 1 / 5 + 1 / 4 + 1 / 3 + 1 / 2)]
     np.testing.assert_allclose(shadowed.values, expected)
 
 
@@ -194,7 +195,7 @@ def test_dead_time_shadow_counts_enter_the_correction(tmp_path):
     assert volume["counts_raw"].values[0, 0, 0].tolist() == [3, 1]
     assert volume.attrs["poisson_corrected"] == 1
     np.testing.assert_allclose(
-        volume["counts"].values[0, 0, 0], [-7 * np.log(1 - 3 / 5), -7 * np.log(1 - 1 / 7)]
+        volume["counts"].values[0, 0, 0], [7 * (1 / 5 + 1 / 4 + 1 / 3), 7 * (1 / 7)]
     )
     assert volume["saturated"].values[0, 0, 0].tolist() == [True, False]
     lut = shadow_lookup(np.array([ion_mass("PO3-") - 0.05]), SF, K0, t0 + 10, 20)

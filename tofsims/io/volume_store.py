@@ -38,6 +38,7 @@ __all__ = [
     "create_volume_store",
     "is_zarr_store",
     "open_volume",
+    "record_dead_time_increase",
     "storage_chunks",
     "store_scans",
     "write_volume",
@@ -231,7 +232,35 @@ def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
         appended = spectrum.to_dataset().drop_vars(list(spectrum.coords))
         appended.attrs = first.attrs  # mode="a" rewrites the group attributes
         appended.to_zarr(tmp, mode="a", consolidated=True)
+    if "dead_time_increase" in ds:
+        record_dead_time_increase(tmp)
     record_chunks(tmp)
+
+
+def record_dead_time_increase(path: str | os.PathLike[str]) -> list[float]:
+    """Copy a written store's ``dead_time_increase`` into its attributes; warn when large.
+
+    The attribute ``dead_time_increase`` lists, in fragment order, the fraction by which the
+    dead-time correction raised each fragment's total; fragments above
+    :data:`tofsims.dead_time.INCREASE_WARNING` are named in a
+    :class:`tofsims.dead_time.DeadTimeWarning` naming the source file. Call it before
+    :func:`operando_core.stores.record_chunks`, which consolidates the metadata.
+
+    Returns
+    -------
+    list of float
+        The fractions, one per fragment.
+    """
+    import zarr
+
+    from tofsims.dead_time import warn_large_increase
+
+    group = zarr.open_group(path, mode="r+")
+    increase = [float(v) for v in group["dead_time_increase"][...]]
+    fragments = [str(f) for f in group["fragment"][...]]
+    group.attrs["dead_time_increase"] = increase
+    warn_large_increase(increase, fragments, str(group.attrs.get("source_file", path)))
+    return increase
 
 
 def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
@@ -253,6 +282,12 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     -------
     pathlib.Path
         ``path``.
+
+    Warns
+    -----
+    DeadTimeWarning
+        A dead-time corrected fragment whose total the correction raised by more than
+        10 % (:func:`record_dead_time_increase`).
     """
     target = Path(path)
     with _quiet_consolidation():
