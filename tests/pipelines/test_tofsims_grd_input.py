@@ -62,6 +62,13 @@ def test_cei_on_grd_equals_cei_on_its_reconstructed_store(grd, tmp_path):
     )
     assert from_grd["cei_thickness_nm"]["mean"] == pytest.approx(4.0, rel=0.1)
     assert from_grd["coating_thickness_nm"] == pytest.approx(3.0, abs=0.5)
+    # fragment purity (#17): windows from the measured width (write_grd's R = 5000)
+    assert from_grd["resolving_power"]["at_fragments"]["LiF2-"] == pytest.approx(5000, rel=0.05)
+    lif2 = from_grd["mass_windows"]["LiF2-"]
+    assert lif2["mass_high_u"] - lif2["mass_low_u"] < 0.05  # not the ±0.05 u of before
+    assert [i["interferent"] for i in lif2["interferents_in_window"]] == ["CHO2-", "C2H5O-"]
+    assert set(from_grd["isotope_evidence"]) == {"boron", "lithium"}
+    assert from_store["mass_windows"]["LiF2-"] == lif2
 
 
 def test_profile_on_grd_needs_and_uses_seconds_per_scan(grd, tmp_path):

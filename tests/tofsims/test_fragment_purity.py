@@ -179,8 +179,11 @@ def test_boron_ratio_of_doped_sample_within_two_sigma(tmp_path):
 
 
 def test_fitted_counts_scale_each_depth_block():
-    counts = xr.DataArray(np.full((1, 4, 2, 2), 10, dtype=np.uint32),
-                          dims=("fragment", "scan", "y", "x"), coords={"fragment": ["BO2-"]})  # fmt: skip
+    counts = xr.DataArray(
+        np.full((1, 4, 2, 2), 10, dtype=np.uint32),
+        dims=("fragment", "scan", "y", "x"),
+        coords={"fragment": ["BO2-"]},
+    )
     volume = xr.Dataset({"counts": counts}, coords={"block_first_scan": ("block", [0, 3])})
     purity = xr.Dataset(
         {"purity": (("fragment", "block"), [[0.5, 0.25]]), "purity_run": ("fragment", [0.4])},

@@ -168,6 +168,9 @@ class CeiRun:
             summary.values |= values
             summary.null_reasons |= reasons
             summary.warnings.extend(warnings)
+        else:
+            for key in ("resolving_power", "mass_windows", "isotope_evidence"):
+                summary.put([key], None, "depth-profile input: no spectrum, no volume")
         self._check_marker(profile, summary)
         if not bool(stack["converged"]):
             summary.warnings.append("the layer-stack fit did not converge")
