@@ -23,6 +23,7 @@ from tofsims.errors import AnalysisError
 from tofsims.fragments import ion_mass
 from tofsims.jit import cached_njit
 from tofsims.masscal import mass_to_tof, window_channels
+from tofsims.peak_windows import DEFAULT_FWHM_FACTOR, PeakWidth
 
 __all__ = [
     "FRAGMENT_MASK",
@@ -45,7 +46,12 @@ WORD_COUNTS = 1 << (16 - FRAGMENT_BITS)
 
 
 def window_masses(
-    fragments: Sequence[str], *, window_u: float | None = None, resolution: float | None = None
+    fragments: Sequence[str],
+    *,
+    window_u: float | None = None,
+    resolution: float | None = None,
+    peak_width: PeakWidth | None = None,
+    fwhm_factor: float = DEFAULT_FWHM_FACTOR,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact masses and integration windows of fragments (u).
 
@@ -54,9 +60,16 @@ def window_masses(
     fragments
         Our notation (``"C2HO-"``, ``"6LiF2-"``, ``"BO2-"`` = ¹¹BO₂⁻ …).
     window_u
-        Fixed half-width ±Δm in u (default 0.05 u when ``resolution`` is not given).
+        Fixed half-width ±Δm in u (an override; the default without ``resolution`` and
+        ``peak_width`` is 0.05 u).
     resolution
-        Mass resolving power R = m/Δm: the window is the peak's FWHM, ``m ± m/(2R)``.
+        Mass resolving power R = m/Δm (an override): the window is the peak's FWHM,
+        ``m ± m/(2R)``.
+    peak_width
+        Measured peak width (:func:`tofsims.peak_windows.measure_peak_width`): the window is
+        ``m ± fwhm_factor·FWHM(m)``; used when neither override is given.
+    fwhm_factor
+        Half-width of a measured-width window in FWHM (default 1.5 = ±3.5σ).
 
     Returns
     -------
@@ -70,6 +83,8 @@ def window_masses(
         if resolution <= 0:
             raise AnalysisError(f"resolution must be > 0, not {resolution!r}")
         half = masses / (2.0 * resolution)
+    elif window_u is None and peak_width is not None:
+        half = peak_width.half_width_u(masses, fwhm_factor)
     else:
         half_width = 0.05 if window_u is None else window_u
         if half_width <= 0:

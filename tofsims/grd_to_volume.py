@@ -22,6 +22,7 @@ from operando_core.stores import record_chunks
 from tofsims.binning import BinningPlan, binning_plan, window_masses
 from tofsims.dead_time import relative_increase
 from tofsims.io.grd_records import GrdRecords, event_attrs
+from tofsims.peak_windows import PeakWidth
 from tofsims.threaded_binning import ScanGroupBinner
 from tofsims.volume_layout import VolumeLayout, placeholder, volume_layout
 
@@ -57,9 +58,12 @@ def reconstruction_plan(
     resolution: float | None = None,
     lateral_bin: int = 1,
     dead_time_s: float | None = None,
+    peak_width: PeakWidth | None = None,
 ) -> BinningPlan:
     """Tables of :func:`reconstruct_grd` (parameters as there); checks the windows."""
-    _, lows, highs = window_masses(fragments, window_u=window_u, resolution=resolution)
+    _, lows, highs = window_masses(
+        fragments, window_u=window_u, resolution=resolution, peak_width=peak_width
+    )
     dead = None
     if dead_time_s is not None:
         dead = round(dead_time_s / records.properties.time_resolution_s)
@@ -87,6 +91,7 @@ def reconstruct_grd(
     lateral_bin: int = 1,
     dead_time_s: float | None = None,
     seconds_per_scan: float | None = None,
+    peak_width: PeakWidth | None = None,
     attrs: dict[str, Any] | None = None,
     workers: int | None = None,
     on_events: Callable[[int], Any] | None = None,
@@ -104,7 +109,7 @@ def reconstruct_grd(
         :func:`tofsims.io.volume_store.publish_store`).
     sf, k0
         Mass calibration to apply.
-    window_u, resolution, lateral_bin, dead_time_s, seconds_per_scan
+    window_u, resolution, lateral_bin, dead_time_s, seconds_per_scan, peak_width
         As :func:`tofsims.reconstruct.reconstruct`.
     attrs
         Extra attributes of the store (e.g. the calibration record).
@@ -134,9 +139,12 @@ def reconstruct_grd(
         resolution=resolution,
         lateral_bin=lateral_bin,
         dead_time_s=dead_time_s,
+        peak_width=peak_width,
     )
     source = event_attrs(records)
-    masses = window_masses(fragments, window_u=window_u, resolution=resolution)
+    masses = window_masses(
+        fragments, window_u=window_u, resolution=resolution, peak_width=peak_width
+    )
     binner = ScanGroupBinner(records, plan, workers=workers, on_events=on_events)
     with binner:
         # imported while the workers bin: its import takes longer than a small file
@@ -149,7 +157,7 @@ def reconstruct_grd(
             plan,
             sf=sf,
             k0=k0,
-            n_blocks=binner.n_groups,
+            block_first_scans=binner.bounds[:-1],
             seconds_per_scan=seconds_per_scan,
             dead_time_s=dead_time_s,
         )
@@ -191,7 +199,7 @@ def volume_template(
     *,
     sf: float,
     k0: float,
-    n_blocks: int,
+    block_first_scans: Sequence[int],
     seconds_per_scan: float | None = None,
     dead_time_s: float | None = None,
 ) -> VolumeLayout:
@@ -203,7 +211,7 @@ def volume_template(
     shape = (plan.n_fragments, int(source_attrs["total_scans"]), *plan.binned)
     layout = volume_layout(
         placeholder(np.uint32, shape),
-        placeholder(np.uint32, (n_blocks, plan.n_channels)),
+        placeholder(np.uint32, (len(block_first_scans), plan.n_channels)),
         placeholder(np.uint64, (plan.n_channels,)),
         fragments,
         windows,
@@ -212,6 +220,7 @@ def volume_template(
         k0=k0,
         lateral_bin=plan.lateral_bin,
         seconds_per_scan=seconds_per_scan,
+        block_first_scans=block_first_scans,
     )
     if dead_time_s is not None:
         saturated = placeholder(np.bool_, shape)

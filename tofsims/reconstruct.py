@@ -30,6 +30,7 @@ from tofsims.binning import (
 from tofsims.dead_time import POOL_SCANS, correct_pixels, hazard_counts, relative_increase
 from tofsims.errors import AnalysisError
 from tofsims.io.grd_records import raise_bad_record
+from tofsims.peak_windows import PeakWidth
 from tofsims.volume_layout import (
     CORRECTED_ATTRS,
     SATURATED_ATTRS,
@@ -50,7 +51,11 @@ __all__ = [
 
 
 def mass_windows(
-    fragments: Sequence[str], *, window_u: float | None = None, resolution: float | None = None
+    fragments: Sequence[str],
+    *,
+    window_u: float | None = None,
+    resolution: float | None = None,
+    peak_width: PeakWidth | None = None,
 ) -> xr.Dataset:
     """Integration windows of fragments (parameters: :func:`tofsims.binning.window_masses`).
 
@@ -59,7 +64,9 @@ def mass_windows(
     xarray.Dataset
         Along ``fragment``: ``mass`` (exact ion mass), ``mass_low``, ``mass_high`` (u).
     """
-    masses, lows, highs = window_masses(fragments, window_u=window_u, resolution=resolution)
+    masses, lows, highs = window_masses(
+        fragments, window_u=window_u, resolution=resolution, peak_width=peak_width
+    )
     ds = xr.Dataset(
         coords={
             "fragment": list(fragments),
@@ -149,6 +156,7 @@ def reconstruct(
     *,
     window_u: float | None = None,
     resolution: float | None = None,
+    peak_width: PeakWidth | None = None,
     sf: float | None = None,
     k0: float | None = None,
     lateral_bin: int = 1,
@@ -165,8 +173,9 @@ def reconstruct(
     fragments
         Fragments in our notation, e.g. ``["C2HO-", "PO3-", "LiF2-", "BO2-", "CeO2-",
         "NiO2-"]``.
-    window_u, resolution
-        Mass windows, see :func:`mass_windows` (default ±0.05 u).
+    window_u, resolution, peak_width
+        Mass windows, see :func:`mass_windows` (default ±0.05 u; the workflows measure the
+        peak width, :func:`tofsims.workflows.reconstruct`).
     sf, k0
         Mass calibration to apply (default: ``events.attrs``), channels per √u, channels.
     lateral_bin
@@ -203,7 +212,9 @@ def reconstruct(
     attrs = events.attrs
     sf = float(attrs["sf"] if sf is None else sf)
     k0 = float(attrs["k0"] if k0 is None else k0)
-    windows = mass_windows(fragments, window_u=window_u, resolution=resolution)
+    windows = mass_windows(
+        fragments, window_u=window_u, resolution=resolution, peak_width=peak_width
+    )
     raster = (int(attrs["raster_y"]), int(attrs["raster_x"]))
     plan = binning_plan(
         windows["mass_low"].values,
@@ -278,6 +289,7 @@ def reconstruct(
         k0=k0,
         lateral_bin=lateral_bin,
         seconds_per_scan=seconds_per_scan,
+        block_first_scans=[s0 for _, _, s0, _ in ranges],
     )
     if dead_time_s is not None:
         import dask.array as da

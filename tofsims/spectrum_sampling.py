@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -137,12 +137,16 @@ class SampledCalibration:
         Samples taken (each larger than the one before).
     mass_error_ppm
         1σ statistical error (ppm) of calibrated masses, the largest over the masses checked.
+    spectrum
+        The sample's spectrum (counts per TOF channel), where the peak width is measured
+        (:func:`tofsims.peak_windows.measure_peak_width`).
     """
 
     fit: CalibrationFit
     sample: SpectrumSample
     rounds: int
     mass_error_ppm: float
+    spectrum: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready record: the fit, the sample and the error estimate."""
@@ -256,14 +260,14 @@ def calibrate_sampled(
         masses = fit.mass[fit.used] if check_masses is None else np.asarray(check_masses)
         if sample.fraction >= 1.0:
             error = float(np.max(fit.mass_error_ppm(masses)))
-            return SampledCalibration(fit, sample, rounds, error)
+            return SampledCalibration(fit, sample, rounds, error, spectra.sum(axis=0))
         try:
             error = _mass_error_ppm(fit, spectra, masses, sf, k0, min_counts, options)
         except AnalysisError:  # a half without two peaks: far too few counts
             error = math.inf
         needed = _needed_events(fit, error, size, sample.fraction, target_ppm, min_counts)
         if needed <= size:
-            return SampledCalibration(fit, sample, rounds, error)
+            return SampledCalibration(fit, sample, rounds, error, spectra.sum(axis=0))
         size = _grown(needed, size, total)
 
 

@@ -111,6 +111,7 @@ def volume_layout(
     k0: float,
     lateral_bin: int = 1,
     seconds_per_scan: float | None = None,
+    block_first_scans: Sequence[int] | None = None,
 ) -> VolumeLayout:
     """Lay out a volume (see :func:`tofsims.reconstruct.reconstruct` for its content).
 
@@ -133,6 +134,9 @@ def volume_layout(
     seconds_per_scan
         Sputter time per scan (s) for the ``sputter_time`` coordinate; default: the source's
         (:func:`seconds_per_scan_of`).
+    block_first_scans
+        First scan of each block of ``spectrum_parts`` (coordinate ``block_first_scan``: the
+        depth blocks of the peak fits, :mod:`tofsims.peak_fit`).
     """
     n_scans, ny, nx = counts.shape[1:]
     scan = np.arange(n_scans, dtype=np.int64)
@@ -160,6 +164,10 @@ def volume_layout(
             ("tof_channel",), np.clip(channels - k0, 0, None) ** 2 / sf**2, {"units": "u"}
         ),
     }
+    if block_first_scans is not None:
+        coords["block_first_scan"] = LayoutVariable(
+            ("block",), np.asarray(block_first_scans, dtype=np.int64), {"units": "scan"}
+        )
     data_vars = {
         "counts": LayoutVariable(
             VOLUME_DIMS, counts, {"units": "counts", "long_name": "ion counts per voxel and window"}

@@ -32,7 +32,30 @@ def inspect_path(path: Path) -> dict[str, Any]:
     summary = describe(dataset)
     summary["file"] = str(path)
     summary["engine"] = getattr(module, "ENGINE", None)
+    summary |= _grd_windows(path)
     return summary
+
+
+def _grd_windows(path: Path) -> dict[str, Any]:
+    """Describe a GRD event list's default mass windows, measured on a sample of its events.
+
+    ``window_source``, ``resolving_power`` (per fragment) and ``mass_windows`` (the listed
+    interferents in each window, a purity estimate); nothing for other formats.
+    """
+    from tofsims.io.grd_records import is_event_list
+
+    if not is_event_list(path):
+        return {}
+    from tofsims.workflows.options import ReconstructOptions
+    from tofsims.workflows.reconstruction import RunWindows, open_records
+
+    windows = RunWindows(open_records(path), ReconstructOptions(recalibrate=False), None)
+    record = windows.record
+    return {
+        "window_source": windows.source,
+        "resolving_power": {e["fragment"]: e["resolving_power"] for e in record},
+        "mass_windows": record,
+    }
 
 
 def _number(value: Any, unit: str = "") -> str:
@@ -61,6 +84,10 @@ def _echo_summary(summary: dict[str, Any]) -> None:
     for key, value in summary["attributes"].items():
         text = _number(value)
         click.echo(f"  {key:<17}: {text[:100] + '…' if len(text) > 100 else text}")
+    if "mass_windows" in summary:
+        from pipelines.commands.tofsims_reconstruct import echo_windows
+
+        echo_windows(summary["mass_windows"], summary["window_source"], click.echo)
     peaks = summary["peaks"]
     if peaks:
         click.echo(f"  peaks            : {len(peaks)}")

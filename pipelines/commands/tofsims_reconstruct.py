@@ -77,6 +77,31 @@ def _echo_calibration(calibration: Any, echo: Echo) -> None:
         echo(f"  {fragment:<8} {mass:9.4f} u  ±{error:.2g} ppm{note}")
 
 
+def echo_windows(record: list[dict[str, Any]], source: str, echo: Echo) -> None:
+    """Print every mass window, the listed interferents in it and its purity estimate."""
+    echo(f"mass windows: {source}")
+    for entry in record:
+        power = entry["resolving_power"]
+        shown = f"R {power:>7.0f}" if power is not None else "R     n/a"
+        purity = entry["purity"]
+        if purity is not None:
+            estimate = f"purity {purity:.3f}"
+        elif entry.get("purity_upper_bound") is not None:
+            estimate = f"purity ≤ {entry['purity_upper_bound']:.3f}"
+        else:
+            estimate = "purity n/a"
+        echo(
+            f"  {entry['fragment']:<8} {entry['mass_low_u']:.4f}–{entry['mass_high_u']:.4f} u  "
+            f"{shown}  {estimate}"
+        )
+        for item in entry["interferents_in_window"]:
+            state = {True: "resolved, fitted", False: "NOT resolved", None: "?"}[item["resolved"]]
+            echo(
+                f"      {item['interferent']:<8} Δm {item['delta_mass_u']:.4f} u  needs R "
+                f"{item['required_resolving_power']:>7.0f}  {state}"
+            )
+
+
 def _on_a_cluster() -> bool:
     """Whether the caller set a dask scheduler that is not this process's threads.
 
@@ -117,7 +142,7 @@ def run_reconstruct(
     """
     from pipelines.atomic import atomic_directory
     from tofsims.io.grd_records import is_event_list
-    from tofsims.workflows.reconstruction import mass_recalibration, open_records
+    from tofsims.workflows.reconstruction import RunWindows, mass_recalibration, open_records
 
     if not is_event_list(raw):
         raise click.UsageError(f"{raw}: reconstruct needs a GRD event list (*.grd)")
@@ -127,24 +152,27 @@ def run_reconstruct(
         if options.recalibrate:
             fit = mass_recalibration(records, options)
             _echo_calibration(fit, echo)
+        windows = RunWindows(records, options, fit)
+        echo_windows(windows.record, windows.source, echo)
         with (
             atomic_directory(staging.path(output)) as temporary,
             _dead_time_warnings(echo),
         ):
             if _on_a_cluster():
-                _reconstruct_with_dask(records, options, fit, temporary, workers, progress)
+                _reconstruct_with_dask(records, options, fit, windows, temporary, workers,
+                                       progress)  # fmt: skip
             else:
                 from tofsims.workflows.reconstruction import reconstruct_into
 
                 threads = _local_threads(workers)
                 with CountingBar(records.n_records, enabled=progress) as bar:
                     reconstruct_into(
-                        temporary, records, options, fit, workers=threads, on_events=bar
+                        temporary, records, options, fit, windows, workers=threads, on_events=bar
                     )
     ny, nx = (-(-side // options.bin) for side in records.raster)
     sf, k0 = (fit.fit.sf, fit.fit.k0) if fit else (records.properties.sf, records.properties.k0)
     echo(
-        f"wrote {output}: {len(options.fragments)} fragments × {records.n_scans} scans × "
+        f"wrote {output}: {len(windows.fragments)} fragments × {records.n_scans} scans × "
         f"{ny} × {nx} (sf {sf:.3f}, k0 {k0:.3f})"
     )
     return output
@@ -179,6 +207,7 @@ def _reconstruct_with_dask(
     records: Any,
     options: ReconstructOptions,
     fit: Any,
+    windows: Any,
     folder: Path,
     workers: int | None,
     progress: bool,
@@ -187,7 +216,7 @@ def _reconstruct_with_dask(
     from tofsims.workflows.reconstruction import open_events, reconstruct
 
     events = open_events(records.path, records.properties_path)
-    volume = reconstruct(events, options, fit)
+    volume = reconstruct(events, options, fit, windows)
     with computing(progress=progress, num_workers=workers):
         write_volume(volume, folder)
 

@@ -57,11 +57,23 @@ def test_cei_on_grd_equals_cei_on_its_reconstructed_store(grd, tmp_path):
     )
     from_store = json.loads((tmp_path / "store.json").read_text())
     from_grd = json.loads((tmp_path / "grd.json").read_text())
+    # the peak fits assign counts per depth block (spectrum_part), and the blocks are the
+    # engine's: groups of 16 scans for the store, dask blocks of <= 4 M records for the GRD
+    # binned on the fly; the fitted fractions differ at the 1e-4 level (far below the σ)
     assert from_grd["cei_thickness_nm"]["mean"] == pytest.approx(
-        from_store["cei_thickness_nm"]["mean"], rel=1e-9
+        from_store["cei_thickness_nm"]["mean"], rel=1e-3
     )
     assert from_grd["cei_thickness_nm"]["mean"] == pytest.approx(4.0, rel=0.1)
     assert from_grd["coating_thickness_nm"] == pytest.approx(3.0, abs=0.5)
+    # fragment purity (#17): windows from the measured width (write_grd's R = 5000)
+    assert from_grd["resolving_power"]["at_fragments"]["LiF2-"] == pytest.approx(5000, rel=0.05)
+    lif2 = from_grd["mass_windows"]["LiF2-"]
+    assert lif2["mass_high_u"] - lif2["mass_low_u"] < 0.05  # not the ±0.05 u of before
+    assert [i["interferent"] for i in lif2["interferents_in_window"]] == ["CHO2-", "C2H5O-"]
+    assert set(from_grd["isotope_evidence"]) == {"boron", "lithium"}
+    stored = from_store["mass_windows"]["LiF2-"]
+    for key in ("mass_low_u", "mass_high_u", "interferents_in_window", "fitted_species"):
+        assert stored[key] == lif2[key]  # the same windows (the fit blocks are the engine's)
 
 
 def test_profile_on_grd_needs_and_uses_seconds_per_scan(grd, tmp_path):

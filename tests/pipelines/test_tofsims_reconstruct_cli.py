@@ -62,9 +62,31 @@ def test_reconstruct_with_recalibration(raw, tmp_path):
     assert abs(volume.attrs["sf"] - SF) / SF < 20e-6
     assert abs(volume.attrs["k0"] - K0) / abs(K0) < 20e-6
     assert volume.attrs["sf_properties"] == pytest.approx(SF * (1 + 2e-4))
-    np.testing.assert_array_equal(volume["counts"].values, truth["window_counts"].values)
-    assert volume["fragment"].values.tolist() == FRAGMENTS.split(",")
+    asked = FRAGMENTS.split(",")
+    counts = volume["counts"].sel(fragment=asked).values
+    np.testing.assert_array_equal(counts, truth["window_counts"].values)
+    # the isotopologues of the isotope evidence are binned beside BO2- and LiF2-
+    assert volume["fragment"].values.tolist() == [
+        "C2HO-", "PO3-", "LiF2-", "6LiF2-", "BO2-", "10BO2-", "CeO2-", "NiO2-",
+    ]  # fmt: skip
     assert "spectrum" in volume
+    assert volume.attrs["window_source"] == "fixed ±0.05 u (--window-u)"
+
+
+def test_default_windows_follow_the_measured_peak_width(raw, tmp_path):
+    path, _ = raw
+    out = tmp_path / "measured.zarr"
+    result = run(path, "-o", out, "--fragments", "LiF2-,NiO2-", "--no-recalibrate")
+    assert result.exit_code == 0, result.output
+    assert "mass windows: ±1.5 FWHM of the peak width measured on" in result.output
+    assert "CHO2-    Δm 0.0152 u  needs R    2970  resolved, fitted" in result.output
+    volume = xr.open_zarr(out)
+    half = (volume["mass_high"] - volume["mass_low"]).values / 2
+    masses = volume["mass"].values
+    np.testing.assert_allclose(half, 1.5 * masses / 5000.0, rtol=0.05)  # write_grd: R = 5000
+    record = json.loads(volume.attrs["mass_windows_json"])
+    assert [e["fragment"] for e in record] == ["LiF2-", "6LiF2-", "NiO2-"]
+    assert json.loads(volume.attrs["peak_width_json"])["ions"][0] == "H-"
 
 
 def test_no_recalibration_binning_and_dead_time(raw, tmp_path):
@@ -204,3 +226,17 @@ def test_dead_time_warnings_are_echoed_and_others_shown_once():
             warnings.warn("run.grd: raised", DeadTimeWarning, stacklevel=1)
     assert lines == [("warning: run.grd: raised", True)]
     assert [str(w.message) for w in shown] == ["unrelated"]  # shown once, not recorded again
+
+
+def test_inspect_grd_reports_the_default_windows(raw):
+    path, _ = raw
+    result = CliRunner().invoke(cli, ["tofsims", "inspect", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)[0]
+    assert report["resolving_power"]["C2HO-"] == pytest.approx(5000, rel=0.05)
+    windows = {e["fragment"]: e for e in report["mass_windows"]}
+    assert set(windows) == {"C2HO-", "PO3-", "LiF2-", "6LiF2-", "BO2-", "10BO2-", "CeO2-", "NiO2-"}
+    bo2 = {i["interferent"]: i["resolved"] for i in windows["BO2-"]["interferents_in_window"]}
+    assert bo2["C2F-"] is False and bo2["C2H3O-"] is True
+    text = CliRunner().invoke(cli, ["tofsims", "inspect", str(path)]).output
+    assert "C2F-     Δm 0.0007 u  needs R   58787  NOT resolved" in text

@@ -50,6 +50,7 @@ from tofsims.workflows.cei_summary import (
     put_plateau,
     put_stack,
 )
+from tofsims.workflows.fragment_purity import PurityAnalysis, purity_analysis, purity_summary
 from tofsims.workflows.inputs import is_profile, open_input
 from tofsims.workflows.options import DEFAULT_BULK, STACK_FRAGMENTS, CeiOptions
 
@@ -112,6 +113,9 @@ class CeiRun:
         The fragments fitted jointly by the layer stack.
     warnings
         Failed input checks found so far (only with ``options.force``).
+    purity
+        Peak fits of the windows and isotope evidence of a volume (lazy; ``None`` for a
+        depth profile): the volume's counts are already the fitted ones.
     """
 
     data: xr.Dataset
@@ -124,6 +128,7 @@ class CeiRun:
     options: CeiOptions
     source: str | None
     warnings: tuple[str, ...] = ()
+    purity: PurityAnalysis | None = None
 
     @property
     def is_volume(self) -> bool:
@@ -148,11 +153,24 @@ class CeiRun:
         lazy = [self.profile, self.stack, *self.budgets.values()]
         if self.thickness_map is not None and self.statistics is not None:
             lazy += [self.thickness_map, self.statistics]
-        computed = _compute_together(lazy, **compute_options)
+        purity_lazy = [] if self.purity is None else self.purity.lazy()
+        computed = _compute_together([*lazy, *purity_lazy], **compute_options)
+        purity_computed = computed[len(lazy) :]
+        computed = computed[: len(lazy)]
         profile, stack, cei_budget, coating_budget = computed[:4]
         thickness_map, statistics = computed[4:] if len(computed) > 4 else (None, None)
         summary = CeiSummary()
         summary.warnings.extend(self.warnings)
+        if self.purity is not None:
+            values, reasons, warnings = purity_summary(
+                self.data, self.purity.with_computed(purity_computed)
+            )
+            summary.values |= values
+            summary.null_reasons |= reasons
+            summary.warnings.extend(warnings)
+        else:
+            for key in ("resolving_power", "mass_windows", "isotope_evidence"):
+                summary.put([key], None, "depth-profile input: no spectrum, no volume")
         self._check_marker(profile, summary)
         if not bool(stack["converged"]):
             summary.warnings.append("the layer-stack fit did not converge")
@@ -304,6 +322,9 @@ def cei(data: xr.Dataset | str | os.PathLike[str], options: CeiOptions) -> CeiRu
         source = str(Path(data).resolve())
         data = open_input(data, seconds_per_scan=options.seconds_per_scan, fragments=wanted)
     warnings = []
+    purity = None
+    if not is_profile(data):
+        data, purity = purity_analysis(data)
     static = static_acquisition(data)
     if static is not None:
         if not options.force:
@@ -342,7 +363,7 @@ def cei(data: xr.Dataset | str | os.PathLike[str], options: CeiOptions) -> CeiRu
         / options.sputter_rate_nm_per_s,
     )
     return CeiRun(data, profile, stack, thickness_map, statistics, budgets, fragments, options,
-                  source, tuple(warnings))  # fmt: skip
+                  source, tuple(warnings), purity)  # fmt: skip
 
 
 def _compute_together(datasets: Sequence[xr.Dataset], **compute_options: Any) -> list[xr.Dataset]:

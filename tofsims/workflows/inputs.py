@@ -4,7 +4,8 @@ A Zarr store is opened lazily with :func:`xarray.open_zarr`; every other path go
 :func:`tofsims.io.open_tofsims` (GRD with properties, 3D ASCII, SurfaceLab profile, ...), which
 recognises the format from the content. A GRD event list is binned lazily into a volume of the
 battery fragments (:data:`~tofsims.workflows.options.DEFAULT_FRAGMENTS` plus the requested
-markers) with the calibration of its ``properties.txt`` and ±0.05 u windows;
+markers, with ¹⁰BO₂⁻/⁶LiF₂⁻ beside BO₂⁻/LiF₂⁻) with the calibration of its ``properties.txt``
+and windows of ±1.5 FWHM of the peak width measured on a sample of its events;
 :func:`tofsims.workflows.reconstruct` gives control over windows, recalibration, binning and
 dead-time correction.
 """
@@ -22,8 +23,8 @@ from tofsims.io import input_files as reader_input_files
 from tofsims.io import open_tofsims
 from tofsims.io.grd_records import is_event_list
 from tofsims.io.volume_store import is_zarr_store
-from tofsims.reconstruct import reconstruct
-from tofsims.workflows.options import DEFAULT_FRAGMENTS
+from tofsims.workflows.options import DEFAULT_FRAGMENTS, ReconstructOptions
+from tofsims.workflows.reconstruction import reconstruct
 
 __all__ = ["input_files", "is_event_list", "is_profile", "open_input"]
 
@@ -99,9 +100,13 @@ def _with_seconds_per_scan(data: Any, seconds: float | None, path: Path) -> Any:
 
 
 def _volume_from_events(events: Any, fragments: tuple[str, ...], seconds: float | None) -> Any:
-    wanted = list(dict.fromkeys([*DEFAULT_FRAGMENTS, *fragments]))
-    volume = reconstruct(events, wanted, seconds_per_scan=seconds)
-    volume = volume.drop_vars([v for v in volume.data_vars if v != "counts"])
+    wanted = tuple(dict.fromkeys([*DEFAULT_FRAGMENTS, *fragments]))
+    # windows from the peak width measured on a sample of the events, the calibration of
+    # properties.txt (as before: a recalibration is `operando tofsims reconstruct`'s)
+    options = ReconstructOptions(fragments=wanted, recalibrate=False, seconds_per_scan=seconds)
+    volume = reconstruct(events, options)
+    # the block spectra stay (lazy): the peak fits of the windows need them
+    volume = volume.drop_vars([v for v in volume.data_vars if v not in ("counts", "spectrum_part")])
     # why the properties give no sputter time (e.g. 0 s: a static acquisition), for the checks
     return volume.assign_attrs(sputter_time_reason=events.attrs.get("sputter_time_reason", ""))
 

@@ -16,19 +16,35 @@ import json
 import math
 import os
 from collections.abc import Callable
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from operando_core.options import OptionError
 from tofsims.binning import window_masses
+from tofsims.errors import AnalysisError
 from tofsims.grd_to_volume import ReconstructedStore, reconstruct_grd, reconstruction_plan
 from tofsims.io.grd_records import GrdRecords, open_records
-from tofsims.spectrum_sampling import SampledCalibration, calibrate_sampled
+from tofsims.peak_windows import DEFAULT_FWHM_FACTOR, PeakWidth, measure_peak_width
+from tofsims.spectrum_sampling import (
+    MIN_SAMPLE_EVENTS,
+    SampledCalibration,
+    calibrate_sampled,
+    sample_spectrum,
+)
+from tofsims.workflows.fragment_purity import (
+    peak_width_from_resolution,
+    window_record,
+    with_isotopologues,
+)
 from tofsims.workflows.options import ReconstructOptions
 
 if TYPE_CHECKING:
     import xarray as xr
 
 __all__ = [
+    "RunWindows",
     "fit_record",
     "mass_recalibration",
     "open_events",
@@ -114,37 +130,130 @@ def fit_record(fit: SampledCalibration) -> str:
     return json.dumps(fit.to_record())
 
 
+class RunWindows:
+    """The windows of a run: from the measured peak width unless an override is given.
+
+    Attributes
+    ----------
+    fragments
+        The fragments binned: those asked, with ¹⁰BO₂⁻/⁶LiF₂⁻ beside BO₂⁻/LiF₂⁻
+        (:func:`tofsims.workflows.fragment_purity.with_isotopologues`).
+    peak_width
+        The measured width (``--resolution``: the width it means); ``None``: not measured.
+    source
+        How the windows were chosen, in words (the store's ``window_source``).
+    spectrum
+        The sample's spectrum the width was measured on (``None`` with an override).
+    """
+
+    def __init__(
+        self, records: GrdRecords, options: ReconstructOptions, fit: SampledCalibration | None
+    ):
+        props = records.properties
+        self.sf, self.k0 = (fit.fit.sf, fit.fit.k0) if fit is not None else (props.sf, props.k0)
+        self.fragments = with_isotopologues(options.fragments)
+        self.window_u, self.resolution = options.window_u, options.resolution
+        self.spectrum: np.ndarray | None = None
+        self.peak_width: PeakWidth | None = None
+        if self.window_u is not None:
+            self.source = f"fixed ±{self.window_u:g} u (--window-u)"
+        elif self.resolution is not None:
+            self.source = f"m ± m/(2R), R = {self.resolution:g} (--resolution)"
+            self.peak_width = peak_width_from_resolution(self.resolution, self.sf, self.k0)
+        else:
+            self._measure(records, fit)
+
+    def _measure(self, records: GrdRecords, fit: SampledCalibration | None) -> None:
+        if fit is not None and fit.spectrum is not None:
+            spectrum = fit.spectrum
+        else:
+            plan = reconstruction_plan(records, self.fragments, sf=self.sf, k0=self.k0)
+            size = min(records.n_records, MIN_SAMPLE_EVENTS)
+            spectrum = sample_spectrum(records, size, plan.n_channels)[0].sum(axis=0)
+        try:
+            self.peak_width = measure_peak_width(
+                spectrum, self.sf, self.k0, polarity=records.properties.polarity
+            )
+        except AnalysisError as err:
+            self.source = f"fixed ±0.05 u: {err}"
+            return
+        self.spectrum = spectrum
+        self.source = (
+            f"±{DEFAULT_FWHM_FACTOR:g} FWHM of the peak width measured on "
+            f"{', '.join(self.peak_width.ions)}"
+        )
+
+    @property
+    def binning(self) -> dict[str, Any]:
+        """Window keyword arguments of the binning."""
+        measured = self.peak_width if self.window_u is None and self.resolution is None else None
+        return {"window_u": self.window_u, "resolution": self.resolution, "peak_width": measured}
+
+    @cached_property
+    def record(self) -> list[dict[str, Any]]:
+        """Every window, the interferents in it and a purity estimate from the sample.
+
+        See :func:`tofsims.workflows.fragment_purity.window_record`.
+        """
+        _, lows, highs = window_masses(self.fragments, **self.binning)
+        return window_record(self.fragments, lows, highs, self.peak_width, self.spectrum)
+
+    def attrs(self) -> dict[str, str]:
+        """Return the attributes recording the windows.
+
+        ``window_source``, ``peak_width_json`` and ``mass_windows_json`` (:attr:`record`).
+        """
+        record = self.record
+        width = "null" if self.peak_width is None else json.dumps(self.peak_width.to_record())
+        return {
+            "window_source": self.source,
+            "peak_width_json": width,
+            "mass_windows_json": json.dumps(record),
+        }
+
+
 def _settings(
-    records: GrdRecords, options: ReconstructOptions, fit: SampledCalibration | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Keyword arguments of the binning and the attributes recording the calibration."""
+    records: GrdRecords,
+    options: ReconstructOptions,
+    fit: SampledCalibration | None,
+    windows: RunWindows | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], RunWindows]:
+    """Return the binning's keyword arguments, the attributes and the windows.
+
+    The attributes record the calibration and the windows.
+    """
     props = records.properties
-    sf, k0 = (fit.fit.sf, fit.fit.k0) if fit is not None else (props.sf, props.k0)
+    windows = RunWindows(records, options, fit) if windows is None else windows
     settings = {
-        "sf": sf,
-        "k0": k0,
+        "sf": windows.sf,
+        "k0": windows.k0,
         "lateral_bin": options.bin,
         "dead_time_s": _dead_time_s(records, options),
         "seconds_per_scan": options.seconds_per_scan,
-        **_windows(options),
+        **windows.binning,
     }
     attrs = {
         "sf_properties": props.sf,
         "k0_properties": props.k0,
         "mass_calibration_json": fit_record(fit) if fit is not None else "null",
+        **windows.attrs(),
     }
-    return settings, attrs
+    return settings, attrs, windows
 
 
 def reconstruct(
     events: xr.Dataset,
     options: ReconstructOptions | None = None,
     fit: SampledCalibration | None = None,
+    windows: RunWindows | None = None,
 ) -> xr.Dataset:
     """Bin GRD events into fragment volumes ``counts(fragment, scan, y, x)`` (lazy).
 
-    Each fragment's mass window (coordinates ``mass_low``/``mass_high``, u) and the
-    calibration applied (attributes ``sf``, ``k0``; ``sf_properties``/``k0_properties`` from
+    Each fragment's mass window (coordinates ``mass_low``/``mass_high``, u; by default
+    ±1.5 FWHM of the peak width measured on the calibration peaks of the sampled spectrum,
+    :class:`RunWindows`; attributes ``window_source``, ``peak_width_json`` and
+    ``mass_windows_json`` = the interferents inside each window and a purity estimate) and
+    the calibration applied (attributes ``sf``, ``k0``; ``sf_properties``/``k0_properties`` from
     the file, ``mass_calibration_json``) are stored with the volume; the summed spectrum is
     the variable ``spectrum``.
 
@@ -158,14 +267,17 @@ def reconstruct(
         A :func:`mass_recalibration` to apply. ``None``: with ``options.recalibrate`` it is
         made here (reading a sample of the events), else the calibration of
         ``properties.txt`` is used.
+    windows
+        The windows (:class:`RunWindows` of the same ``options`` and ``fit``); default: made
+        here (measuring the peak width on the fit's sample).
     """
     from tofsims.reconstruct import reconstruct as bin_events
 
     options = options or ReconstructOptions()
     if fit is None and options.recalibrate:
         fit = mass_recalibration(events, options)
-    settings, attrs = _settings(_records(events), options, fit)
-    volume = bin_events(events, list(options.fragments), **settings)
+    settings, attrs, windows = _settings(_records(events), options, fit, windows)
+    volume = bin_events(events, list(windows.fragments), **settings)
     volume.attrs.update(attrs)
     return volume
 
@@ -175,6 +287,7 @@ def reconstruct_into(
     events: GrdRecords | str | os.PathLike[str],
     options: ReconstructOptions | None = None,
     fit: SampledCalibration | None = None,
+    windows: RunWindows | None = None,
     *,
     workers: int | None = None,
     on_events: Callable[[int], Any] | None = None,
@@ -192,7 +305,7 @@ def reconstruct_into(
         New or empty folder for the Zarr store.
     events
         The GRD file or its records (:func:`open_records`).
-    options, fit
+    options, fit, windows
         As :func:`reconstruct`.
     workers
         Binning threads (default: all cores).
@@ -203,10 +316,10 @@ def reconstruct_into(
     options = options or ReconstructOptions()
     if fit is None and options.recalibrate:
         fit = mass_recalibration(records, options)
-    settings, attrs = _settings(records, options, fit)
+    settings, attrs, windows = _settings(records, options, fit, windows)
     return reconstruct_grd(
         records,
-        list(options.fragments),
+        list(windows.fragments),
         folder,
         attrs=attrs,
         workers=workers,

@@ -1,0 +1,219 @@
+"""Fragment purity (#17): windows from the peak width, peak fits, isotope evidence.
+
+Ground truth: GRD runs written by :func:`tofsims.synthetic_raw.write_grd`, which places every
+fragment of ``counts`` — interferents included — at its true mass, with Gaussian peaks of a
+known resolving power.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from tofsims.fragments import NATURAL_10B_11B, ion_mass
+from tofsims.io.grd_records import open_records
+from tofsims.io.volume_store import open_volume
+from tofsims.masscal import mass_to_tof
+from tofsims.peak_fit import block_of_scan, fit_window_fractions, fitted_counts, nnls_small
+from tofsims.peak_windows import PeakWidth, measure_peak_width, window_interferences
+from tofsims.spectrum_sampling import sample_spectrum
+from tofsims.synthetic_raw import write_grd
+from tofsims.workflows.fragment_purity import (
+    purity_analysis,
+    purity_summary,
+    with_isotopologues,
+)
+from tofsims.workflows.options import ReconstructOptions
+from tofsims.workflows.reconstruction import reconstruct_into
+
+SHAPE = (37, 6, 6)  # 37 scans: several depth blocks of the one-pass engine
+
+
+def _grd(tmp_path, rates: dict[str, float], resolution: float, seed: int = 0):
+    """A GRD run of Poisson counts (mean per voxel) of the given species; its truth."""
+    rng = np.random.default_rng(seed)
+    names = list(rates)
+    means = np.array([rates[n] for n in names])[:, None, None, None]
+    counts = rng.poisson(means * np.ones((1, *SHAPE))).astype(np.int64)
+    truth = xr.DataArray(counts, dims=("fragment", "scan", "y", "x"), coords={"fragment": names})
+    path = tmp_path / "run.grd"
+    write_grd(truth, path, resolution=resolution, calibration_per_pixel=3.0,
+              seconds_per_scan=1.0, seed=seed + 1)  # fmt: skip
+    return path, truth
+
+
+def _reconstructed(tmp_path, path, fragments):
+    store = tmp_path / "volume.zarr"
+    options = ReconstructOptions(fragments=tuple(fragments), recalibrate=False)
+    reconstruct_into(store, path, options, workers=1)
+    volume = open_volume(store)
+    fitted, analysis = purity_analysis(volume)
+    analysis = analysis.compute()
+    summary = purity_summary(volume, analysis)
+    return volume, fitted.compute(), summary
+
+
+def _total(volume, name):
+    return float(volume["counts"].sel(fragment=name).sum())
+
+
+def test_peak_width_measured_on_calibration_peaks(tmp_path):
+    path, _ = _grd(tmp_path, {"NiO2-": 1.0}, resolution=5000.0)
+    records = open_records(path)
+    spectrum = sample_spectrum(records, records.n_records, 1_100_000)[0].sum(axis=0)
+    width = measure_peak_width(spectrum, records.properties.sf, records.properties.k0)
+    powers = width.resolving_power([ion_mass("C2HO-"), ion_mass("NiO2-")])
+    np.testing.assert_allclose(powers, 5000.0, rtol=0.03)
+    assert PeakWidth.from_record(json.dumps(width.to_record())) == width
+    # windows ±1.5 FWHM: 1.5·43/5000 u at m/z 43, far inside the old ±0.05 u
+    np.testing.assert_allclose(width.half_width_u(43.0), 1.5 * 43.0 / 5000.0, rtol=0.03)
+
+
+def test_window_check_names_interferents_and_needed_resolving_power():
+    mass = ion_mass("BO2-")
+    low, high = mass - 0.05, mass + 0.05
+    at_5000 = window_interferences(["BO2-"], [low], [high], [5000.0])[0]
+    found = {i["interferent"]: i for i in at_5000["interferents_in_window"]}
+    assert set(found) == {"C2F-", "CHNO-", "C2H3O-", "AlO-"}
+    assert found["C2F-"]["required_resolving_power"] == pytest.approx(58787, rel=1e-3)
+    assert not found["C2F-"]["resolved"] and found["C2H3O-"]["resolved"]
+    at_80000 = window_interferences(["BO2-"], [low], [high], [80000.0])[0]
+    assert all(i["resolved"] for i in at_80000["interferents_in_window"])
+
+
+def test_isotopologues_added_beside_their_fragments():
+    assert with_isotopologues(["C2HO-", "BO2-", "LiF2-"]) == (
+        "C2HO-", "BO2-", "10BO2-", "LiF2-", "6LiF2-",
+    )  # fmt: skip
+    assert with_isotopologues(["6LiF2-", "LiF2-"]) == ("6LiF2-", "LiF2-")
+
+
+def test_nnls_small_is_non_negative_least_squares():
+    rng = np.random.default_rng(3)
+    design = rng.random((40, 4))
+    target = design @ np.array([2.0, 0.0, 1.0, 0.5]) + rng.normal(0, 0.01, 40)
+    target[:5] -= 3.0  # pushes an unconstrained solution negative somewhere
+    solution = nnls_small(design, target)
+    assert (solution >= 0).all()
+    best = np.sum((design @ solution - target) ** 2)
+    for _ in range(200):  # no non-negative point nearby does better
+        trial = np.clip(solution + rng.normal(0, 0.05, 4), 0, None)
+        assert np.sum((design @ trial - target) ** 2) >= best - 1e-9
+
+
+def test_boron_free_bo2_flagged_and_fitted_to_zero_at_high_resolving_power(tmp_path):
+    # pristine boron-free cathode: m/z 43 holds organics, C2F- and AlO- only
+    rates = {"C2H3O-": 0.6, "C2F-": 0.25, "CHNO-": 0.05, "AlO-": 0.05, "NiO2-": 1.0}
+    path, _ = _grd(tmp_path, rates, resolution=80000.0)
+    volume, fitted, (values, _, warnings) = _reconstructed(tmp_path, path, ["BO2-", "NiO2-"])
+    window = _total(volume, "BO2-")
+    assert window > 150  # the window holds part of C2F- (0.9 FWHM away at R = 80 000)
+    assert abs(_total(fitted, "BO2-")) < 2 * np.sqrt(window)
+    entry = values["mass_windows"]["BO2-"]
+    assert "C2F-" in entry["fitted_species"] and not entry["unresolved"]
+    assert entry["purity"] < 0.05
+    boron = values["isotope_evidence"]["boron"]
+    assert boron["consistent_with_boron"] is False
+    assert any("inconsistent with boron" in w for w in warnings)
+    assert values["resolving_power"]["at_fragments"]["BO2-"] == pytest.approx(80000, rel=0.05)
+
+
+def test_bo2_with_c2f_unresolved_says_so(tmp_path):
+    rates = {"C2F-": 0.4, "C2H3O-": 0.8, "NiO2-": 1.0}
+    path, truth = _grd(tmp_path, rates, resolution=3000.0)
+    volume, fitted, (values, reasons, _) = _reconstructed(tmp_path, path, ["BO2-", "NiO2-"])
+    entry = values["mass_windows"]["BO2-"]
+    assert "C2F-" in entry["unresolved"] and "C2H3O-" in entry["fitted_species"]
+    assert entry["purity"] is None and "not resolved" in reasons["mass_windows.BO2-.purity"]
+    # C2H3O- is resolved at 3000 (needs 2234) and removed; C2F- stays, the isotopes flag it
+    planted_c2f = float(truth.sel(fragment="C2F-").sum())
+    assert _total(volume, "BO2-") > 1.2 * planted_c2f
+    assert _total(fitted, "BO2-") == pytest.approx(planted_c2f, rel=0.05)
+    assert values["isotope_evidence"]["boron"]["consistent_with_boron"] is False
+
+
+def test_lif2_and_c2ho_within_3_percent_with_neighbours(tmp_path):
+    # formate and CHN2- at realistic levels beside the CEI markers, R = 5000 (resolves them)
+    rates = {"LiF2-": 2.0, "CHO2-": 0.8, "C2H5O-": 0.3, "C2HO-": 1.5, "CHN2-": 0.6,
+             "C3H5-": 0.4, "NiO2-": 1.0}  # fmt: skip
+    path, truth = _grd(tmp_path, rates, resolution=5000.0)
+    volume, fitted, (values, _, _) = _reconstructed(tmp_path, path, ["C2HO-", "LiF2-", "NiO2-"])
+    assert volume.sizes["block"] > 1  # the fits are per depth block
+    for name in ("LiF2-", "C2HO-"):
+        true_total = float(truth.sel(fragment=name).sum())
+        assert _total(volume, name) > 1.05 * true_total  # the window alone is not clean
+        assert _total(fitted, name) == pytest.approx(true_total, rel=0.03)
+        assert values["mass_windows"][name]["purity"] < 0.95
+    # per depth: the fitted profile follows the planted one
+    profile = fitted["counts"].sel(fragment="LiF2-").sum(("y", "x")).values
+    planted = truth.sel(fragment="LiF2-").sum(("y", "x")).values
+    assert abs(profile.sum() - planted.sum()) / planted.sum() < 0.03
+    assert fitted["counts_window"].dtype == np.uint32
+
+
+def test_boron_ratio_of_doped_sample_within_two_sigma(tmp_path):
+    rng = np.random.default_rng(7)
+    boron = rng.poisson(3.0 * np.ones(SHAPE))
+    b10 = rng.binomial(boron, 0.199)
+    species = {
+        "BO2-": boron - b10,
+        "10BO2-": b10,
+        "C2H3O-": rng.poisson(0.8 * np.ones(SHAPE)),
+        "NiO2-": rng.poisson(np.ones(SHAPE)),
+    }
+    counts = xr.DataArray(np.stack(list(species.values())).astype(np.int64),
+                          dims=("fragment", "scan", "y", "x"),
+                          coords={"fragment": list(species)})  # fmt: skip
+    path = tmp_path / "doped.grd"
+    write_grd(counts, path, resolution=5000.0, calibration_per_pixel=3.0, seconds_per_scan=1.0)
+    _, _, (values, _, warnings) = _reconstructed(tmp_path, path, ["BO2-", "NiO2-"])
+    evidence = values["isotope_evidence"]["boron"]
+    assert evidence["counts"] == "fitted"
+    assert abs(evidence["ratio"] - NATURAL_10B_11B) < 2 * evidence["ratio_error"]
+    assert evidence["consistent_with_boron"] is True
+    assert len(evidence["per_block"]) > 1
+    assert not any("boron" in w for w in warnings)
+
+
+def test_fitted_counts_scale_each_depth_block():
+    counts = xr.DataArray(
+        np.full((1, 4, 2, 2), 10, dtype=np.uint32),
+        dims=("fragment", "scan", "y", "x"),
+        coords={"fragment": ["BO2-"]},
+    )
+    volume = xr.Dataset({"counts": counts}, coords={"block_first_scan": ("block", [0, 3])})
+    purity = xr.Dataset(
+        {"purity": (("fragment", "block"), [[0.5, 0.25]]), "purity_run": ("fragment", [0.4])},
+        coords={"fragment": ["BO2-"]},
+    )
+    assert block_of_scan(volume).tolist() == [0, 0, 0, 1]
+    out = fitted_counts(volume, purity).sum(("y", "x")).values[0]
+    np.testing.assert_allclose(out, [20, 20, 20, 10])
+
+
+def test_window_fractions_separate_resolved_neighbours():
+    width = PeakWidth(0.0, 1.0 / 10000.0, 72000.0, -2100.0)  # R = 5000
+    mass = ion_mass("C2HO-")
+    half = float(width.half_width_u(mass))
+    channels = np.arange(455_000, 465_000)
+    window = (channels >= mass_to_tof(mass - half, 72000.0, -2100.0)) & (
+        channels <= mass_to_tof(mass + half, 72000.0, -2100.0)
+    )
+    parts = {}
+    for name, total in (("C2HO-", 4000.0), ("CHN2-", 2000.0)):
+        centre = mass_to_tof(ion_mass(name), 72000.0, -2100.0)
+        s = width.fwhm_channels_at(ion_mass(name)) / 2.3548
+        parts[name] = (
+            total * np.exp(-0.5 * ((channels - centre) / s) ** 2) / (s * np.sqrt(2 * np.pi))
+        )
+    spectrum = parts["C2HO-"] + parts["CHN2-"]
+    _, run, species = fit_window_fractions(
+        spectrum[None, :], int(channels[0]), "C2HO-", mass - half, mass + half, width
+    )
+    assert species == ["C2HO-", "CHN2-", "C3H5-", "background"]
+    expected = parts["C2HO-"][window].sum() / spectrum[window].sum()
+    assert expected < 0.9  # CHN2- reaches well into the window
+    assert run[0] == pytest.approx(expected, rel=0.01)

@@ -1,0 +1,371 @@
+"""Fragment purity of a run: windows, interferents inside them, fitted purity, isotope evidence.
+
+At reconstruction (:func:`window_record`, NumPy only) the store records per fragment its
+window, the listed interferents inside it with the resolving power each needs, and a purity
+estimate from a peak fit of the summed spectrum (attributes ``peak_width_json``,
+``mass_windows_json``). At analysis (:func:`purity_analysis`, lazy) the block spectra are
+fitted, the counts assigned by the fitted fractions and the isotope evidence taken on them;
+:func:`purity_summary` turns the computed result into the ``resolving_power``,
+``mass_windows`` and ``isotope_evidence`` blocks of ``summary.json`` (``docs/cli.md``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tofsims.errors import AnalysisError
+from tofsims.fragments import NATURAL_6LI_7LI, NATURAL_10B_11B, ion_mass
+from tofsims.peak_fit import fit_components, fit_range_of, fit_window_fractions
+from tofsims.peak_windows import PeakWidth, measure_peak_width, window_interferences
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+__all__ = [
+    "ISOTOPOLOGUES",
+    "PurityAnalysis",
+    "peak_width_from_resolution",
+    "purity_analysis",
+    "purity_summary",
+    "volume_peak_width",
+    "window_record",
+    "with_isotopologues",
+]
+
+#: Isotopologue binned beside a fragment so that its isotope ratio can be checked.
+ISOTOPOLOGUES = {"BO2-": "10BO2-", "LiF2-": "6LiF2-"}
+
+
+def with_isotopologues(fragments: Sequence[str]) -> tuple[str, ...]:
+    """Add ¹⁰BO₂⁻ after BO₂⁻ and ⁶LiF₂⁻ after LiF₂⁻ when they are not asked already."""
+    out: list[str] = []
+    for name in fragments:
+        out.append(name)
+        partner = ISOTOPOLOGUES.get(name)
+        if partner is not None and partner not in fragments:
+            out.append(partner)
+    return tuple(dict.fromkeys(out))
+
+
+def peak_width_from_resolution(resolution: float, sf: float, k0: float) -> PeakWidth:
+    """Return the peak width a constant resolving power means: ``FWHM_t = (t − k0)/(2R)``."""
+    return PeakWidth(0.0, 1.0 / (2.0 * resolution), float(sf), float(k0))
+
+
+def window_record(
+    fragments: Sequence[str],
+    mass_low: Sequence[float],
+    mass_high: Sequence[float],
+    peak_width: PeakWidth | None,
+    spectrum: np.ndarray | None,
+) -> list[dict[str, Any]]:
+    """Every window checked against the interference table, with a purity estimate.
+
+    Parameters
+    ----------
+    fragments, mass_low, mass_high
+        The windows (u).
+    peak_width
+        The run's peak width (measured or from ``--resolution``); ``None``: unknown.
+    spectrum
+        Summed spectrum (counts per TOF channel, the calibration of ``peak_width``) for the
+        purity fit; ``None``: no purity.
+
+    Returns
+    -------
+    list of dict
+        :func:`tofsims.peak_windows.window_interferences` entries plus ``fitted_species``,
+        ``unresolved``, ``purity`` (fragment share of the window's counts, or ``None``),
+        ``purity_upper_bound`` and ``purity_reason``.
+    """
+    masses = [ion_mass(f) for f in fragments]
+    powers = [None] * len(fragments) if peak_width is None else peak_width.resolving_power(masses)
+    report = window_interferences(fragments, mass_low, mass_high, list(powers))
+    for entry, low, high in zip(report, mass_low, mass_high, strict=True):
+        name = entry["fragment"]
+        inside = [i["interferent"] for i in entry["interferents_in_window"]]
+        entry |= {"fitted_species": [], "unresolved": [], "purity_upper_bound": None}
+        if peak_width is None:
+            entry |= {"purity": None, "purity_reason": "the peak width is unknown: no fit"}
+            continue
+        components, unresolved = fit_components(name, float(low), float(high), peak_width)
+        entry |= {"fitted_species": components[1:], "unresolved": unresolved}
+        if not inside and not components[1:]:
+            entry |= {"purity": 1.0, "purity_reason": "no listed interferent in the window"}
+            continue
+        if spectrum is None:
+            entry |= {"purity": None, "purity_reason": "no spectrum to fit"}
+            continue
+        first, stop = fit_range_of(name, float(low), float(high), peak_width)
+        part = np.asarray(spectrum[first : min(stop, len(spectrum))], dtype="float64")
+        _, run, _ = fit_window_fractions(part[None, :], first, name, float(low), float(high),
+                                         peak_width)  # fmt: skip
+        share = float(run[0])
+        if unresolved:
+            entry |= {
+                "purity": None,
+                "purity_upper_bound": share if math.isfinite(share) else None,
+                "purity_reason": f"{', '.join(unresolved)} not resolved at this resolving "
+                "power: counted as the fragment (see isotope_evidence)",
+            }
+        elif math.isfinite(share):
+            entry |= {"purity": share, "purity_reason": "peak fit of the summed spectrum"}
+        else:
+            entry |= {"purity": None, "purity_reason": "no counts in the window"}
+    return report
+
+
+def volume_peak_width(volume: xr.Dataset) -> tuple[PeakWidth | None, str]:
+    """Return the peak width of a volume and where it comes from.
+
+    As recorded at reconstruction, else measured on its summed spectrum (computed here);
+    ``None`` with the reason when neither works.
+    """
+    record = volume.attrs.get("peak_width_json")
+    if record not in (None, "null"):
+        return PeakWidth.from_record(record), "recorded at reconstruction"
+    if "spectrum" not in volume:
+        return None, "the volume holds no spectrum (an export, not a reconstructed GRD)"
+    sf, k0 = float(volume.attrs["sf"]), float(volume.attrs["k0"])
+    try:
+        width = measure_peak_width(
+            np.asarray(volume["spectrum"].values), sf, k0,
+            polarity=str(volume.attrs.get("polarity", "negative")),
+        )  # fmt: skip
+    except AnalysisError as err:
+        return None, str(err)
+    return width, "measured on the volume's summed spectrum"
+
+
+@dataclass(frozen=True)
+class PurityAnalysis:
+    """Lazy peak fits and isotope evidence of a volume.
+
+    Attributes
+    ----------
+    peak_width
+        The width used (``None``: unknown, nothing fitted).
+    width_source
+        Where it comes from, or why it is unknown.
+    purity
+        :func:`tofsims.peak_fit.window_purity` (``None`` without a width or block spectra).
+    evidence
+        :func:`tofsims.fragment_evidence.isotope_evidence` of the fitted counts.
+    evidence_window
+        The same of the window counts (what was binned).
+    """
+
+    peak_width: PeakWidth | None
+    width_source: str
+    purity: xr.Dataset | None
+    evidence: dict[str, xr.Dataset]
+    evidence_window: dict[str, xr.Dataset]
+
+    def lazy(self) -> list[xr.Dataset]:
+        """Return the datasets to compute (in this order for :meth:`with_computed`)."""
+        out = [] if self.purity is None else [self.purity]
+        return out + list(self.evidence.values()) + list(self.evidence_window.values())
+
+    def compute(self, **compute_options: Any) -> PurityAnalysis:
+        """Compute every dataset in one :func:`dask.compute` (their inputs read once)."""
+        import dask
+
+        lazy = self.lazy()
+        keys = [
+            (i, name)
+            for i, ds in enumerate(lazy)
+            for name, variable in ds.variables.items()
+            if dask.is_dask_collection(variable.data)
+        ]
+        # variables, not Datasets: dask.compute of Datasets sharing 0-d variables fails
+        # in xarray (pydata/xarray#11329)
+        values = dask.compute(*(lazy[i].variables[n].data for i, n in keys), **compute_options)
+        out = [ds.copy(deep=False) for ds in lazy]
+        for (i, name), value in zip(keys, values, strict=True):
+            out[i].variables[name].data = value
+        return self.with_computed(out)
+
+    def with_computed(self, computed: Sequence[xr.Dataset]) -> PurityAnalysis:
+        """Return a copy holding the computed datasets of :meth:`lazy`."""
+        rest = list(computed)
+        purity = None if self.purity is None else rest.pop(0)
+        evidence = {k: rest.pop(0) for k in self.evidence}
+        window = {k: rest.pop(0) for k in self.evidence_window}
+        return PurityAnalysis(self.peak_width, self.width_source, purity, evidence, window)
+
+
+def purity_analysis(volume: xr.Dataset) -> tuple[xr.Dataset, PurityAnalysis]:
+    """Fit the block spectra and assign the counts (lazy); the volume with fitted counts.
+
+    Returns
+    -------
+    volume, analysis
+        The volume whose ``counts`` are the fitted counts (:func:`tofsims.peak_fit.
+        fitted_counts`; the binned ones kept as ``counts_window``) — unchanged when nothing
+        can be fitted — and the lazy :class:`PurityAnalysis`.
+    """
+    from tofsims.fragment_evidence import isotope_evidence
+    from tofsims.peak_fit import block_of_scan, fitted_counts, window_purity
+
+    width, source = volume_peak_width(volume) if "counts" in volume else (None, "no volume")
+    purity = None
+    if width is not None and "spectrum_part" in volume:
+        purity = window_purity(volume, width)
+    try:
+        blocks = block_of_scan(volume)
+    except ValueError:
+        blocks = np.zeros(volume.sizes["scan"], dtype=np.int64)
+    window_evidence = isotope_evidence(volume["counts"], blocks)
+    fitted = volume
+    if purity is not None:
+        fitted = volume.assign(counts_window=volume["counts"], counts=fitted_counts(volume, purity))
+    evidence = isotope_evidence(fitted["counts"], blocks) if purity is not None else {}
+    return fitted, PurityAnalysis(width, source, purity, evidence, window_evidence)
+
+
+def _number(value: Any) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _windows_block(volume: xr.Dataset, analysis: PurityAnalysis) -> dict[str, Any]:
+    """``mass_windows``: the recorded window report, with the block fits' purity."""
+    names = [str(f) for f in volume["fragment"].values]
+    recorded = json.loads(volume.attrs.get("mass_windows_json", "null") or "null")
+    if recorded is None:
+        spectrum = None  # the block fits below give the purity
+        recorded = window_record(names, volume["mass_low"].values, volume["mass_high"].values,
+                                 analysis.peak_width, spectrum)  # fmt: skip
+    block = {}
+    for entry in recorded:
+        name = entry["fragment"]
+        out = dict(entry)
+        if analysis.purity is not None and name in names:
+            run = _number(analysis.purity["purity_run"].sel(fragment=name))
+            per_block = [_number(v) for v in analysis.purity["purity"].sel(fragment=name).values]
+            out["purity_per_block"] = per_block
+            if out.get("unresolved"):
+                out["purity_upper_bound"] = run
+            elif out.get("fitted_species"):
+                out["purity"] = run
+                out["purity_reason"] = "peak fit of the block spectra (run total)"
+                if run is None:
+                    out["purity_reason"] = "no counts in the window"
+        block[name] = out
+    return block
+
+
+def _evidence_block(
+    name: str, fitted: xr.Dataset | None, window: xr.Dataset
+) -> tuple[dict[str, Any], list[str]]:
+    """One isotope pair's evidence (run and per block) and its warnings."""
+    natural = NATURAL_10B_11B if name == "boron" else NATURAL_6LI_7LI
+    flag = "interfered" if name == "boron" else "saturated"
+    source = fitted if fitted is not None else window
+    out: dict[str, Any] = {
+        "minor": window.attrs["minor"],
+        "major": window.attrs["major"],
+        "natural_ratio": natural,
+        "counts": "fitted" if fitted is not None else "window",
+        "ratio": _number(source["ratio_run"]),
+        "ratio_error": _number(source["ratio_error_run"]),
+        "window_ratio": _number(window["ratio_run"]),
+        "window_ratio_error": _number(window["ratio_error_run"]),
+        "per_block": [
+            {
+                "first_scan": int(first),
+                "ratio": _number(r),
+                "ratio_error": _number(e),
+                "minor_counts": _number(m),
+                "major_counts": _number(n),
+            }
+            for first, r, e, m, n in zip(
+                source["first_scan"].values,
+                source["ratio"].values,
+                source["ratio_error"].values,
+                source["minor_counts"].values,
+                source["major_counts"].values,
+                strict=True,
+            )
+        ],
+    }
+    warnings = []
+    major = float(window["major_counts"].sum())
+    if name == "boron":
+        inconsistent = bool(window["interfered_run"]) and major > 0
+        out["consistent_with_boron"] = None if major == 0 else not inconsistent
+        if inconsistent:
+            warnings.append(
+                f"{window.attrs['major']} window counts are inconsistent with boron: "
+                f"10B/11B = {out['window_ratio']:.3g} ± {out['window_ratio_error']:.2g} vs "
+                f"natural {natural:.3f}; m/z 43 carries other species (C2F-, CHNO-, C2H3O-, "
+                "AlO-), the BO2- signal is not boron"
+            )
+    else:
+        saturated = bool(window["saturated_run"]) and major > 0
+        out["saturated"] = None if major == 0 else saturated
+        if saturated:
+            warnings.append(
+                f"6Li/7Li of LiF2- = {out['window_ratio']:.3g} ± {out['window_ratio_error']:.2g} "
+                f"above natural {natural:.4f}: 7LiF2- is saturated (or 6LiF2- interfered by "
+                "CH2NO-/CO2-)"
+            )
+    out[flag + "_blocks"] = [
+        int(b) for b, v in zip(window["first_scan"].values, window[flag].values, strict=True) if v
+    ]
+    return out, warnings
+
+
+def purity_summary(
+    volume: xr.Dataset, analysis: PurityAnalysis
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """Make the ``resolving_power``, ``mass_windows`` and ``isotope_evidence`` blocks.
+
+    ``analysis`` must hold computed datasets (:meth:`PurityAnalysis.with_computed`).
+
+    Returns
+    -------
+    values, null_reasons, warnings
+        The blocks, dotted key -> reason of each ``None`` and the warnings (a BO₂⁻ signal
+        inconsistent with boron, a saturated ⁷LiF₂⁻).
+    """
+    names = [str(f) for f in volume["fragment"].values]
+    reasons: dict[str, str] = {}
+    width = analysis.peak_width
+    power: dict[str, Any] = {
+        "source": analysis.width_source if width is not None else None,
+        "window_source": volume.attrs.get("window_source", "unknown (store predates it)"),
+    }
+    if width is None:
+        power["at_fragments"] = None
+        reasons["resolving_power.at_fragments"] = analysis.width_source
+    else:
+        power["peak_width"] = width.to_record()
+        power["at_fragments"] = {n: _number(width.resolving_power(ion_mass(n))) for n in names}
+    windows = _windows_block(volume, analysis)
+    for name, entry in windows.items():
+        if entry.get("purity") is None:
+            reasons[f"mass_windows.{name}.purity"] = entry.get("purity_reason", "not fitted")
+    evidence: dict[str, Any] = {}
+    warnings: list[str] = []
+    for key in ("boron", "lithium"):
+        if key not in analysis.evidence_window:
+            evidence[key] = None
+            pair = "10BO2- and BO2-" if key == "boron" else "6LiF2- and LiF2-"
+            reasons[f"isotope_evidence.{key}"] = f"{pair} are not both in the volume"
+            continue
+        block, found = _evidence_block(
+            key, analysis.evidence.get(key), analysis.evidence_window[key]
+        )
+        if block["ratio"] is None:
+            reasons[f"isotope_evidence.{key}.ratio"] = f"no {block['major']} counts"
+        evidence[key] = block
+        warnings += found
+    values = {"resolving_power": power, "mass_windows": windows, "isotope_evidence": evidence}
+    return values, reasons, warnings
