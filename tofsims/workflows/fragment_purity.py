@@ -27,6 +27,10 @@ from tofsims.peak_windows import PeakWidth, measure_peak_width, window_interfere
 if TYPE_CHECKING:
     import xarray as xr
 
+#: Standard errors by which an isotope ratio must differ from the natural one to be flagged
+#: (the default of :func:`tofsims.fragment_evidence.isotope_evidence`).
+SIGMAS = 3.0
+
 __all__ = [
     "ISOTOPOLOGUES",
     "PurityAnalysis",
@@ -298,14 +302,33 @@ def _evidence_block(
     warnings = []
     major = float(window["major_counts"].sum())
     if name == "boron":
-        inconsistent = bool(window["interfered_run"]) and major > 0
-        out["consistent_with_boron"] = None if major == 0 else not inconsistent
-        if inconsistent:
+        # below natural, m/z 43 holds more than 11BO2- (C2F-, organics): not (only) boron.
+        # Above natural, m/z 42 holds more than 10BO2- (CNO-, C2H2O- unresolved): the check
+        # can then neither confirm nor refute boron, and says so instead of a verdict.
+        ratio, error = out["ratio"], out["ratio_error"]
+        below = bool(window["interfered_run"]) and major > 0
+        above = (
+            not below
+            and ratio is not None
+            and error is not None
+            and ratio > natural + SIGMAS * error
+        )
+        out["consistent_with_boron"] = None if major == 0 or above else not below
+        if below:
             warnings.append(
                 f"{window.attrs['major']} window counts are inconsistent with boron: "
                 f"10B/11B = {out['window_ratio']:.3g} ± {out['window_ratio_error']:.2g} vs "
                 f"natural {natural:.3f}; m/z 43 carries other species (C2F-, CHNO-, C2H3O-, "
                 "AlO-), the BO2- signal is not boron"
+            )
+        elif above:
+            out["consistent_with_boron_reason"] = (
+                "10B/11B above natural: m/z 42 carries unresolved species (CNO-, C2H2O-)"
+            )
+            warnings.append(
+                f"boron isotope check inconclusive: 10B/11B = {ratio:.3g} ± {error:.2g} is above "
+                f"natural {natural:.3f}, m/z 42 carries unresolved species (CNO-, C2H2O-); "
+                f"{window.attrs['major']} can be neither confirmed nor refuted as boron"
             )
     else:
         saturated = bool(window["saturated_run"]) and major > 0
