@@ -62,19 +62,16 @@ def _echo_calibration(calibration: Any, echo: Echo) -> None:
     if not_found:
         echo(f"  not found: {', '.join(not_found)}")
     low, high = fit.used_mass_range
-    for fragment, mass, error, outside in zip(
-        fit.fragments,
-        fit.fragment_mass,
-        fit.fragment_error_ppm,
-        fit.extrapolated(fit.fragment_mass),
-        strict=True,
-    ):
+    for entry in fit.to_record()["fragments"]:
         note = (
             f"  extrapolated beyond the calibration ions ({low:.1f}–{high:.1f} u)"
-            if outside
+            if entry["extrapolated"]
             else ""
         )
-        echo(f"  {fragment:<8} {mass:9.4f} u  ±{error:.2g} ppm{note}")
+        echo(
+            f"  {entry['fragment']:<8} {entry['mass_u']:9.4f} u  ±{entry['error_ppm']:.2g} ppm"
+            f"{note}"
+        )
 
 
 def echo_windows(record: list[dict[str, Any]], source: str, echo: Echo) -> None:
