@@ -55,6 +55,27 @@ def _grd_windows(path: Path) -> dict[str, Any]:
         "window_source": windows.source,
         "resolving_power": {e["fragment"]: e["resolving_power"] for e in record},
         "mass_windows": record,
+        **_sample_isotope_evidence(windows),
+    }
+
+
+def _sample_isotope_evidence(windows: Any) -> dict[str, Any]:
+    """Take ``isotope_evidence`` from the sample's spectrum (the run as one block)."""
+    from tofsims.workflows.fragment_purity import spectrum_isotope_summary
+
+    spectra = windows.sample_spectra()
+    if spectra is None:
+        reason = f"no sampled spectrum to take it from (windows: {windows.source})"
+        return {
+            "isotope_evidence": None,
+            "isotope_evidence_reasons": {"isotope_evidence": reason},
+            "isotope_evidence_warnings": [],
+        }
+    evidence, reasons, found = spectrum_isotope_summary(spectra)
+    return {
+        "isotope_evidence": evidence,
+        "isotope_evidence_reasons": reasons,
+        "isotope_evidence_warnings": found,
     }
 
 
@@ -62,6 +83,24 @@ def _number(value: Any, unit: str = "") -> str:
     if value is None:
         return "n/a"
     return f"{value:g}{unit}" if isinstance(value, float) else f"{value}{unit}"
+
+
+def _echo_sample_evidence(summary: dict[str, Any]) -> None:
+    from pipelines.commands.tofsims_reconstruct import echo_isotope_evidence
+
+    evidence, reasons = summary["isotope_evidence"], summary["isotope_evidence_reasons"]
+    if evidence is None:
+        click.echo(f"isotope evidence: n/a ({reasons['isotope_evidence']})")
+        return
+    echo_isotope_evidence(
+        evidence,
+        reasons,
+        "counts in the windows of the sampled spectrum (the whole run; per depth block in "
+        "the reconstruct output), fitted where the neighbours are resolved",
+        click.echo,
+    )
+    for warning in summary["isotope_evidence_warnings"]:
+        click.echo(f"warning: {warning}", err=True)
 
 
 def _echo_summary(summary: dict[str, Any]) -> None:
@@ -88,6 +127,7 @@ def _echo_summary(summary: dict[str, Any]) -> None:
         from pipelines.commands.tofsims_reconstruct import echo_windows
 
         echo_windows(summary["mass_windows"], summary["window_source"], click.echo)
+        _echo_sample_evidence(summary)
     peaks = summary["peaks"]
     if peaks:
         click.echo(f"  peaks            : {len(peaks)}")

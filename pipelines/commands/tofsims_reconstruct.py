@@ -99,6 +99,84 @@ def echo_windows(record: list[dict[str, Any]], source: str, echo: Echo) -> None:
             )
 
 
+def _ratio(value: float | None, error: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.3g} ± {error:.2g}" if error is not None else f"{value:.3g}"
+
+
+def _verdict(name: str, entry: dict[str, Any], reasons: dict[str, str]) -> str:
+    if name == "boron":
+        state = entry["consistent_with_boron"]
+        if state is None:
+            reason = entry.get("consistent_with_boron_reason") or reasons.get(
+                "isotope_evidence.boron.ratio", "no counts"
+            )
+            return f"inconclusive ({reason})"
+        return "consistent with boron" if state else "INCONSISTENT with boron"
+    state = entry["saturated"]
+    if state is None:
+        return f"n/a ({reasons.get('isotope_evidence.lithium.ratio', 'no counts')})"
+    return "7LiF2- SATURATED" if state else "not saturated"
+
+
+def echo_isotope_evidence(
+    evidence: dict[str, Any], reasons: dict[str, str], source: str, echo: Echo
+) -> None:
+    """Print 10B/11B and 6Li/7Li (run and per depth block) with their verdicts.
+
+    ``evidence`` is the ``isotope_evidence`` block of ``summary.json``
+    (:func:`tofsims.workflows.fragment_purity.purity_summary`).
+    """
+    echo(f"isotope evidence: {source}")
+    for name, label in (("boron", "10B/11B"), ("lithium", "6Li/7Li")):
+        entry = evidence.get(name)
+        if entry is None:
+            echo(f"  {label:<8} n/a ({reasons.get(f'isotope_evidence.{name}', 'not binned')})")
+            continue
+        counts = "fitted" if entry["counts"] == "fitted" else "window"
+        window = ""
+        if counts == "fitted":
+            window = f", window {_ratio(entry['window_ratio'], entry['window_ratio_error'])}"
+        echo(
+            f"  {label:<8} {_ratio(entry['ratio'], entry['ratio_error'])} ({counts} counts"
+            f"{window}; natural {entry['natural_ratio']:.3g})  {_verdict(name, entry, reasons)}"
+        )
+        blocks = entry["per_block"]
+        if len(blocks) < 2:  # the run is one block: its ratio is the run's
+            continue
+        cells = [
+            f"scan {b['first_scan']:>4}: {_ratio(b['ratio'], b['ratio_error']):<16}" for b in blocks
+        ]
+        for start in range(0, len(cells), 3):
+            echo("      " + "  ".join(cells[start : start + 3]).rstrip())
+        flagged = entry.get("interfered_blocks", entry.get("saturated_blocks", []))
+        if flagged:
+            what = "interfered" if name == "boron" else "saturated"
+            echo(f"      {what} in the blocks from scans {', '.join(map(str, flagged))}")
+
+
+def _echo_store_evidence(store: Path, echo: Echo) -> None:
+    """Print the isotope evidence of a written store (its block spectra; counts not read)."""
+    from tofsims.io.volume_store import open_volume
+    from tofsims.workflows.fragment_purity import block_spectra, spectrum_isotope_summary
+
+    volume = open_volume(store)
+    if "spectrum_part" not in volume:
+        return
+    evidence, reasons, found = spectrum_isotope_summary(block_spectra(volume))
+    blocks = volume.sizes["block"]
+    echo_isotope_evidence(
+        evidence,
+        reasons,
+        f"counts in the windows of {blocks} depth-block spectr{'um' if blocks == 1 else 'a'}, "
+        "fitted where the neighbours are resolved (before dead-time correction)",
+        echo,
+    )
+    for warning in found:
+        echo(f"warning: {warning}", err=True)
+
+
 def _on_a_cluster() -> bool:
     """Whether the caller set a dask scheduler that is not this process's threads.
 
@@ -166,6 +244,7 @@ def run_reconstruct(
                     reconstruct_into(
                         temporary, records, options, fit, windows, workers=threads, on_events=bar
                     )
+    _echo_store_evidence(staging.path(output), echo)
     ny, nx = (-(-side // options.bin) for side in records.raster)
     sf, k0 = (fit.fit.sf, fit.fit.k0) if fit else (records.properties.sf, records.properties.k0)
     echo(

@@ -13,8 +13,10 @@ from click.testing import CliRunner
 from pipelines.cli import cli
 from pipelines.commands.tofsims_reconstruct import _dead_time_warnings
 from tofsims.dead_time import DeadTimeWarning
+from tofsims.io.volume_store import open_volume
 from tofsims.reconstruct import mass_windows
 from tofsims.synthetic_raw import poisson_volume, write_grd
+from tofsims.workflows.fragment_purity import purity_analysis, purity_summary
 
 FRAGMENTS = "C2HO-,PO3-,LiF2-,BO2-,CeO2-,NiO2-"
 SF, K0 = 72013.7, -2131.4
@@ -240,3 +242,68 @@ def test_inspect_grd_reports_the_default_windows(raw):
     assert bo2["C2F-"] is False and bo2["C2H3O-"] is True
     text = CliRunner().invoke(cli, ["tofsims", "inspect", str(path)]).output
     assert "C2F-     Δm 0.0007 u  needs R   58787  NOT resolved" in text
+
+
+@pytest.fixture(scope="module")
+def boron_free(tmp_path_factory):
+    """A boron-free, lithiated run: m/z 43 holds C2F- and C2H3O-, m/z 42 nothing."""
+    folder = tmp_path_factory.mktemp("boron_free")
+    rng = np.random.default_rng(5)
+    shape = (40, 6, 6)
+    lithium = rng.poisson(3.0 * np.ones(shape))
+    li6 = rng.binomial(lithium, 0.0759)
+    species = {
+        "C2F-": rng.poisson(0.5 * np.ones(shape)),
+        "C2H3O-": rng.poisson(0.8 * np.ones(shape)),
+        "LiF2-": lithium - li6,
+        "6LiF2-": li6,
+        "NiO2-": rng.poisson(np.ones(shape)),
+    }
+    counts = xr.DataArray(np.stack(list(species.values())).astype(np.int64),
+                          dims=("fragment", "scan", "y", "x"),
+                          coords={"fragment": list(species)})  # fmt: skip
+    path = folder / "pristine.itm.grd"
+    write_grd(counts, path, resolution=5000.0, calibration_per_pixel=3.0, seconds_per_scan=1.0)
+    return path
+
+
+def test_reconstruct_prints_isotope_evidence_per_depth_block(boron_free, tmp_path):
+    out = tmp_path / "v.zarr"
+    result = run(boron_free, "-o", out, "--fragments", "BO2-,LiF2-,NiO2-", "--no-recalibrate")
+    assert result.exit_code == 0, result.output
+    text = result.output
+    assert "isotope evidence: counts in the windows of 3 depth-block spectra" in text
+    boron = next(line for line in text.splitlines() if line.startswith("  10B/11B"))
+    assert "INCONSISTENT with boron" in boron and "natural 0.248" in boron
+    lithium = next(line for line in text.splitlines() if line.startswith("  6Li/7Li"))
+    assert "not saturated" in lithium and "fitted counts" in lithium
+    assert "scan    0:" in text and "scan   16:" in text and "scan   32:" in text
+    assert "interfered in the blocks from scans 0, 16, 32" in text
+    assert "warning: BO2- window counts are inconsistent with boron" in text
+    # the printed run ratio is the one cei's summary.json takes from the volume
+    volume = open_volume(out)
+    _, analysis = purity_analysis(volume)
+    values, _, _ = purity_summary(volume, analysis.compute())
+    printed = float(lithium.split()[1])
+    assert printed == pytest.approx(values["isotope_evidence"]["lithium"]["ratio"], rel=2e-3)
+
+
+def test_inspect_grd_prints_the_samples_isotope_evidence(boron_free):
+    result = CliRunner().invoke(cli, ["tofsims", "inspect", str(boron_free), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("[") :])[0]
+    boron = report["isotope_evidence"]["boron"]
+    assert boron["consistent_with_boron"] is False and len(boron["per_block"]) == 1
+    assert report["isotope_evidence"]["lithium"]["saturated"] is False
+    assert any("inconsistent with boron" in w for w in report["isotope_evidence_warnings"])
+    text = CliRunner().invoke(cli, ["tofsims", "inspect", str(boron_free)]).output
+    assert "isotope evidence: counts in the windows of the sampled spectrum" in text
+    assert "INCONSISTENT with boron" in text
+
+
+def test_reconstruct_without_isotope_pairs_says_so(raw, tmp_path):
+    path, _ = raw
+    out = tmp_path / "v.zarr"
+    result = run(path, "-o", out, "--fragments", "C2HO-,NiO2-", "--no-recalibrate")
+    assert result.exit_code == 0, result.output
+    assert "10B/11B  n/a (10BO2- and BO2- are not both in the volume)" in result.output

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from tofsims.fragment_evidence import window_counts_of_blocks
 from tofsims.fragments import NATURAL_10B_11B, ion_mass
 from tofsims.io.grd_records import open_records
 from tofsims.io.volume_store import open_volume
@@ -22,8 +23,10 @@ from tofsims.peak_windows import PeakWidth, measure_peak_width, window_interfere
 from tofsims.spectrum_sampling import sample_spectrum
 from tofsims.synthetic_raw import write_grd
 from tofsims.workflows.fragment_purity import (
+    block_spectra,
     purity_analysis,
     purity_summary,
+    spectrum_isotope_summary,
     with_isotopologues,
 )
 from tofsims.workflows.options import ReconstructOptions
@@ -217,3 +220,66 @@ def test_window_fractions_separate_resolved_neighbours():
     expected = parts["C2HO-"][window].sum() / spectrum[window].sum()
     assert expected < 0.9  # CHN2- reaches well into the window
     assert run[0] == pytest.approx(expected, rel=0.01)
+
+
+def _doped_lithiated(tmp_path, seed: int = 3):
+    """A B-doped, lithiated run at R = 5000 with C2H3O- beside BO2- and formate beside LiF2-."""
+    rng = np.random.default_rng(seed)
+    boron, lithium = rng.poisson(2.0 * np.ones(SHAPE)), rng.poisson(3.0 * np.ones(SHAPE))
+    b10, li6 = rng.binomial(boron, 0.199), rng.binomial(lithium, 0.0759)
+    species = {
+        "BO2-": boron - b10,
+        "10BO2-": b10,
+        "LiF2-": lithium - li6,
+        "6LiF2-": li6,
+        "C2H3O-": rng.poisson(0.8 * np.ones(SHAPE)),
+        "CHO2-": rng.poisson(0.5 * np.ones(SHAPE)),
+        "NiO2-": rng.poisson(np.ones(SHAPE)),
+    }
+    counts = xr.DataArray(np.stack(list(species.values())).astype(np.int64),
+                          dims=("fragment", "scan", "y", "x"),
+                          coords={"fragment": list(species)})  # fmt: skip
+    path = tmp_path / "doped.grd"
+    write_grd(counts, path, resolution=5000.0, calibration_per_pixel=3.0, seconds_per_scan=1.0)
+    return path
+
+
+def test_block_spectra_give_the_volumes_window_counts(tmp_path):
+    path = _doped_lithiated(tmp_path)
+    volume, _, _ = _reconstructed(tmp_path, path, ["BO2-", "LiF2-", "NiO2-"])
+    from_spectra = window_counts_of_blocks(volume).compute()
+    blocks = xr.DataArray(block_of_scan(volume), dims="scan", name="block")
+    from_volume = volume["counts"].sum(("y", "x")).groupby(blocks).sum().compute()
+    assert volume.sizes["block"] > 1
+    np.testing.assert_array_equal(from_spectra.values, from_volume.values)
+
+
+def test_block_spectra_evidence_is_the_volumes(tmp_path):
+    # what reconstruct prints (block spectra only, the volume not read) = cei's summary.json
+    path = _doped_lithiated(tmp_path)
+    volume, _, (values, _, warnings) = _reconstructed(tmp_path, path, ["BO2-", "LiF2-", "NiO2-"])
+    evidence, reasons, found = spectrum_isotope_summary(block_spectra(volume))
+    assert found == warnings and reasons == {}
+    for name in ("boron", "lithium"):
+        ours, cei = evidence[name], values["isotope_evidence"][name]
+        assert ours["counts"] == cei["counts"] == "fitted"
+        assert ours["ratio"] == pytest.approx(cei["ratio"], rel=1e-9)
+        assert ours["window_ratio"] == pytest.approx(cei["window_ratio"], rel=1e-9)
+        assert [b["first_scan"] for b in ours["per_block"]] == [
+            b["first_scan"] for b in cei["per_block"]
+        ]
+        for a, b in zip(ours["per_block"], cei["per_block"], strict=True):
+            assert a["ratio"] == pytest.approx(b["ratio"], rel=1e-9)
+            assert a["ratio_error"] == pytest.approx(b["ratio_error"], rel=1e-9)
+    boron, lithium = evidence["boron"], evidence["lithium"]
+    assert abs(boron["ratio"] - NATURAL_10B_11B) < 2 * boron["ratio_error"]
+    assert boron["consistent_with_boron"] is True and lithium["saturated"] is False
+
+
+def test_block_spectra_without_isotope_pairs_say_why(tmp_path):
+    rates = {"NiO2-": 1.0, "C2HO-": 1.0}
+    path, _ = _grd(tmp_path, rates, resolution=5000.0)
+    volume, _, _ = _reconstructed(tmp_path, path, ["C2HO-", "NiO2-"])
+    evidence, reasons, found = spectrum_isotope_summary(block_spectra(volume))
+    assert evidence == {"boron": None, "lithium": None} and found == []
+    assert "not both in the volume" in reasons["isotope_evidence.boron"]

@@ -34,9 +34,12 @@ SIGMAS = 3.0
 __all__ = [
     "ISOTOPOLOGUES",
     "PurityAnalysis",
+    "block_spectra",
     "peak_width_from_resolution",
     "purity_analysis",
     "purity_summary",
+    "spectrum_isotope_summary",
+    "spectrum_purity_analysis",
     "volume_peak_width",
     "window_record",
     "with_isotopologues",
@@ -231,6 +234,83 @@ def purity_analysis(volume: xr.Dataset) -> tuple[xr.Dataset, PurityAnalysis]:
         fitted = volume.assign(counts_window=volume["counts"], counts=fitted_counts(volume, purity))
     evidence = isotope_evidence(fitted["counts"], blocks) if purity is not None else {}
     return fitted, PurityAnalysis(width, source, purity, evidence, window_evidence)
+
+
+def block_spectra(volume: xr.Dataset) -> xr.Dataset:
+    """Return the block spectra of a volume with the windows of the isotope pairs' fragments.
+
+    ``spectrum_part(block, tof_channel)`` (and the summed ``spectrum``), the fragments of
+    :data:`tofsims.fragment_evidence.ISOTOPE_PAIRS` binned in the volume with their
+    ``mass_low``/``mass_high``, ``block_first_scan`` and the volume's attributes: what
+    :func:`spectrum_purity_analysis` needs, without the counts.
+    """
+    import xarray as xr
+
+    from tofsims.fragment_evidence import ISOTOPE_PAIRS
+
+    paired = {f for _, minor, major in ISOTOPE_PAIRS for f in (minor, major)}
+    names = [str(f) for f in volume["fragment"].values if str(f) in paired]
+    windows = volume[["mass_low", "mass_high"]].sel(fragment=names)
+    coords = {
+        "fragment": names,
+        "mass_low": ("fragment", windows["mass_low"].values),
+        "mass_high": ("fragment", windows["mass_high"].values),
+    }
+    if "block_first_scan" in volume.coords:
+        coords["block_first_scan"] = ("block", volume["block_first_scan"].values)
+    variables = {}
+    # the summed spectrum gives the peak width when the store records none (--window-u)
+    for name in ("spectrum_part", "spectrum"):
+        if name in volume:
+            part = volume[name]
+            variables[name] = part.drop_vars([c for c in part.coords if c not in part.dims])
+    return xr.Dataset(variables, coords=coords, attrs=dict(volume.attrs))
+
+
+def spectrum_purity_analysis(spectra: xr.Dataset) -> PurityAnalysis:
+    """Isotope evidence from block spectra alone: window counts and fitted shares (lazy).
+
+    The counts are the windows' counts in each block's spectrum
+    (:func:`tofsims.fragment_evidence.spectrum_isotope_evidence`): what the binning put in
+    the volume before any dead-time correction, taken without reading the volume. Used by
+    ``operando tofsims reconstruct`` (the stored block spectra) and ``inspect`` (the
+    sample's spectrum as one block).
+
+    Parameters
+    ----------
+    spectra
+        :func:`block_spectra` of a volume, or the same built from a spectrum.
+    """
+    from tofsims.fragment_evidence import spectrum_isotope_evidence
+    from tofsims.peak_fit import window_purity
+
+    width, source = volume_peak_width(spectra)
+    if spectra.sizes.get("fragment", 0) == 0:  # no isotope pair binned: nothing to take
+        return PurityAnalysis(width, source, None, {}, {})
+    purity = window_purity(spectra, width) if width is not None else None
+    window = spectrum_isotope_evidence(spectra, sigmas=SIGMAS)
+    fitted = spectrum_isotope_evidence(spectra, purity, sigmas=SIGMAS) if purity is not None else {}
+    return PurityAnalysis(width, source, purity, fitted, window)
+
+
+def spectrum_isotope_summary(
+    spectra: xr.Dataset, **compute_options: Any
+) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """Compute the ``isotope_evidence`` block of block spectra (:func:`block_spectra`).
+
+    The same block, verdicts and warnings as ``cei``'s ``summary.json``
+    (:func:`purity_summary`), from :func:`spectrum_purity_analysis`.
+
+    Returns
+    -------
+    evidence, null_reasons, warnings
+        ``{"boron": …, "lithium": …}`` (``None`` for a pair not binned), dotted key ->
+        reason of each ``None``, and the warnings.
+    """
+    analysis = spectrum_purity_analysis(spectra).compute(**compute_options)
+    values, reasons, warnings = purity_summary(spectra, analysis)
+    reasons = {k: v for k, v in reasons.items() if k.startswith("isotope_evidence.")}
+    return values["isotope_evidence"], reasons, warnings
 
 
 def _number(value: Any) -> float | None:

@@ -198,6 +198,33 @@ class RunWindows:
         _, lows, highs = window_masses(self.fragments, **self.binning)
         return window_record(self.fragments, lows, highs, self.peak_width, self.spectrum)
 
+    def sample_spectra(self) -> xr.Dataset | None:
+        """Return the sample's spectrum as one depth block, with the windows of :attr:`fragments`.
+
+        What :func:`tofsims.workflows.fragment_purity.spectrum_purity_analysis` takes (as
+        :func:`~tofsims.workflows.fragment_purity.block_spectra` of a store); ``None`` when no
+        spectrum was sampled (windows fixed by ``--window-u``/``--resolution``, or no
+        measurable peak width).
+        """
+        import xarray as xr
+
+        from tofsims.workflows.fragment_purity import block_spectra
+
+        if self.spectrum is None:
+            return None
+        _, lows, highs = window_masses(self.fragments, **self.binning)
+        sample = xr.Dataset(
+            {"spectrum_part": (("block", "tof_channel"), np.asarray(self.spectrum)[None, :])},
+            coords={
+                "fragment": list(self.fragments),
+                "mass_low": ("fragment", lows),
+                "mass_high": ("fragment", highs),
+                "block_first_scan": ("block", [0]),
+            },
+            attrs={"sf": self.sf, "k0": self.k0, **self.attrs()},
+        )
+        return block_spectra(sample)
+
     def attrs(self) -> dict[str, str]:
         """Return the attributes recording the windows.
 
