@@ -18,6 +18,7 @@ import xarray as xr
 
 from tofsims.fragments import boron_isotope_check, lithium_saturation_check
 from tofsims.masscal import window_channels
+from tofsims.peak_fit import spectrum_channels
 
 __all__ = [
     "ISOTOPE_PAIRS",
@@ -123,11 +124,8 @@ def window_counts_of_blocks(volume: xr.Dataset) -> xr.DataArray:
     sf, k0 = float(volume.attrs["sf"]), float(volume.attrs["k0"])
     first, last = window_channels(volume["mass_low"].values, volume["mass_high"].values, sf, k0)
     parts = volume["spectrum_part"]
-    n_channels = parts.sizes["tof_channel"]
     rows = [
-        parts.isel(tof_channel=slice(max(int(lo), 0), min(int(hi) + 1, n_channels))).sum(
-            "tof_channel", dtype="float64"
-        )
+        spectrum_channels(parts, int(lo), int(hi) + 1)[0].sum("tof_channel", dtype="float64")
         for lo, hi in zip(first, last, strict=True)
     ]
     counts = xr.concat(rows, dim="fragment").assign_coords(fragment=volume["fragment"].values)

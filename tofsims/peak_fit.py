@@ -211,6 +211,24 @@ def fit_range_of(
     return first, last + 1
 
 
+def spectrum_channels(part: xr.DataArray, first: int, stop: int) -> tuple[xr.DataArray, int]:
+    """Channels ``first … stop - 1`` of spectra along ``tof_channel`` (as far as they reach).
+
+    The ``tof_channel`` coordinate, when present, numbers the channels (spectra cut to a
+    contiguous range of them, :func:`tofsims.workflows.fragment_purity.block_spectra`);
+    without it the position is the channel.
+
+    Returns
+    -------
+    part, first
+        The selection and the number of its first channel.
+    """
+    offset = int(part["tof_channel"][0]) if "tof_channel" in part.coords else 0
+    start = min(max(first - offset, 0), part.sizes["tof_channel"])
+    end = min(max(stop - offset, start), part.sizes["tof_channel"])
+    return part.isel(tof_channel=slice(start, end)), start + offset
+
+
 def window_purity(volume: xr.Dataset, peak_width: PeakWidth) -> xr.Dataset:
     """Fitted purity of every fragment's window, per depth block and for the whole run (lazy).
 
@@ -233,14 +251,12 @@ def window_purity(volume: xr.Dataset, peak_width: PeakWidth) -> xr.Dataset:
     import xarray as xr
 
     rows, run_rows, fitted_names, unresolved_names = [], [], [], []
-    n_channels = volume.sizes["tof_channel"]
     for name in (str(f) for f in volume["fragment"].values):
         low = float(volume["mass_low"].sel(fragment=name))
         high = float(volume["mass_high"].sel(fragment=name))
         components, unresolved = fit_components(name, low, high, peak_width)
-        first, stop = fit_range_of(name, low, high, peak_width)
-        stop = min(stop, n_channels)
-        part = volume["spectrum_part"].isel(tof_channel=slice(first, stop))
+        fit_range = fit_range_of(name, low, high, peak_width)
+        part, first = spectrum_channels(volume["spectrum_part"], *fit_range)
         if part.chunks is not None:
             part = part.chunk({"block": -1, "tof_channel": -1})
         shares = xr.apply_ufunc(

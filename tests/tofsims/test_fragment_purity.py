@@ -17,8 +17,14 @@ from tofsims.fragment_evidence import window_counts_of_blocks
 from tofsims.fragments import NATURAL_10B_11B, ion_mass
 from tofsims.io.grd_records import open_records
 from tofsims.io.volume_store import open_volume
-from tofsims.masscal import mass_to_tof
-from tofsims.peak_fit import block_of_scan, fit_window_fractions, fitted_counts, nnls_small
+from tofsims.masscal import mass_to_tof, window_channels
+from tofsims.peak_fit import (
+    block_of_scan,
+    fit_window_fractions,
+    fitted_counts,
+    nnls_small,
+    spectrum_channels,
+)
 from tofsims.peak_windows import PeakWidth, measure_peak_width, window_interferences
 from tofsims.spectrum_sampling import sample_spectrum
 from tofsims.synthetic_raw import write_grd
@@ -283,3 +289,29 @@ def test_block_spectra_without_isotope_pairs_say_why(tmp_path):
     evidence, reasons, found = spectrum_isotope_summary(block_spectra(volume))
     assert evidence == {"boron": None, "lithium": None} and found == []
     assert "not both in the volume" in reasons["isotope_evidence.boron"]
+
+
+def test_spectrum_channels_follow_the_channel_coordinate():
+    spectra = xr.DataArray(np.arange(20).reshape(2, 10), dims=("block", "tof_channel"))
+    cut, first = spectrum_channels(spectra, 3, 7)
+    assert first == 3 and cut.values[0].tolist() == [3, 4, 5, 6]
+    numbered = spectra.assign_coords(tof_channel=np.arange(100, 110))
+    cut, first = spectrum_channels(numbered.isel(tof_channel=slice(2, 8)), 101, 105)
+    assert first == 102 and cut["tof_channel"].values.tolist() == [102, 103, 104]
+    cut, first = spectrum_channels(numbered, 108, 130)  # as far as they reach
+    assert first == 108 and cut.sizes["tof_channel"] == 2
+
+
+def test_block_spectra_hold_only_the_channels_the_evidence_needs(tmp_path):
+    path = _doped_lithiated(tmp_path)
+    volume, _, _ = _reconstructed(tmp_path, path, ["BO2-", "LiF2-", "NiO2-"])
+    spectra = block_spectra(open_volume(tmp_path / "volume.zarr", dask=False))
+    assert not spectra["spectrum_part"].chunks  # read on indexing, no dask
+    channels = spectra["tof_channel"].values
+    assert 0 < channels.size < volume.sizes["tof_channel"] / 5
+    for name in ("10BO2-", "BO2-", "6LiF2-", "LiF2-"):
+        low, high = window_channels(volume["mass_low"].sel(fragment=name).values,
+                                    volume["mass_high"].sel(fragment=name).values,
+                                    volume.attrs["sf"], volume.attrs["k0"])  # fmt: skip
+        assert channels[0] < low and high < channels[-1]
+    assert list(spectra["fragment"].values) == ["BO2-", "10BO2-", "LiF2-", "6LiF2-"]

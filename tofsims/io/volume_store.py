@@ -62,13 +62,22 @@ def is_zarr_store(path: str | os.PathLike[str]) -> bool:
     )
 
 
-def open_volume(path: str | os.PathLike[str]) -> xr.Dataset:
+def open_volume(path: str | os.PathLike[str], *, dask: bool = True) -> xr.Dataset:
     """Open a store written by :func:`write_volume` (or any Zarr dataset) lazily.
 
     Before anything is read the store is compared with the record its writer left
     (:func:`operando_core.stores.store_damage`: deleted chunk files, edited shapes) and the
     volume's sizes with the reader's limits; a chunk that cannot be decoded when it is read
     raises a :class:`TofsimsReadError` naming the store and the variable.
+
+    Parameters
+    ----------
+    path
+        The store.
+    dask
+        ``False``: variables read on indexing instead of dask arrays (a small part of a
+        store read at once, without the cost of importing dask.array); a chunk that
+        cannot be decoded then raises the codec's own error.
 
     Raises
     ------
@@ -84,11 +93,11 @@ def open_volume(path: str | os.PathLike[str]) -> xr.Dataset:
     if problem:  # before xarray reads anything (it loads index coordinates at once)
         raise TofsimsReadError(path, f"unusable store: {problem}")
     try:
-        ds = xr.open_zarr(path)
+        ds = xr.open_zarr(path) if dask else xr.open_zarr(path, chunks=None)
     except Exception as err:
         raise TofsimsReadError(path, f"not a readable Zarr store ({err})") from err
     _check_sizes(ds, path)
-    return _guarded(ds, path)
+    return _guarded(ds, path) if dask else ds
 
 
 #: Largest sizes a volume store may claim, by dimension (see the GRD reader's limits).

@@ -21,7 +21,13 @@ import numpy as np
 
 from tofsims.errors import AnalysisError
 from tofsims.fragments import NATURAL_6LI_7LI, NATURAL_10B_11B, ion_mass
-from tofsims.peak_fit import fit_components, fit_range_of, fit_window_fractions
+from tofsims.masscal import window_channels
+from tofsims.peak_fit import (
+    fit_components,
+    fit_range_of,
+    fit_window_fractions,
+    spectrum_channels,
+)
 from tofsims.peak_windows import PeakWidth, measure_peak_width, window_interferences
 
 if TYPE_CHECKING:
@@ -259,12 +265,40 @@ def block_spectra(volume: xr.Dataset) -> xr.Dataset:
     if "block_first_scan" in volume.coords:
         coords["block_first_scan"] = ("block", volume["block_first_scan"].values)
     variables = {}
-    # the summed spectrum gives the peak width when the store records none (--window-u)
     for name in ("spectrum_part", "spectrum"):
         if name in volume:
             part = volume[name]
-            variables[name] = part.drop_vars([c for c in part.coords if c not in part.dims])
+            part = part.drop_vars([c for c in part.coords if c not in part.dims])
+            if "tof_channel" not in part.coords:
+                part = part.assign_coords(tof_channel=np.arange(part.sizes["tof_channel"]))
+            variables[name] = part
+    channels = _evidence_channels(volume.attrs, names, coords["mass_low"][1],
+                                  coords["mass_high"][1])  # fmt: skip
+    if channels is not None and "spectrum_part" in variables:
+        # a recorded peak width fixes the channels the fits need: read only those (the
+        # stored rows span the whole TOF range), and no summed spectrum to measure it on
+        variables["spectrum_part"] = spectrum_channels(variables["spectrum_part"], *channels)[0]
+        variables.pop("spectrum", None)
     return xr.Dataset(variables, coords=coords, attrs=dict(volume.attrs))
+
+
+def _evidence_channels(
+    attrs: dict[str, Any], names: Sequence[str], lows: np.ndarray, highs: np.ndarray
+) -> tuple[int, int] | None:
+    """Channels ``(first, stop)`` holding the windows and fit ranges; ``None``: unknown."""
+    record = attrs.get("peak_width_json")
+    if record in (None, "null") or not names:
+        return None
+    width = PeakWidth.from_record(record)
+    sf, k0 = float(attrs["sf"]), float(attrs["k0"])
+    first, last = window_channels(lows, highs, sf, k0)
+    ranges = [
+        fit_range_of(n, float(lo), float(hi), width)
+        for n, lo, hi in zip(names, lows, highs, strict=True)
+    ]
+    start = min(int(first.min()), *(r[0] for r in ranges))
+    stop = max(int(last.max()) + 1, *(r[1] for r in ranges))
+    return max(start, 0), stop
 
 
 def spectrum_purity_analysis(spectra: xr.Dataset) -> PurityAnalysis:
