@@ -2,13 +2,14 @@
 
 :func:`calibrate` starts from the SF/K0 of the properties, finds the calibration peaks
 (H⁻, C⁻, CH⁻, O⁻, OH⁻, F⁻ … or their positive counterparts) near their expected flight
-times in the summed spectrum, centroids them and refits SF and K0 by weighted least
-squares, reporting each peak's residual in ppm of mass. Given the fragments to be
-calibrated, heavier calibration ions (:data:`tofsims.fragments.CALIBRATION_IONS_HEAVY`, carbon
-clusters Cₙ⁻ …) are added up to and one beyond the heaviest fragment; a peak is used only if
-it stands ``min_significance`` σ above its local background, and the fit says which ions were
-used, which were missing and the 1σ error (ppm) at every fragment, flagging fragments outside
-the mass range of the used ions (extrapolated). See ``docs/methods.md``.
+times in the summed spectrum, centroids them (:mod:`tofsims.calibration_peaks`) and refits
+SF and K0 by weighted least squares, reporting each peak's residual in ppm of mass. Given
+the fragments to be calibrated, heavier calibration ions
+(:data:`tofsims.fragments.CALIBRATION_IONS_HEAVY`, carbon clusters Cₙ⁻ …) are added up to
+and one beyond the heaviest fragment; a peak is used only if it stands ``min_significance``
+σ above its local background, and the fit says which ions were used, which were missing and
+the 1σ error (ppm) at every fragment, flagging fragments outside the mass range of the used
+ions (extrapolated). See ``docs/methods.md``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from tofsims.calibration_peaks import (
+    MIN_SIGNIFICANCE,
+    centroid_peak,
+    locate_peaks,
+    peak_significance,
+)
 from tofsims.errors import AnalysisError
 from tofsims.fragments import CALIBRATION_IONS, CALIBRATION_IONS_HEAVY, ion_mass
 
@@ -37,11 +44,6 @@ __all__ = [
     "tof_to_mass",
     "window_channels",
 ]
-
-#: Floor of the centroid uncertainty in channels (quantisation, residual systematic shifts).
-CENTROID_ERROR_FLOOR = 0.01
-#: Default significance (σ of the local background) a calibration peak needs to be used.
-MIN_SIGNIFICANCE = 5.0
 
 #: Status of a calibration ion in a fit.
 USED, NOT_FOUND, NOT_SIGNIFICANT, REJECTED = "used", "not found", "not significant", "rejected"
@@ -66,108 +68,6 @@ def window_channels(mass_low: Any, mass_high: Any, sf: float, k0: float) -> tupl
     first = np.ceil(mass_to_tof(np.asarray(mass_low, dtype="float64"), sf, k0))
     last = np.floor(mass_to_tof(np.asarray(mass_high, dtype="float64"), sf, k0))
     return first.astype(np.int64), last.astype(np.int64)
-
-
-def centroid_peak(
-    spectrum: np.ndarray, expected: float, half_width: float, min_counts: float = 20.0
-) -> tuple[float, float, float]:
-    """Centroid of the strongest peak within ``expected ± half_width`` channels.
-
-    The peak top (contiguous channels above half maximum) gives a first estimate; the
-    centroid is then recomputed twice over ±1.5 FWHM around the previous one, after
-    subtracting the mean level of the search window's outer quarters (local background).
-
-    Returns
-    -------
-    centroid, error, counts
-        Channel (float), its 1σ standard error (channels) and the net counts in the
-        centroid window; NaN when the window holds fewer than ``min_counts`` net counts.
-    """
-    return _centroid(spectrum, expected, half_width, min_counts)[:3]
-
-
-def peak_significance(net_counts: Any, background_counts: Any) -> Any:
-    """Significance (σ) of a peak above its local background: ``net / √background``.
-
-    ``background_counts`` are the counts the local background level puts under the peak's
-    centroid window (floored at one count, so a peak on zero background is as significant
-    as its counts over one count's Poisson error).
-    """
-    return np.asarray(net_counts, dtype="float64") / np.sqrt(
-        np.maximum(np.asarray(background_counts, dtype="float64"), 1.0)
-    )
-
-
-def _centroid(
-    spectrum: np.ndarray, expected: float, half_width: float, min_counts: float
-) -> tuple[float, float, float, float]:
-    """:func:`centroid_peak` plus the peak's significance (:func:`peak_significance`)."""
-    lo = max(int(np.floor(expected - half_width)), 0)
-    hi = min(int(np.ceil(expected + half_width)) + 1, spectrum.shape[0])
-    if hi - lo < 5:
-        return np.nan, np.nan, 0.0, 0.0
-    region = spectrum[lo:hi].astype("float64")
-    quarter = max((hi - lo) // 4, 1)
-    background = 0.5 * (region[:quarter].mean() + region[-quarter:].mean())
-    net = np.clip(region - background, 0.0, None)
-    smooth = _smoothed_for_top(net)
-    top = int(np.argmax(smooth))
-    if smooth[top] <= 0:
-        return np.nan, np.nan, 0.0, 0.0
-    left, right = top, top
-    while left > 0 and smooth[left - 1] > 0.5 * smooth[top]:
-        left -= 1
-    while right < net.size - 1 and smooth[right + 1] > 0.5 * smooth[top]:
-        right += 1
-    fwhm = right - left + 1
-    if np.sum(net[left : right + 1]) <= 0:
-        return np.nan, np.nan, 0.0, 0.0
-    channels = np.arange(net.size, dtype="float64")
-    centre = float(
-        np.sum(channels[left : right + 1] * net[left : right + 1]) / np.sum(net[left : right + 1])
-    )
-    weights = net
-    for _ in range(3):
-        half = 1.5 * fwhm
-        mask = np.abs(channels - centre) <= half
-        weights = np.where(mask, net, 0.0)
-        total = weights.sum()
-        if total <= 0:
-            return np.nan, np.nan, 0.0, 0.0
-        centre = float(np.sum(channels * weights) / total)
-    total = float(weights.sum())
-    background_counts = float(max(background, 0.0) * np.count_nonzero(mask))
-    # significance from the signed excess: the clipped net of pure noise is positive
-    excess = float(np.sum(region[mask]) - background * np.count_nonzero(mask))
-    significance = float(peak_significance(excess, background_counts))
-    if total < min_counts:
-        return np.nan, np.nan, total, significance
-    spread = np.sqrt(np.sum(weights * (channels - centre) ** 2) / total)
-    error = max(spread / np.sqrt(total), CENTROID_ERROR_FLOOR)
-    return lo + centre, float(error), total, significance
-
-
-#: Counts the smoothing kernel must hold at the peak top before the half maximum is read.
-_TOP_COUNTS = 50.0
-
-
-def _smoothed_for_top(net: np.ndarray) -> np.ndarray:
-    """``net`` smoothed just enough that its maximum is not a counting fluctuation.
-
-    A heavy peak is wide (FWHM = t/2R: ~100 channels at 170 u for R = 5000) with a few
-    counts per channel; its half maximum read on the raw counts follows noise spikes, and
-    the ±1.5 FWHM centroid window then loses most of the peak. The Gaussian kernel (σ = 1,
-    2, 4 … channels) grows until it holds ``_TOP_COUNTS`` counts at the maximum; a strong
-    narrow peak is left as it is.
-    """
-    sigma = 0.0
-    smooth = net
-    while smooth.max() * max(2.5066 * sigma, 1.0) < _TOP_COUNTS and 8 * sigma < net.size:
-        sigma = max(1.0, 2 * sigma)
-        offsets = np.arange(-int(4 * sigma), int(4 * sigma) + 1)
-        kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
-        smooth = np.convolve(net, kernel / kernel.sum(), mode="same")
-    return smooth
 
 
 def fit_sf_k0(
@@ -222,17 +122,11 @@ def _locate_peaks(
     min_counts: float,
     min_significance: float,
 ) -> tuple[np.ndarray, ...]:
-    """Centroid, error, net counts, significance and usability of every calibration peak."""
+    """:func:`~tofsims.calibration_peaks.locate_peaks` within ±``search_u`` u of each mass."""
     expected = mass_to_tof(masses, sf, k0)
+    # dt/dm = sf/(2√m): the search window's half-width in channels at each mass
     half_widths = search_u * sf / (2.0 * np.sqrt(masses))
-    found = [
-        _centroid(spectrum, e, w, min_counts) for e, w in zip(expected, half_widths, strict=True)
-    ]
-    centroid, error, counts, significance = (
-        np.array(col, dtype="float64") for col in zip(*found, strict=True)
-    )
-    usable = np.isfinite(centroid) & (significance >= min_significance)
-    return centroid, error, counts, significance, usable
+    return locate_peaks(spectrum, expected, half_widths, min_counts, min_significance)
 
 
 def _robust_fit(

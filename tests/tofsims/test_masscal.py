@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import tofsims.calibration_peaks
+import tofsims.masscal
+from tofsims.calibration_peaks import centroid_peak, locate_peaks
 from tofsims.errors import AnalysisError
 from tofsims.fragments import CALIBRATION_IONS, ion_mass
 from tofsims.masscal import (
     calibrate,
-    centroid_peak,
     fit_sf_k0,
     mass_to_tof,
     tof_to_mass,
@@ -55,6 +57,24 @@ def test_centroid_of_a_gaussian_peak():
     assert error == pytest.approx(4.0 / np.sqrt(50000), rel=0.2)
     assert counts == pytest.approx(50000, rel=0.01)
     assert np.isnan(centroid_peak(np.zeros(10000), 5000.0, 100.0)[0])
+
+
+def test_locate_peaks_uses_only_found_significant_peaks():
+    rng = np.random.default_rng(3)
+    spectrum = np.bincount(rng.normal(5000.3, 4.0, 50000).round().astype(int), minlength=10000)
+    spectrum = spectrum.astype(float)
+    centroid, error, counts, significance, usable = locate_peaks(
+        spectrum, np.array([5010.0, 8000.0]), np.array([200.0, 100.0]), 20.0, 5.0
+    )
+    assert (centroid[0], error[0], counts[0]) == centroid_peak(spectrum, 5010.0, 200.0)
+    assert significance[0] > 5.0 and np.isnan(centroid[1])
+    assert usable.tolist() == [True, False]
+
+
+def test_peak_functions_are_importable_from_masscal():
+    for name in ("centroid_peak", "peak_significance"):
+        assert name in tofsims.masscal.__all__
+        assert getattr(tofsims.masscal, name) is getattr(tofsims.calibration_peaks, name)
 
 
 def test_fit_exact_points():
