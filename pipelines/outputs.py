@@ -222,7 +222,9 @@ def claim_folder(
 
 #: Folders this process holds the lock of (a command calling another, e.g. ``demo`` running
 #: ``batch``, takes a folder's lock once) -> number of holders.
-_HELD: dict[Path, int] = {}
+#: Folders this process holds the lock of: the descriptor holding the ``flock`` and how many
+#: holders (threads, or a command running another into the same folder) share it.
+_HELD: dict[Path, list[int]] = {}
 _HELD_LOCK = threading.Lock()
 
 
@@ -232,14 +234,15 @@ class FolderLock:
     The lock is ``flock`` on :data:`LOCK_NAME` (released by the kernel if the process dies, so a
     killed run never leaves a stale lock); the file holds who took it, for the message of the
     run that finds it taken. Taking it removes the leftovers of killed runs in the folder.
-    Within one process the lock is re-entrant (a command running another into the same folder).
+    Within one process the lock is shared and counted (a command running another into the same
+    folder, or the threads of a batch): the last holder to leave releases it, whatever the
+    order in which they leave.
     """
 
     def __init__(self, folder: str | os.PathLike[str]):
         self.folder = Path(folder).resolve()
         self.path = self.folder / LOCK_NAME
-        self._fd: int | None = None
-        self._nested = False
+        self._held = False
 
     def acquire(self) -> None:
         """Take the lock (non-blocking) and clean the folder's leftovers.
@@ -250,16 +253,19 @@ class FolderLock:
             Another run holds the lock (exit status 1).
         """
         with _HELD_LOCK:
-            if self.folder in _HELD:
-                _HELD[self.folder] += 1
-                self._nested = True
+            if self._held:
                 return
-            self._take()
-            _HELD[self.folder] = 1
+            if self.folder in _HELD:
+                _HELD[self.folder][1] += 1
+            else:
+                _HELD[self.folder] = [self._take(), 1]
+            self._held = True
 
-    def _take(self) -> None:
+    def _take(self) -> int:
+        """Lock the file and record the holder; return the descriptor holding the lock."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        while self._fd is None:
+        locked_fd = None
+        while locked_fd is None:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
             if not _try_lock(fd):
                 holder = _holder(fd)
@@ -272,28 +278,30 @@ class FolderLock:
             # the previous holder removes the file when it releases: lock the file that is
             # still there, not a removed one
             if _same(os.fstat(fd), _stat(self.path)):
-                self._fd = fd
+                locked_fd = fd
             else:
                 os.close(fd)
         record = {"pid": os.getpid(), "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         record["command"] = " ".join(["operando", *sys.argv[1:]])[:200]
-        os.ftruncate(self._fd, 0)
-        os.pwrite(self._fd, json.dumps(record).encode(), 0)
+        os.ftruncate(locked_fd, 0)
+        os.pwrite(locked_fd, json.dumps(record).encode(), 0)
         remove_leftovers(self.folder)
+        return locked_fd
 
     def release(self) -> None:
-        """Remove the lock file and release the lock."""
+        """Leave the lock; the last holder in the process removes the file and releases it."""
         with _HELD_LOCK:
-            if self._nested or self._fd is None:
-                if self._nested:
-                    _HELD[self.folder] -= 1
-                    self._nested = False
+            if not self._held:
+                return
+            self._held = False
+            held = _HELD[self.folder]
+            held[1] -= 1
+            if held[1] > 0:
                 return
             del _HELD[self.folder]
             with contextlib.suppress(OSError):
                 self.path.unlink()
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+            os.close(held[0])  # closing the descriptor releases the flock
 
     def __enter__(self) -> FolderLock:
         self.acquire()

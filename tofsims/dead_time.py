@@ -36,6 +36,7 @@ __all__ = [
     "DeadTimeWarning",
     "correct_pixels",
     "hazard_counts",
+    "large_increase_message",
     "lateral_sum",
     "relative_increase",
     "warn_large_increase",
@@ -173,20 +174,28 @@ def relative_increase(raw_total: np.ndarray, corrected_total: np.ndarray) -> np.
     return np.where(raw_total > 0, ratio - 1.0, 0.0)
 
 
-def warn_large_increase(
+def large_increase_message(
     increase: Sequence[float] | np.ndarray, fragments: Sequence[str], source: str
-) -> None:
-    """Warn (:class:`DeadTimeWarning`) about fragments the correction raised > 10 %."""
+) -> str | None:
+    """Describe the fragments the correction raised > 10 %; ``None`` when there are none."""
     large = [
         f"{fragment} +{100 * value:.0f} %"
         for fragment, value in zip(fragments, np.asarray(increase, dtype=float), strict=True)
         if math.isfinite(value) and value > INCREASE_WARNING
     ]
-    if large:
-        warnings.warn(
-            f"{source}: the dead-time correction raises the total counts of "
-            f"{', '.join(large)} (more than {100 * INCREASE_WARNING:.0f} %): the detector "
-            "saturates there; expect larger uncertainties (see 'saturated')",
-            DeadTimeWarning,
-            stacklevel=2,
-        )
+    if not large:
+        return None
+    return (
+        f"{source}: the dead-time correction raises the total counts of "
+        f"{', '.join(large)} (more than {100 * INCREASE_WARNING:.0f} %): the detector "
+        "saturates there; expect larger uncertainties (see 'saturated')"
+    )
+
+
+def warn_large_increase(
+    increase: Sequence[float] | np.ndarray, fragments: Sequence[str], source: str
+) -> None:
+    """Warn (:class:`DeadTimeWarning`) about fragments the correction raised > 10 %."""
+    message = large_increase_message(increase, fragments, source)
+    if message is not None:
+        warnings.warn(message, DeadTimeWarning, stacklevel=2)

@@ -95,6 +95,7 @@ def reconstruct_grd(
     attrs: dict[str, Any] | None = None,
     workers: int | None = None,
     on_events: Callable[[int], Any] | None = None,
+    warn_dead_time: bool = True,
 ) -> ReconstructedStore:
     """Bin a GRD file into a new volume store at ``path``, reading the file once.
 
@@ -117,6 +118,10 @@ def reconstruct_grd(
         Binning threads (default: all cores).
     on_events
         Called with each number of records binned (progress).
+    warn_dead_time
+        ``False``: no :class:`~tofsims.dead_time.DeadTimeWarning`; the caller reports the
+        store's ``dead_time_increase`` attribute (a warning is process-global state, which
+        threads binning several files at once would share).
 
     Returns
     -------
@@ -184,7 +189,7 @@ def reconstruct_grd(
 
             increase = relative_increase(*totals.sum(axis=0))
             store.write("dead_time_increase", (slice(None),), increase)
-            record_dead_time_increase(path)
+            record_dead_time_increase(path, warn=warn_dead_time)
         record_chunks(path)  # what was written, so that a damaged copy is recognised
     sizes = {"fragment": plan.n_fragments, "scan": records.n_scans}
     sizes.update(zip(("y", "x"), plan.binned, strict=True))

@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import math
 import sys
-import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,12 +176,24 @@ def _import_in_background(modules: tuple[str, ...]) -> None:
     threading.Thread(target=run, name="operando-prefetch-imports", daemon=True).start()
 
 
-def _echo_store_evidence(store: Path, echo: Echo) -> None:
-    """Print the isotope evidence of a written store (its block spectra; counts not read)."""
+def _report_store(store: Path, echo: Echo) -> None:
+    """Print what a written store says: large dead-time corrections, the isotope evidence.
+
+    Both as ``warning: …`` lines on ``echo`` (the experiment's log in a batch), read from the
+    store rather than caught as Python warnings: catching swaps process-global state, which
+    the threads of a batch reconstructing several files at once would share.
+    """
+    from tofsims.dead_time import large_increase_message
     from tofsims.io.volume_store import open_volume
     from tofsims.workflows.fragment_purity import block_spectra, spectrum_isotope_summary
 
     volume = open_volume(store, dask=False)  # a few channels of the block spectra
+    if "dead_time_increase" in volume.attrs:
+        fragments = [str(f) for f in volume["fragment"].values]
+        source = str(volume.attrs.get("source_file", store))
+        message = large_increase_message(volume.attrs["dead_time_increase"], fragments, source)
+        if message is not None:
+            echo(f"warning: {message}", err=True)
     if "spectrum_part" not in volume:
         return
     # read once: the fits and window sums index the same few thousand channels many times
@@ -252,10 +262,7 @@ def run_reconstruct(
             _echo_calibration(fit, echo)
         windows = RunWindows(records, options, fit)
         echo_windows(windows.record, windows.source, echo)
-        with (
-            atomic_directory(staging.path(output)) as temporary,
-            _dead_time_warnings(echo),
-        ):
+        with atomic_directory(staging.path(output)) as temporary:
             if _on_a_cluster():
                 _reconstruct_with_dask(records, options, fit, windows, temporary, workers,
                                        progress)  # fmt: skip
@@ -265,10 +272,9 @@ def run_reconstruct(
                 threads = _local_threads(workers)
                 _import_in_background(EVIDENCE_MODULES)
                 with CountingBar(records.n_records, enabled=progress) as bar:
-                    reconstruct_into(
-                        temporary, records, options, fit, windows, workers=threads, on_events=bar
-                    )
-    _echo_store_evidence(staging.path(output), echo)
+                    reconstruct_into(temporary, records, options, fit, windows, workers=threads,
+                                     on_events=bar, warn_dead_time=False)  # fmt: skip
+    _report_store(staging.path(output), echo)
     ny, nx = (-(-side // options.bin) for side in records.raster)
     sf, k0 = (fit.fit.sf, fit.fit.k0) if fit else (records.properties.sf, records.properties.k0)
     echo(
@@ -276,31 +282,6 @@ def run_reconstruct(
         f"{ny} × {nx} (sf {sf:.3f}, k0 {k0:.3f})"
     )
     return output
-
-
-@contextlib.contextmanager
-def _dead_time_warnings(echo: Echo) -> Iterator[None]:
-    """Report large dead-time corrections as ``warning: …`` lines (the log in a batch).
-
-    Other warnings are shown as they would be without this block.
-    """
-    from tofsims.dead_time import DeadTimeWarning
-
-    caught: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as recorded:
-            warnings.simplefilter("always", DeadTimeWarning)
-            caught = recorded
-            yield
-    finally:
-        # shown once the recorder is gone (shown inside, they would be recorded again)
-        for warning in caught:
-            if issubclass(warning.category, DeadTimeWarning):
-                echo(f"warning: {warning.message}", err=True)
-            else:
-                warnings.showwarning(
-                    warning.message, warning.category, warning.filename, warning.lineno
-                )
 
 
 def _reconstruct_with_dask(
@@ -318,7 +299,7 @@ def _reconstruct_with_dask(
     events = open_events(records.path, records.properties_path)
     volume = reconstruct(events, options, fit, windows)
     with computing(progress=progress, num_workers=workers):
-        write_volume(volume, folder)
+        write_volume(volume, folder, warn_dead_time=False)
 
 
 @click.command(epilog=EPILOG)

@@ -254,6 +254,28 @@ def test_a_second_run_into_a_locked_folder_is_refused(inputs):
     assert invoke(*_args("process"), cwd=inputs).exit_code == 0
 
 
+def test_folder_lock_shared_by_threads_is_held_until_the_last_leaves(tmp_path):
+    # two threads of a batch publishing into one folder: the first to finish must not release
+    # the lock (or fail) while the other still writes
+    from pipelines.outputs import LOCK_NAME, FolderLock
+
+    first, second = FolderLock(tmp_path), FolderLock(tmp_path)
+    first.acquire()
+    second.acquire()
+    first.release()  # the owner leaves first
+    holder = subprocess.run(
+        [sys.executable, "-c", LOCK_HOLDER, str(tmp_path)], capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert "another operando run is writing into this folder" in holder.stderr
+    assert (tmp_path / LOCK_NAME).exists()
+    second.release()
+    second.release()  # twice: nothing more to release
+    assert not (tmp_path / LOCK_NAME).exists()
+    with FolderLock(tmp_path):  # free again
+        pass
+
+
 def test_a_failed_run_publishes_nothing_and_keeps_the_old_set(inputs, monkeypatch):
     assert invoke(*_args("process"), cwd=inputs).exit_code == 0
     before = {name: digest(inputs / name) for name in ("r.zarr", "s.json", "r.html", "r.png")}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 import warnings
 
 import numpy as np
@@ -11,12 +13,14 @@ import xarray as xr
 from click.testing import CliRunner
 
 from pipelines.cli import cli
-from pipelines.commands.tofsims_reconstruct import _dead_time_warnings
+from pipelines.commands.tofsims_reconstruct import run_reconstruct
+from pipelines.outputs import publishing
 from tofsims.dead_time import DeadTimeWarning
 from tofsims.io.volume_store import open_volume
 from tofsims.reconstruct import mass_windows
 from tofsims.synthetic_raw import poisson_volume, write_grd
 from tofsims.workflows.fragment_purity import purity_analysis, purity_summary
+from tofsims.workflows.options import ReconstructOptions
 
 FRAGMENTS = "C2HO-,PO3-,LiF2-,BO2-,CeO2-,NiO2-"
 SF, K0 = 72013.7, -2131.4
@@ -220,14 +224,50 @@ def test_scheduler_of_the_caller_decides_the_engine(raw, tmp_path, monkeypatch):
     np.testing.assert_array_equal(volumes[0], volumes[2])
 
 
-def test_dead_time_warnings_are_echoed_and_others_shown_once():
-    lines = []
-    with pytest.warns(UserWarning, match="unrelated") as shown:
-        with _dead_time_warnings(lambda message, err=False: lines.append((message, err))):
-            warnings.warn("unrelated", UserWarning, stacklevel=1)
-            warnings.warn("run.grd: raised", DeadTimeWarning, stacklevel=1)
-    assert lines == [("warning: run.grd: raised", True)]
-    assert [str(w.message) for w in shown] == ["unrelated"]  # shown once, not recorded again
+def test_dead_time_warning_goes_to_each_runs_own_log(raw, tmp_path):
+    # two files reconstructed at once on threads, as operando batch does: each log gets its own
+    # file's warning, once, and no Python warning is raised or left for the process
+    path, _ = raw
+    paths = {}
+    for name in ("first", "second"):
+        copy = tmp_path / f"{name}.itm.grd"
+        shutil.copy(path, copy)
+        shutil.copy(path.with_name(path.name + ".properties.txt"),
+                    copy.with_name(copy.name + ".properties.txt"))  # fmt: skip
+        paths[name] = copy
+    options = ReconstructOptions(fragments=("PO3-", "NiO2-"), recalibrate=False, poisson=True)
+    logs = {name: [] for name in paths}
+    errors = []
+
+    def reconstruct(name):
+        output = tmp_path / f"{name}.zarr"
+        log = logs[name]
+        try:
+            with publishing({"-o": output}, [paths[name]], overwrite=False) as staging:
+                run_reconstruct(
+                    paths[name],
+                    options,
+                    output=output,
+                    staging=staging,
+                    workers=1,
+                    echo=lambda message, err=False: log.append(message),
+                    progress=False,
+                )
+        except Exception as err:  # reported below, with the thread's name
+            errors.append((name, err))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeadTimeWarning)
+        threads = [threading.Thread(target=reconstruct, args=(n,)) for n in paths]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []
+    for name, lines in logs.items():
+        found = [line for line in lines if "dead-time correction raises" in line]
+        assert len(found) == 1 and found[0].startswith(f"warning: {paths[name]}: "), lines
+    assert warnings.showwarning is warnings._showwarning_orig  # nothing swapped and left
 
 
 def test_inspect_grd_reports_the_default_windows(raw):

@@ -220,7 +220,7 @@ def _storable(ds: xr.Dataset) -> xr.Dataset:
     return ds.assign_coords(strings)
 
 
-def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
+def _write_zarr(ds: xr.Dataset, tmp: Path, *, warn_dead_time: bool = True) -> None:
     """Write ``ds``; a ``spectrum`` summed from ``spectrum_part`` is added afterwards.
 
     Summing the per-block spectra inside the graph that writes the counts would make the
@@ -242,17 +242,18 @@ def _write_zarr(ds: xr.Dataset, tmp: Path) -> None:
         appended.attrs = first.attrs  # mode="a" rewrites the group attributes
         appended.to_zarr(tmp, mode="a", consolidated=True)
     if "dead_time_increase" in ds:
-        record_dead_time_increase(tmp)
+        record_dead_time_increase(tmp, warn=warn_dead_time)
     record_chunks(tmp)
 
 
-def record_dead_time_increase(path: str | os.PathLike[str]) -> list[float]:
+def record_dead_time_increase(path: str | os.PathLike[str], *, warn: bool = True) -> list[float]:
     """Copy a written store's ``dead_time_increase`` into its attributes; warn when large.
 
     The attribute ``dead_time_increase`` lists, in fragment order, the fraction by which the
     dead-time correction raised each fragment's total; fragments above
     :data:`tofsims.dead_time.INCREASE_WARNING` are named in a
-    :class:`tofsims.dead_time.DeadTimeWarning` naming the source file. Call it before
+    :class:`tofsims.dead_time.DeadTimeWarning` naming the source file (``warn=False``: the
+    caller reports it, :func:`tofsims.dead_time.large_increase_message`). Call it before
     :func:`operando_core.stores.record_chunks`, which consolidates the metadata.
 
     Returns
@@ -268,11 +269,14 @@ def record_dead_time_increase(path: str | os.PathLike[str]) -> list[float]:
     increase = [float(v) for v in group["dead_time_increase"][...]]
     fragments = [str(f) for f in group["fragment"][...]]
     group.attrs["dead_time_increase"] = increase
-    warn_large_increase(increase, fragments, str(group.attrs.get("source_file", path)))
+    if warn:
+        warn_large_increase(increase, fragments, str(group.attrs.get("source_file", path)))
     return increase
 
 
-def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
+def write_volume(
+    ds: xr.Dataset, path: str | os.PathLike[str], *, warn_dead_time: bool = True
+) -> Path:
     """Compute and write a reconstructed volume to a Zarr store at ``path``.
 
     ``path`` is a new or empty folder (a store already there is replaced). The store is written
@@ -286,6 +290,9 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
         Result of :func:`tofsims.reconstruct.reconstruct` (lazy).
     path
         Output ``.zarr`` folder.
+    warn_dead_time
+        ``False``: no :class:`~tofsims.dead_time.DeadTimeWarning` (the caller reports the
+        store's ``dead_time_increase`` attribute itself, as the command line does).
 
     Returns
     -------
@@ -300,7 +307,7 @@ def write_volume(ds: xr.Dataset, path: str | os.PathLike[str]) -> Path:
     """
     target = Path(path)
     with _quiet_consolidation():
-        _write_zarr(ds, target)
+        _write_zarr(ds, target, warn_dead_time=warn_dead_time)
     return target
 
 

@@ -318,6 +318,7 @@ def reconstruct_into(
     *,
     workers: int | None = None,
     on_events: Callable[[int], Any] | None = None,
+    warn_dead_time: bool = True,
 ) -> ReconstructedStore:
     """Write the volume of :func:`reconstruct` into ``folder``, reading the file once.
 
@@ -338,6 +339,10 @@ def reconstruct_into(
         Binning threads (default: all cores).
     on_events
         Called with each number of records binned (progress).
+    warn_dead_time
+        ``False``: the caller reports large dead-time corrections from the store's
+        ``dead_time_increase`` attribute instead of a warning (:func:`tofsims.grd_to_volume.
+        reconstruct_grd`).
     """
     records = _records(events)
     options = options or ReconstructOptions()
@@ -351,5 +356,6 @@ def reconstruct_into(
         attrs=attrs,
         workers=workers,
         on_events=on_events,
+        warn_dead_time=warn_dead_time,
         **settings,
     )
