@@ -13,8 +13,8 @@ secondary ions come from an information depth of :data:`INFORMATION_DEPTH_NM`, a
 
 The TOF-SIMS files are as hard as real ones in two respects (issue 17): every species is
 written at its true mass with its isobaric neighbours and isotopologues
-(:data:`tofsims.synthetic.NEIGHBOURS`) — the pristine cathode holds no boron, so its m/z 43
-window sees only C2F− of the fluorinated CEI, organics and AlO−, while the modified one is
+(:data:`tofsims.synthetic_samples.NEIGHBOURS`) — the pristine cathode holds no boron, so its
+m/z 43 window sees only C2F− of the fluorinated CEI, organics and AlO−, while the modified one is
 B-doped with ¹⁰BO2− at the natural ratio — and the spectra carry the heavy calibration ions
 (carbon clusters, PF6−) that bracket CeO2− (172 u), so the mass calibration is interpolated
 over the fragments, not extrapolated.

@@ -12,8 +12,9 @@ from tofsims.fragments import (
     interferences,
     ion_mass,
 )
-from tofsims.synthetic import FRAGMENTS, NEIGHBOURS, layered_sample
+from tofsims.synthetic import layered_sample
 from tofsims.synthetic_raw import write_grd
+from tofsims.synthetic_samples import FRAGMENTS, NEIGHBOURS
 
 SMALL = {"ny": 8, "nx": 8, "n_scans": 150}
 
