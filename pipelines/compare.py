@@ -106,6 +106,10 @@ class Comparison:
     profiles, volumes, maps, summaries
         TOF-SIMS: ``{group: ...}`` mean profiles (counts per pixel, with depth), volume
         stores (lazy), CEI maps and CEI summaries.
+    counts
+        TOF-SIMS: ``{group: which counts}`` of the profiles and volumes — those ``cei``
+        analyses (:func:`tofsims.workflows.fragment_purity.analysis_volume`): fitted for a
+        reconstructed GRD, ``window`` for an export.
     skipped
         Experiments that were not compared, with the reason.
     """
@@ -120,6 +124,7 @@ class Comparison:
     volumes: dict[str, xr.Dataset] = field(default_factory=dict)
     maps: dict[str, xr.DataArray] = field(default_factory=dict)
     summaries: dict[str, Any] = field(default_factory=dict)
+    counts: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -174,6 +179,7 @@ def load_comparison(folder: str | os.PathLike[str], options: CompareOptions) -> 
     from tofsims.errors import TofsimsReadError
     from tofsims.io.volume_store import open_volume
     from tofsims.lateral import with_scale
+    from tofsims.workflows.fragment_purity import analysis_volume
 
     results = find_results(folder)
     groups = group_results(results, options.by)
@@ -208,6 +214,9 @@ def load_comparison(folder: str | os.PathLike[str], options: CompareOptions) -> 
             except TofsimsReadError as err:
                 comparison.skipped[result.name] = str(err)
                 continue
+            # the counts cei measured the CEI on: fitted where the store allows the fits
+            volume = analysis_volume(volume)
+            comparison.counts[group] = str(volume.attrs["counts"])
             rate = sputter_rate(result.summary)
             if rate is not None:
                 from tofsims.depth import depth_constant_rate
@@ -292,7 +301,11 @@ def comparison_page(comparison: Comparison, options: CompareOptions) -> Any:
             )
             for fragment in _fragments(comparison, options)
         ]
-        sections += [pn.pane.Markdown("## TOF-SIMS depth profiles"), pn.GridBox(*views, ncols=2)]
+        sections += [
+            pn.pane.Markdown("## TOF-SIMS depth profiles"),
+            pn.pane.Markdown(counts_note(comparison.counts), disable_anchors=True),
+            pn.GridBox(*views, ncols=2),
+        ]
     if comparison.maps:
         sections += [
             pn.pane.Markdown("## CEI thickness maps"),
@@ -302,6 +315,15 @@ def comparison_page(comparison: Comparison, options: CompareOptions) -> Any:
         lines = "\n".join(f"- {name}: {why}" for name, why in comparison.skipped.items())
         sections.append(pn.pane.Markdown(f"### Not compared\n{lines}", disable_anchors=True))
     return pn.Column(*sections)
+
+
+def counts_note(counts: Mapping[str, str]) -> str:
+    """Say which counts each group's profiles and 3D render are made of (one line)."""
+    groups: dict[str, list[str]] = {}
+    for group, kind in counts.items():
+        groups.setdefault(kind, []).append(group)
+    parts = [f"{', '.join(names)}: {kind}" for kind, names in groups.items()]
+    return "Counts (as `tofsims cei` analyses them) — " + "; ".join(parts) + "."
 
 
 def comparison_figures(

@@ -59,18 +59,23 @@ def mean_profile(volume: xr.Dataset, sputter_rate_nm_per_s: float | None) -> xr.
     Parameters
     ----------
     volume
-        ``counts(fragment, scan, y, x)`` with ``sputter_time`` along ``scan``.
+        ``counts(fragment, scan, y, x)`` with ``sputter_time`` along ``scan``: the counts
+        analysed (``operando compare`` passes
+        :func:`tofsims.workflows.fragment_purity.analysis_volume`, fitted counts of a
+        reconstructed GRD).
     sputter_rate_nm_per_s
         Constant sputter rate (nm/s) for the ``depth`` coordinate; ``None``: no depth.
 
     Returns
     -------
     xarray.DataArray
-        ``(fragment, scan)`` in counts per pixel (lazy on a dask-backed volume).
+        ``(fragment, scan)`` in counts per pixel (lazy on a dask-backed volume), with the
+        volume's attribute ``counts`` (which counts) when it has one.
     """
     counts = volume["counts"]
     pixels = counts.sizes["y"] * counts.sizes["x"]
-    profile = (counts.sum(["y", "x"]) / pixels).assign_attrs(units="counts per pixel")
+    which = {"counts": volume.attrs["counts"]} if "counts" in volume.attrs else {}
+    profile = (counts.sum(["y", "x"]) / pixels).assign_attrs(units="counts per pixel", **which)
     if finite(sputter_rate_nm_per_s) and sputter_rate_nm_per_s > 0:
         profile = depth_constant_rate(profile, float(sputter_rate_nm_per_s))
     return profile

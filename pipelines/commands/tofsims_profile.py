@@ -20,9 +20,15 @@ Examples:
 \b
 A volume (Zarr store, GRD, 3D ASCII) is summed over all pixels, one column per
 fragment; a SurfaceLab profile is written as it is (columns in file order).
-CSV columns: sputter_time_s, depth_nm (if calibrated), then one column per
-signal named by its label ("C2HO-"; repeated labels get "#<column index>").
+A reconstructed GRD gives the fitted counts (peak fits of its block spectra,
+as `tofsims cei`), an export the counts of its mass windows; one line says which.
+CSV columns: scan, sputter_time_s, depth_nm (if calibrated), then one column per
+signal named by its label ("C2HO-"; repeated labels get "#<column index>"); with
+fitted counts then the window counts, one column per signal ("C2HO- (window)").
 """
+
+#: Suffix of the CSV columns of window counts beside fitted ones.
+WINDOW_COLUMN = " (window)"
 
 
 def _column_names(profile: Any) -> list[str]:
@@ -38,12 +44,17 @@ def _column_names(profile: Any) -> list[str]:
 
 
 def write_profile_csv(profile: Any, path: Path) -> None:
-    """Write ``intensity(scan, peak)`` as CSV with time (and depth) columns."""
+    """Write ``intensity(scan, peak)`` as CSV with time (and depth) columns.
+
+    ``intensity_window`` (window counts beside fitted ones) follows as ``<label> (window)``.
+    """
     import pandas as pd
 
-    table = pd.DataFrame(
-        profile["intensity"].transpose("scan", "peak").values, columns=_column_names(profile)
-    )
+    columns = _column_names(profile)
+    table = pd.DataFrame(profile["intensity"].transpose("scan", "peak").values, columns=columns)
+    if "intensity_window" in profile:
+        window = profile["intensity_window"].transpose("scan", "peak").values
+        table = table.join(pd.DataFrame(window, columns=[c + WINDOW_COLUMN for c in columns]))
     front = {"scan": profile["scan"].values}
     if "sputter_time" in profile.coords:
         front["sputter_time_s"] = profile["sputter_time"].values
@@ -83,4 +94,15 @@ def profile(input_path: Path, output: Path, overwrite: bool, **values: Any) -> N
             write_atomically(staging.path(output), lambda tmp: write_profile_csv(result, tmp))
         else:
             write_netcdf_atomic(result, staging.path(output))
+    click.echo(counts_line(result, suffix))
     click.echo(f"wrote {output} ({result.sizes['scan']} scans x {result.sizes['peak']} signals)")
+
+
+def counts_line(profile: Any, suffix: str) -> str:
+    """Say which counts a profile holds and where the window counts went."""
+    counts = str(profile.attrs.get("counts", "window"))
+    if "intensity_window" not in profile:
+        reason = profile.attrs.get("counts_reason")
+        return f"counts: {counts}" + (f" ({reason})" if reason else "")
+    kept = f"'<label>{WINDOW_COLUMN}' columns" if suffix == ".csv" else "intensity_window"
+    return f"counts: {counts}; the window counts are kept as the {kept}"

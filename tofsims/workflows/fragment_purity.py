@@ -7,6 +7,8 @@ estimate from a peak fit of the summed spectrum (attributes ``peak_width_json``,
 fitted, the counts assigned by the fitted fractions and the isotope evidence taken on them;
 :func:`purity_summary` turns the computed result into the ``resolving_power``,
 ``mass_windows`` and ``isotope_evidence`` blocks of ``summary.json`` (``docs/cli.md``).
+:func:`analysis_volume` is the one rule for which counts an analysis uses (``cei``,
+``profile``, ``compare``): the fitted ones when the volume can be fitted, else the window's.
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ if TYPE_CHECKING:
 SIGMAS = 3.0
 
 __all__ = [
+    "FITTED_COUNTS",
     "ISOTOPOLOGUES",
+    "WINDOW_COUNTS",
     "PurityAnalysis",
+    "analysis_volume",
     "block_spectra",
     "peak_width_from_resolution",
     "purity_analysis",
@@ -50,6 +55,10 @@ __all__ = [
     "window_record",
     "with_isotopologues",
 ]
+
+#: The attribute ``counts`` of an analysed volume (and of its profiles): what the counts are.
+FITTED_COUNTS = "fitted (peak fits of the block spectra)"
+WINDOW_COUNTS = "window"
 
 #: Isotopologue binned beside a fragment so that its isotope ratio can be checked.
 ISOTOPOLOGUES = {"BO2-": "10BO2-", "LiF2-": "6LiF2-"}
@@ -213,31 +222,69 @@ class PurityAnalysis:
         return PurityAnalysis(self.peak_width, self.width_source, purity, evidence, window)
 
 
+def _fitted_volume(
+    volume: xr.Dataset,
+) -> tuple[xr.Dataset, PeakWidth | None, str, xr.Dataset | None]:
+    """Return the volume with the counts an analysis uses, the peak width, its source, the fits."""
+    from tofsims.peak_fit import fitted_counts, window_purity
+
+    if "counts_window" in volume:  # analysed already: fit the window counts, not the fitted
+        volume = volume.assign(counts=volume["counts_window"]).drop_vars("counts_window")
+    width, source = volume_peak_width(volume) if "counts" in volume else (None, "no volume")
+    if width is None or "spectrum_part" not in volume:
+        reason = source if width is None else "the volume holds no block spectra to fit"
+        return volume.assign_attrs(counts=WINDOW_COUNTS, counts_reason=reason), width, source, None
+    purity = window_purity(volume, width)
+    fitted = volume.assign(counts_window=volume["counts"], counts=fitted_counts(volume, purity))
+    return fitted.assign_attrs(counts=FITTED_COUNTS), width, source, purity
+
+
+def analysis_volume(volume: xr.Dataset) -> xr.Dataset:
+    """Return the volume with the counts every analysis uses: fitted when it can be (lazy).
+
+    A reconstructed GRD volume (block spectra ``spectrum_part`` and a peak width, recorded at
+    reconstruction or measured on its summed spectrum) gets the fitted counts
+    (:func:`tofsims.peak_fit.fitted_counts`; the binned ones kept as ``counts_window``);
+    any other volume (exports: SurfaceLab, 3D ASCII, imzML, BIF6) keeps its window counts.
+    ``cei`` (:func:`purity_analysis`), ``profile`` and ``compare`` all take their counts
+    from here, so one sample gives one set of numbers.
+
+    Parameters
+    ----------
+    volume
+        ``counts(fragment, scan, y, x)`` (counts per voxel) with ``mass_low``/``mass_high``
+        (u); already analysed volumes are fitted again from their ``counts_window``.
+
+    Returns
+    -------
+    xarray.Dataset
+        The volume with attribute ``counts`` = :data:`FITTED_COUNTS` or
+        :data:`WINDOW_COUNTS` (then ``counts_reason`` says why nothing was fitted). Lazy:
+        only a store without a recorded peak width has its summed spectrum read, to measure
+        the width.
+    """
+    return _fitted_volume(volume)[0]
+
+
 def purity_analysis(volume: xr.Dataset) -> tuple[xr.Dataset, PurityAnalysis]:
     """Fit the block spectra and assign the counts (lazy); the volume with fitted counts.
 
     Returns
     -------
     volume, analysis
-        The volume whose ``counts`` are the fitted counts (:func:`tofsims.peak_fit.
-        fitted_counts`; the binned ones kept as ``counts_window``) — unchanged when nothing
-        can be fitted — and the lazy :class:`PurityAnalysis`.
+        :func:`analysis_volume` of the volume — its ``counts`` the fitted counts (the binned
+        ones kept as ``counts_window``), the window counts when nothing can be fitted — and
+        the lazy :class:`PurityAnalysis`.
     """
     from tofsims.fragment_evidence import isotope_evidence
-    from tofsims.peak_fit import block_of_scan, fitted_counts, window_purity
+    from tofsims.peak_fit import block_of_scan
 
-    width, source = volume_peak_width(volume) if "counts" in volume else (None, "no volume")
-    purity = None
-    if width is not None and "spectrum_part" in volume:
-        purity = window_purity(volume, width)
+    fitted, width, source, purity = _fitted_volume(volume)
     try:
-        blocks = block_of_scan(volume)
+        blocks = block_of_scan(fitted)
     except ValueError:
-        blocks = np.zeros(volume.sizes["scan"], dtype=np.int64)
-    window_evidence = isotope_evidence(volume["counts"], blocks)
-    fitted = volume
-    if purity is not None:
-        fitted = volume.assign(counts_window=volume["counts"], counts=fitted_counts(volume, purity))
+        blocks = np.zeros(fitted.sizes["scan"], dtype=np.int64)
+    window_evidence = isotope_evidence(fitted.get("counts_window", fitted["counts"]), blocks)
     evidence = isotope_evidence(fitted["counts"], blocks) if purity is not None else {}
     return fitted, PurityAnalysis(width, source, purity, evidence, window_evidence)
 
