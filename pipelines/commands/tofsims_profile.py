@@ -103,6 +103,6 @@ def counts_line(profile: Any, suffix: str) -> str:
     counts = str(profile.attrs.get("counts", "window"))
     if "intensity_window" not in profile:
         reason = profile.attrs.get("counts_reason")
-        return f"counts: {counts}" + (f" ({reason})" if reason else "")
+        return f"counts: {counts}" + (f"; not fitted: {reason}" if reason else "")
     kept = f"'<label>{WINDOW_COLUMN}' columns" if suffix == ".csv" else "intensity_window"
     return f"counts: {counts}; the window counts are kept as the {kept}"

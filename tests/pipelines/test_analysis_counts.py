@@ -148,7 +148,7 @@ def test_compare_uses_the_fitted_counts_and_exports_their_window_counts(run, tmp
 def test_exports_keep_their_window_counts_and_say_so(data_dir, tmp_path):
     export, truth = _ascii_export(tmp_path)
     output = _profile(export, "--seconds-per-scan", 2, "-o", tmp_path / "a.csv")
-    assert "counts: window (the volume holds no spectrum" in output
+    assert "counts: window; not fitted: the volume holds no spectrum" in output
     table = pd.read_csv(tmp_path / "a.csv")
     assert list(table.columns) == ["scan", "sputter_time_s", "LiF_2-", "NiO_2-"]  # its labels
     np.testing.assert_array_equal(table["LiF_2-"], truth["LiF_2-"].sum(axis=(1, 2)))
@@ -157,5 +157,5 @@ def test_exports_keep_their_window_counts_and_say_so(data_dir, tmp_path):
         assert profile.attrs["counts"] == WINDOW_COUNTS and "intensity_window" not in profile
     surfacelab = data_dir / SURFACELAB
     output = _profile(surfacelab, "-o", tmp_path / "s.csv")
-    assert "counts: window (a depth profile export: no spectra to fit)" in output
+    assert "counts: window; not fitted: a depth profile export: no spectra to fit" in output
     assert not any(c.endswith("(window)") for c in pd.read_csv(tmp_path / "s.csv").columns)
