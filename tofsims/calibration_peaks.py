@@ -21,6 +21,7 @@ __all__ = [
     "centroid_peak",
     "locate_peaks",
     "peak_significance",
+    "smoothed_for_top",
 ]
 
 #: Floor of the centroid uncertainty in channels (quantisation, residual systematic shifts).
@@ -71,7 +72,7 @@ def _centroid(
     quarter = max((hi - lo) // 4, 1)
     background = 0.5 * (region[:quarter].mean() + region[-quarter:].mean())
     net = np.clip(region - background, 0.0, None)
-    smooth = _smoothed_for_top(net)
+    smooth, _ = smoothed_for_top(net)
     top = int(np.argmax(smooth))
     if smooth[top] <= 0:
         return np.nan, np.nan, 0.0, 0.0
@@ -112,23 +113,32 @@ def _centroid(
 _TOP_COUNTS = 50.0
 
 
-def _smoothed_for_top(net: np.ndarray) -> np.ndarray:
+def smoothed_for_top(net: np.ndarray, min_sigma: float = 0.0) -> tuple[np.ndarray, float]:
     """``net`` smoothed just enough that its maximum is not a counting fluctuation.
 
     A heavy peak is wide (FWHM = t/2R: ~100 channels at 170 u for R = 5000) with a few
     counts per channel; its half maximum read on the raw counts follows noise spikes, and
     the ±1.5 FWHM centroid window then loses most of the peak. The Gaussian kernel (σ = 1,
     2, 4 … channels) grows until it holds ``_TOP_COUNTS`` counts at the maximum; a strong
-    narrow peak is left as it is.
+    narrow peak is left as it is, unless ``min_sigma`` (channels) asks for a kernel of at
+    least 1 channel (a single-channel spike is then no top either).
+
+    Returns
+    -------
+    smooth, sigma
+        The smoothed counts and the kernel's σ (channels; 0 when left as it is): the
+        smoothing widens a Gaussian peak's σ² by ``sigma²``.
     """
     sigma = 0.0
     smooth = net
-    while smooth.max() * max(2.5066 * sigma, 1.0) < _TOP_COUNTS and 8 * sigma < net.size:
+    while (
+        sigma < min_sigma or smooth.max() * max(2.5066 * sigma, 1.0) < _TOP_COUNTS
+    ) and 8 * sigma < net.size:
         sigma = max(1.0, 2 * sigma)
         offsets = np.arange(-int(4 * sigma), int(4 * sigma) + 1)
         kernel = np.exp(-0.5 * (offsets / sigma) ** 2)
         smooth = np.convolve(net, kernel / kernel.sum(), mode="same")
-    return smooth
+    return smooth, sigma
 
 
 def locate_peaks(

@@ -41,6 +41,7 @@ __all__ = [
     "fit_sf_k0",
     "mass_to_tof",
     "peak_significance",
+    "select_calibration_ions",
     "tof_to_mass",
     "window_channels",
 ]
@@ -330,13 +331,24 @@ def _fragment_masses(
     return names, np.array([ion_mass(f) for f in names], dtype="float64")
 
 
-def _calibration_ions(
-    ions: Sequence[str] | None, polarity: str | None, fragment_mass: np.ndarray | None = None
+def select_calibration_ions(
+    ions: Sequence[str] | None, polarity: str | None, fragment_mass: Any = None
 ) -> list[str]:
     """Return the ions given, or the light ions of a polarity plus heavy ones to the fragments.
 
     Heavy ions (:data:`tofsims.fragments.CALIBRATION_IONS_HEAVY`) are added up to the
     heaviest fragment and one beyond it, so the fragments lie inside the calibrated range.
+    The mass calibration and the peak width
+    (:func:`tofsims.peak_windows.measure_peak_width`) choose their ions with it.
+
+    Parameters
+    ----------
+    ions
+        Ions to use as they are (our notation); ``None``: choose them.
+    polarity
+        ``"negative"`` or ``"positive"`` (:data:`tofsims.fragments.CALIBRATION_IONS`).
+    fragment_mass
+        Masses (u) of the fragments; ``None`` or empty: the light ions only.
     """
     if ions is not None:
         return list(ions)
@@ -381,7 +393,7 @@ def fit_calibration(
         Fewer than two calibration peaks found.
     """
     fragment_names, fragment_mass = _fragment_masses(fragments)
-    ions = _calibration_ions(ions, polarity, fragment_mass)
+    ions = select_calibration_ions(ions, polarity, fragment_mass)
     masses = np.array([ion_mass(ion) for ion in ions])
     results = _calibrate_numpy(
         np.asarray(spectrum), sf, k0, masses, search_u, min_counts, reject_ppm, min_significance
@@ -484,7 +496,7 @@ def calibrate(
     if ions is None:
         polarity = polarity or spectrum.attrs.get("polarity")
     fragment_names, fragment_mass = _fragment_masses(fragments)
-    ions = _calibration_ions(ions, polarity, fragment_mass)
+    ions = select_calibration_ions(ions, polarity, fragment_mass)
     masses = np.array([ion_mass(ion) for ion in ions])
     results = xr.apply_ufunc(
         _calibrate_numpy,

@@ -1,13 +1,17 @@
 """Mass windows from the measured peak width, checked against the interference table.
 
-The peak width is measured on the calibration peaks of a summed spectrum (single species
-such as H⁻, C⁻, O⁻, OH⁻, F⁻, C₂H⁻, CN⁻, Cl⁻) and modelled as a FWHM in TOF channels that
-grows linearly with the flight time, ``FWHM_t = a + b·(t − k0)``: ``b = 0`` is a TOF
-resolution limited by the primary-ion pulse length (R = m/Δm ∝ √m), ``a = 0`` a constant
-resolving power. A mass window is the peak's centre ±``fwhm_factor`` FWHM (default 1.5 FWHM
-= ±3.5σ of a Gaussian: all of the peak), so it follows the instrument instead of a constant
-±0.05 u that holds listed neighbours (``docs/methods.md`` "Mass windows"). Every window is
-then checked against :data:`tofsims.fragments.INTERFERENCES` at the run's resolving power.
+The peak width is measured on the calibration peaks of a summed spectrum (single species:
+H⁻, C⁻, O⁻, OH⁻, F⁻, C₂H⁻, CN⁻, Cl⁻ and, up to just beyond the heaviest fragment, the heavy
+ones the mass calibration uses, carbon clusters Cₙ⁻ and PF₆⁻) and modelled as a FWHM in TOF
+channels that grows linearly with the flight time, ``FWHM_t = a + b·(t − k0)``: ``b = 0`` is a
+TOF resolution limited by the primary-ion pulse length (R = m/Δm ∝ √m), ``a = 0`` a constant
+resolving power. A heavy peak is used when it is significant and its width agrees with the
+others (a neighbour under it would widen it), so the width at the heavy fragments is
+interpolated; a fragment outside the measured mass range is flagged (extrapolated). A mass
+window is the peak's centre ±``fwhm_factor`` FWHM (default 1.5 FWHM = ±3.5σ of a Gaussian: all
+of the peak), so it follows the instrument instead of a constant ±0.05 u that holds listed
+neighbours (``docs/methods.md`` "Mass windows"). Every window is then checked against
+:data:`tofsims.fragments.INTERFERENCES` at the run's resolving power.
 
 NumPy only (no xarray): the one-pass reconstruction sets its windows before xarray loads.
 """
@@ -21,9 +25,16 @@ from typing import Any
 
 import numpy as np
 
+from tofsims.calibration_peaks import MIN_SIGNIFICANCE, peak_significance, smoothed_for_top
 from tofsims.errors import AnalysisError
-from tofsims.fragments import CALIBRATION_IONS, INTERFERENCES, ion_mass
-from tofsims.masscal import mass_to_tof
+from tofsims.fragments import INTERFERENCES, ion_mass
+from tofsims.masscal import (
+    NOT_FOUND,
+    NOT_SIGNIFICANT,
+    REJECTED,
+    mass_to_tof,
+    select_calibration_ions,
+)
 
 __all__ = [
     "DEFAULT_FWHM_FACTOR",
@@ -41,6 +52,13 @@ DEFAULT_FWHM_FACTOR = 1.5
 MAX_HALF_WIDTH_U = 0.3
 #: Net counts a calibration peak needs for its width to be used.
 MIN_PEAK_COUNTS = 200.0
+#: Relative error of a measured FWHM beyond counting (peak shape, background, the line's
+#: approximation of the instrument): without it the strongest light peaks alone would fix
+#: the line, and any curvature of the true width would reappear at the heavy fragments.
+WIDTH_ERROR_FLOOR = 0.02
+#: A peak whose FWHM lies more than this many of its errors from the fitted line is dropped
+#: (worst first): a neighbour under it widens it.
+REJECT_SIGMA = 4.0
 #: FWHM of a Gaussian in σ.
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 #: Variance of a standard normal truncated to ±3σ (moments are taken over ±3σ).
@@ -52,34 +70,49 @@ def peak_sigma_channels(
 ) -> tuple[float, float, float]:
     """Centre, Gaussian σ (channels) and net counts of the strongest peak near ``expected``.
 
-    The peak top (channels above half maximum) gives a first centre and width; centre and σ
-    are then the first two moments over ±3σ after subtracting the mean of the search
-    window's outer quarters, iterated to convergence (σ corrected for the truncation at ±3σ).
+    The peak top (channels above half maximum, read on the counts smoothed just enough that
+    the maximum is not a counting fluctuation, :func:`tofsims.calibration_peaks.
+    smoothed_for_top`) gives a first centre and width; centre and σ are then the first two
+    moments over ±3σ after subtracting the mean of the search window's outer quarters,
+    iterated to convergence (σ corrected for the truncation at ±3σ).
 
     Returns
     -------
     centre, sigma, counts
         Channel, σ in channels and net counts; NaN (counts 0) when there is no peak.
     """
+    return _peak_moments(spectrum, expected, half_width)[:3]
+
+
+def _peak_moments(
+    spectrum: np.ndarray, expected: float, half_width: float
+) -> tuple[float, float, float, float]:
+    """:func:`peak_sigma_channels` plus the peak's significance (σ of its local background)."""
     lo = max(int(np.floor(expected - half_width)), 0)
     hi = min(int(np.ceil(expected + half_width)) + 1, spectrum.shape[0])
     if hi - lo < 8:
-        return np.nan, np.nan, 0.0
+        return np.nan, np.nan, 0.0, 0.0
     region = np.asarray(spectrum[lo:hi], dtype="float64")
     quarter = max((hi - lo) // 4, 1)
-    net = region - 0.5 * (region[:quarter].mean() + region[-quarter:].mean())
-    top = int(np.argmax(net))
-    if net[top] <= 0:
-        return np.nan, np.nan, 0.0
+    level = 0.5 * (region[:quarter].mean() + region[-quarter:].mean())
+    net = region - level
+    # a wide heavy peak has a few counts per channel, and any peak may hold a one-channel
+    # spike: a raw top there would start the moments on a fixed point around the spike
+    smooth, kernel = smoothed_for_top(net, min_sigma=1.0)
+    top = int(np.argmax(smooth))
+    if smooth[top] <= 0:
+        return np.nan, np.nan, 0.0, 0.0
     left, right = top, top
-    while left > 0 and net[left - 1] > 0.5 * net[top]:
+    while left > 0 and smooth[left - 1] > 0.5 * smooth[top]:
         left -= 1
-    while right < net.size - 1 and net[right + 1] > 0.5 * net[top]:
+    while right < net.size - 1 and smooth[right + 1] > 0.5 * smooth[top]:
         right += 1
     channels = np.arange(net.size, dtype="float64")
     centre = float(top)
-    sigma = max((right - left + 1) / FWHM_PER_SIGMA, 0.5)
-    total = 0.0
+    # the kernel widens the top (σ² adds); a peak needing it is at least as wide as it
+    top_sigma = (right - left + 1) / FWHM_PER_SIGMA
+    sigma = float(np.sqrt(max(top_sigma**2 - kernel**2, kernel**2, 0.25)))
+    total, inside = 0.0, np.zeros(net.size, dtype=bool)
     # a noisy top underestimates the first width; the truncated moments converge from there
     for _ in range(50):
         previous = sigma
@@ -87,14 +120,15 @@ def peak_sigma_channels(
         weights = np.where(inside, net, 0.0)
         total = float(weights.sum())
         if total <= 0:
-            return np.nan, np.nan, 0.0
+            return np.nan, np.nan, 0.0, 0.0
         centre = float(np.sum(channels * weights) / total)
         variance = float(np.sum(weights * (channels - centre) ** 2) / total)
         # a channel is a bin of width 1: its rounding adds 1/12 channel² to the variance
         sigma = float(np.sqrt(max(variance / _TRUNCATED_VARIANCE_3 - 1.0 / 12.0, 0.04)))
         if abs(sigma - previous) < 1e-4 * sigma:
             break
-    return lo + centre, sigma, total
+    significance = float(peak_significance(total, max(level, 0.0) * np.count_nonzero(inside)))
+    return lo + centre, sigma, total, significance
 
 
 @dataclass(frozen=True)
@@ -108,7 +142,12 @@ class PeakWidth:
     sf, k0
         Calibration (channels per √u, channels).
     ions, masses, fwhm_channels
-        The calibration peaks measured: names, masses (u) and FWHM (channels).
+        The calibration peaks measured: names, masses (u) and FWHM (channels); empty for a
+        width that was given (a resolving power), not measured.
+    excluded
+        The calibration ions searched but not used, each with why: ``"not found"`` (fewer
+        than the needed net counts in the search window), ``"not significant"`` (below the
+        needed σ above the local background) or ``"rejected"`` (width off the line).
     """
 
     intercept_channels: float
@@ -118,6 +157,22 @@ class PeakWidth:
     ions: tuple[str, ...] = ()
     masses: tuple[float, ...] = ()
     fwhm_channels: tuple[float, ...] = ()
+    excluded: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def measured_mass_range(self) -> tuple[float, float] | None:
+        """Lightest and heaviest mass (u) of the peaks measured; ``None``: not measured."""
+        if not self.masses:
+            return None
+        return min(self.masses), max(self.masses)
+
+    def extrapolated(self, mass: Any) -> np.ndarray:
+        """Flag masses (u) outside :attr:`measured_mass_range` (all False when not measured)."""
+        mass = np.asarray(mass, dtype="float64")
+        span = self.measured_mass_range
+        if span is None:
+            return np.zeros(mass.shape, dtype=bool)
+        return (mass < span[0]) | (mass > span[1])
 
     def fwhm_channels_at(self, mass: Any) -> np.ndarray:
         """FWHM (TOF channels) of a peak at ``mass`` (u)."""
@@ -139,7 +194,12 @@ class PeakWidth:
         return np.minimum(fwhm_factor * self.fwhm_u(mass), MAX_HALF_WIDTH_U)
 
     def to_record(self) -> dict[str, Any]:
-        """JSON-ready record (the store's ``peak_width_json``)."""
+        """JSON-ready record (the store's ``peak_width_json``).
+
+        ``mass_range_u`` is :attr:`measured_mass_range` (``None``: not measured) and
+        ``excluded`` maps each ion searched but not used to why.
+        """
+        span = self.measured_mass_range
         return {
             "model": "FWHM_t = a + b*(t - k0) (TOF channels)",
             "intercept_channels": self.intercept_channels,
@@ -149,6 +209,8 @@ class PeakWidth:
             "ions": list(self.ions),
             "masses_u": list(self.masses),
             "fwhm_channels": list(self.fwhm_channels),
+            "mass_range_u": None if span is None else list(span),
+            "excluded": dict(self.excluded),
         }
 
     @classmethod
@@ -163,6 +225,7 @@ class PeakWidth:
             tuple(data.get("ions", ())),
             tuple(float(v) for v in data.get("masses_u", ())),
             tuple(float(v) for v in data.get("fwhm_channels", ())),
+            tuple((str(k), str(v)) for k, v in (data.get("excluded") or {}).items()),
         )
 
 
@@ -173,8 +236,11 @@ def measure_peak_width(
     *,
     polarity: str = "negative",
     ions: Sequence[str] | None = None,
+    fragments: Sequence[str] | None = None,
     search_u: float = 0.3,
     min_counts: float = MIN_PEAK_COUNTS,
+    min_significance: float = MIN_SIGNIFICANCE,
+    reject_sigma: float = REJECT_SIGMA,
 ) -> PeakWidth:
     """Measure the peak width on the calibration peaks of a summed spectrum.
 
@@ -184,58 +250,136 @@ def measure_peak_width(
         Counts per TOF channel (a sample of the events is enough).
     sf, k0
         Calibration of the spectrum (channels per √u, channels).
-    polarity, ions
-        Calibration ions (default: :data:`tofsims.fragments.CALIBRATION_IONS` of ``polarity``).
+    polarity, ions, fragments
+        Calibration ions: ``ions`` as given, else those the mass calibration uses
+        (:func:`tofsims.masscal.select_calibration_ions`): the light ions of ``polarity``
+        plus the heavy ones up to just beyond the heaviest of ``fragments`` (our notation).
     search_u
         Half-width (u) of the search window around each expected peak.
     min_counts
         Net counts a peak needs to be used.
+    min_significance
+        Significance (σ of the local background, :func:`tofsims.calibration_peaks.
+        peak_significance`) a peak needs to be used, as in the mass calibration.
+    reject_sigma
+        A peak whose FWHM lies more than this many of its errors from the fitted line is
+        dropped, worst first (leave-one-out) while more than two peaks remain.
 
     Returns
     -------
     PeakWidth
         Weighted least-squares line ``FWHM_t = a + b·(t − k0)`` through the peaks' FWHM
         (a proportional line ``b·(t − k0)`` when the free line would give a negative width
-        anywhere up to 300 u, or with a single peak).
+        anywhere up to 300 u, or with a single peak), the peaks used and those excluded.
 
     Raises
     ------
     AnalysisError
-        No calibration peak with ``min_counts`` net counts.
+        No calibration peak with ``min_counts`` net counts and ``min_significance``.
+
+    Notes
+    -----
+    A FWHM's relative error is taken as ``√(1/N + 4/S² + f²)``: the peak's counts (N net
+    counts; the moment estimate scatters by ≈ 1/√(2N) to 1/√N), the background B under ±3σ
+    (S = N/√B is the significance; B adds ``4B/N²`` to the relative variance of a σ taken
+    from second moments over a flat ±3σ box) and ``f`` = :data:`WIDTH_ERROR_FLOOR`; the
+    weights are its inverse square. The floor keeps the strongest (light) peaks from fixing
+    the line alone, so weaker heavy peaks decide the width at the heavy fragments.
     """
-    names = list(ions) if ions is not None else list(CALIBRATION_IONS[polarity])
-    used, masses, widths, weights = [], [], [], []
+    fragment_mass = None if fragments is None else [ion_mass(f) for f in fragments]
+    names = select_calibration_ions(ions, polarity, fragment_mass)
+    measured: list[tuple[str, float, float, float]] = []
+    excluded: dict[str, str] = {}
     for name in names:
         mass = ion_mass(name)
         centre = float(mass_to_tof(mass, sf, k0))
         half = float(mass_to_tof(mass + search_u, sf, k0) - centre)
-        _, sigma, counts = peak_sigma_channels(spectrum, centre, half)
+        _, sigma, counts, significance = _peak_moments(spectrum, centre, half)
         if not np.isfinite(sigma) or counts < min_counts:
-            continue
-        used.append(name)
-        masses.append(mass)
-        widths.append(FWHM_PER_SIGMA * sigma)
-        weights.append(counts)
-    if not used:
+            excluded[name] = NOT_FOUND
+        elif significance < min_significance:
+            excluded[name] = NOT_SIGNIFICANT
+        else:
+            error = np.sqrt(1.0 / counts + 4.0 / significance**2 + WIDTH_ERROR_FLOOR**2)
+            measured.append((name, mass, FWHM_PER_SIGMA * sigma, float(error)))
+    if not measured:
         raise AnalysisError(
-            f"no calibration peak ({', '.join(names)}) with {min_counts:g} net counts: "
-            "the peak width cannot be measured"
+            f"no calibration peak ({', '.join(names)}) with {min_counts:g} net counts and "
+            f"{min_significance:g} σ above its local background: the peak width cannot be "
+            "measured"
         )
-    flight = sf * np.sqrt(np.array(masses))
-    fwhm = np.array(widths)
-    # relative error of a width ~ 1/√(2N): weights N/FWHM²
-    w = np.array(weights) / fwhm**2
+    flight = sf * np.sqrt(np.array([m[1] for m in measured]))
+    fwhm = np.array([m[2] for m in measured])
+    error = np.array([m[3] for m in measured])
+    used = np.ones(len(measured), dtype=bool)
+    line = _fit_line(flight[used], fwhm[used], error[used], sf)
+    while used.sum() > 2 and _worst_deviation(line, flight, fwhm, error, used)[1] > reject_sigma:
+        used[_leave_one_out(flight, fwhm, error, used, sf)] = False
+        line = _fit_line(flight[used], fwhm[used], error[used], sf)
+    for (name, *_), keep in zip(measured, used, strict=True):
+        if not keep:
+            excluded[name] = REJECTED
+    kept = [m for m, keep in zip(measured, used, strict=True) if keep]
+    return PeakWidth(
+        line[0],
+        line[1],
+        float(sf),
+        float(k0),
+        tuple(m[0] for m in kept),
+        tuple(m[1] for m in kept),
+        tuple(float(m[2]) for m in kept),
+        tuple((name, excluded[name]) for name in names if name in excluded),
+    )
+
+
+def _fit_line(
+    flight: np.ndarray, fwhm: np.ndarray, error: np.ndarray, sf: float
+) -> tuple[float, float]:
+    """Weighted line ``fwhm = a + b·flight`` (relative errors ``error``), or ``a = 0``."""
+    w = 1.0 / (fwhm * error) ** 2
     slope_only = float(np.sum(w * flight * fwhm) / np.sum(w * flight**2))
-    intercept, slope = 0.0, slope_only
-    if len(used) >= 2 and np.ptp(flight) > 0:
-        design = np.column_stack([np.ones_like(flight), flight])
-        sw = np.sqrt(w)
-        (a, b), *_ = np.linalg.lstsq(design * sw[:, None], fwhm * sw, rcond=None)
-        top = sf * np.sqrt(300.0)
-        if a > 0 and a + b * top > 0 and b >= 0:
-            intercept, slope = float(a), float(b)
-    return PeakWidth(intercept, slope, float(sf), float(k0), tuple(used), tuple(masses),
-                     tuple(float(v) for v in fwhm))  # fmt: skip
+    if len(flight) < 2 or np.ptp(flight) <= 0:
+        return 0.0, slope_only
+    design = np.column_stack([np.ones_like(flight), flight])
+    sw = np.sqrt(w)
+    (a, b), *_ = np.linalg.lstsq(design * sw[:, None], fwhm * sw, rcond=None)
+    top = sf * np.sqrt(300.0)
+    if a > 0 and a + b * top > 0 and b >= 0:
+        return float(a), float(b)
+    return 0.0, slope_only
+
+
+def _worst_deviation(
+    line: tuple[float, float],
+    flight: np.ndarray,
+    fwhm: np.ndarray,
+    error: np.ndarray,
+    used: np.ndarray,
+) -> tuple[int, float]:
+    """Return the used peak furthest from the line and its distance in its errors."""
+    model = line[0] + line[1] * flight
+    z = np.where(used, np.abs(fwhm / model - 1.0) / error, -np.inf)
+    worst = int(np.argmax(z))
+    return worst, float(z[worst])
+
+
+def _leave_one_out(
+    flight: np.ndarray, fwhm: np.ndarray, error: np.ndarray, used: np.ndarray, sf: float
+) -> int:
+    """Peak whose removal leaves the others closest to their line (smallest worst distance).
+
+    Robust against one strong wrong peak, which would pull the line towards itself and make
+    the good peaks look like outliers (as :func:`tofsims.masscal.fit_calibration` does).
+    """
+    best, best_spread = -1, np.inf
+    for candidate in np.flatnonzero(used):
+        keep = used.copy()
+        keep[candidate] = False
+        line = _fit_line(flight[keep], fwhm[keep], error[keep], sf)
+        spread = _worst_deviation(line, flight, fwhm, error, keep)[1]
+        if spread < best_spread:
+            best, best_spread = int(candidate), spread
+    return best
 
 
 def listed_interferents(fragment: str) -> list[str]:

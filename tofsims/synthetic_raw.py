@@ -5,8 +5,9 @@ fragments in our notation. Outputs:
 
 * :func:`write_grd` — a GRD event list + ``properties.txt``: each count becomes one
   event whose TOF is drawn inside its fragment's peak (Gaussian of the given mass
-  resolution, ±3σ), plus calibration peaks and a flat chemical background, in random
-  order within each scan; returns the true counts per voxel and mass window;
+  resolution and pulse length, ±3σ), plus calibration peaks and a flat chemical
+  background, in random order within each scan; returns the true counts per voxel and
+  mass window;
 * :func:`write_ascii3d` — IONTOF 3D ASCII per-peak exports (``x y z intensity``);
 * :func:`write_surfacelab_profile` — a SurfaceLab ASCII depth-profile export.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -27,6 +29,7 @@ from tofsims.jit import cached_njit
 from tofsims.masscal import mass_to_tof, window_channels
 
 __all__ = [
+    "peak_fwhm_channels",
     "poisson_volume",
     "write_ascii3d",
     "write_grd",
@@ -92,12 +95,32 @@ def write_properties(
     return path
 
 
+def peak_fwhm_channels(
+    mass: Any, sf: float, k0: float, resolution: float, pulse_fwhm_channels: float = 0.0
+) -> Any:
+    """FWHM (TOF channels) of the peaks :func:`write_grd` draws at ``mass`` (u).
+
+    The flight-time spread ``t_flight/(2R)`` (a constant resolving power ``R``) and the
+    primary-ion pulse (a constant width in time) added in quadrature:
+    ``√((t_flight/2R)² + pulse²)``, with ``t_flight = t − k0 = sf·√m``. With a pulse, light
+    peaks are broader than ``R`` gives and the resolving power grows with mass towards ``R``.
+    """
+    flight = mass_to_tof(np.asarray(mass, dtype="float64"), sf, k0) - k0
+    return np.hypot(flight / (2.0 * resolution), pulse_fwhm_channels)
+
+
 def _peak_tofs(
-    rng: np.random.Generator, mass: float, n: int, sf: float, k0: float, resolution: float
+    rng: np.random.Generator,
+    mass: float,
+    n: int,
+    sf: float,
+    k0: float,
+    resolution: float,
+    pulse_fwhm_channels: float,
 ) -> np.ndarray:
-    """``n`` integer flight times of one peak: Gaussian, FWHM = t_flight/(2R), clipped ±3σ."""
+    """``n`` integer flight times of one peak: Gaussian (:func:`peak_fwhm_channels`), ±3σ."""
     centre = mass_to_tof(mass, sf, k0)
-    sigma = (centre - k0) / (2.0 * resolution) / 2.3548
+    sigma = peak_fwhm_channels(mass, sf, k0, resolution, pulse_fwhm_channels) / 2.3548
     offsets = np.clip(rng.standard_normal(n), -3.0, 3.0) * sigma
     return np.rint(centre + offsets).astype(np.uint32)
 
@@ -109,6 +132,7 @@ def _scan_events(
     sf,
     k0,
     resolution,
+    pulse_fwhm_channels,
     calibration,
     background,
     background_channels,
@@ -116,16 +140,19 @@ def _scan_events(
 ):
     """Events ``(n, 5)`` uint32 of one scan, shuffled (scan column filled by the caller)."""
     n_frag, ny, nx = counts_scan.shape
+    pulse = pulse_fwhm_channels
     pixel_index = np.arange(ny * nx)
     voxel_parts, tof_parts = [], []
     for f in range(n_frag):
         per_pixel = counts_scan[f].ravel()
         voxel_parts.append(np.repeat(pixel_index, per_pixel))
-        tof_parts.append(_peak_tofs(rng, masses[f], int(per_pixel.sum()), sf, k0, resolution))
+        tof_parts.append(
+            _peak_tofs(rng, masses[f], int(per_pixel.sum()), sf, k0, resolution, pulse)
+        )
     for mass, mean in calibration:
         per_pixel = rng.poisson(mean, ny * nx)
         voxel_parts.append(np.repeat(pixel_index, per_pixel))
-        tof_parts.append(_peak_tofs(rng, mass, int(per_pixel.sum()), sf, k0, resolution))
+        tof_parts.append(_peak_tofs(rng, mass, int(per_pixel.sum()), sf, k0, resolution, pulse))
     if background > 0:
         per_pixel = rng.poisson(background, ny * nx)
         voxel_parts.append(np.repeat(pixel_index, per_pixel))
@@ -188,6 +215,7 @@ def write_grd(
     sf: float = 72000.0,
     k0: float = -2100.0,
     resolution: float = 5000.0,
+    pulse_fwhm_channels: float = 0.0,
     calibration_per_pixel: float = 0.5,
     calibration_ions: Sequence[str] | Mapping[str, float] | None = None,
     background_per_pixel: float = 0.2,
@@ -214,7 +242,11 @@ def write_grd(
     sf, k0
         True calibration used to draw flight times (channels per √u, channels).
     resolution
-        Mass resolving power m/Δm (FWHM) of every peak.
+        Mass resolving power m/Δm (FWHM) of every peak (without a pulse).
+    pulse_fwhm_channels
+        FWHM (TOF channels) of the primary-ion pulse, added in quadrature to the spread
+        ``resolution`` gives (:func:`peak_fwhm_channels`): the resolving power then grows
+        with mass towards ``resolution``. 0: the same resolving power at every mass.
     calibration_per_pixel
         Mean counts per pixel and scan of each calibration ion.
     calibration_ions
@@ -290,6 +322,7 @@ def write_grd(
                 sf,
                 k0,
                 resolution,
+                pulse_fwhm_channels,
                 calibration,
                 background_per_pixel,
                 background_channels,
@@ -330,6 +363,7 @@ def write_grd(
             "sf": sf,
             "k0": k0,
             "resolution": resolution,
+            "pulse_fwhm_channels": pulse_fwhm_channels,
             "calibration_ions": list(calibration_ions),
         },
     )

@@ -85,9 +85,15 @@ def echo_windows(record: list[dict[str, Any]], source: str, echo: Echo) -> None:
             estimate = f"purity ≤ {entry['purity_upper_bound']:.3f}"
         else:
             estimate = "purity n/a"
+        # the peak width is a line through the measured peaks: beyond them it is a guess
+        note = (
+            "  R extrapolated beyond the peaks measured"
+            if entry.get("resolving_power_extrapolated")
+            else ""
+        )
         echo(
             f"  {entry['fragment']:<8} {entry['mass_low_u']:.4f}–{entry['mass_high_u']:.4f} u  "
-            f"{shown}  {estimate}"
+            f"{shown}  {estimate}{note}"
         )
         for item in entry["interferents_in_window"]:
             state = {True: "resolved, fitted", False: "NOT resolved", None: "?"}[item["resolved"]]

@@ -92,7 +92,13 @@ def test_default_windows_follow_the_measured_peak_width(raw, tmp_path):
     np.testing.assert_allclose(half, 1.5 * masses / 5000.0, rtol=0.05)  # write_grd: R = 5000
     record = json.loads(volume.attrs["mass_windows_json"])
     assert [e["fragment"] for e in record] == ["LiF2-", "6LiF2-", "NiO2-"]
-    assert json.loads(volume.attrs["peak_width_json"])["ions"][0] == "H-"
+    width = json.loads(volume.attrs["peak_width_json"])
+    assert width["ions"][0] == "H-"
+    # no heavy calibration ions in this file: the width beyond Cl- (35 u) is extrapolated
+    assert width["excluded"]["C8-"] == "not found" and "C8H-" not in width["excluded"]
+    assert all(e["resolving_power_extrapolated"] for e in record)
+    assert "(1.0–35.0 u)" in volume.attrs["window_source"]
+    assert "R extrapolated beyond the peaks measured" in result.output
 
 
 def test_no_recalibration_binning_and_dead_time(raw, tmp_path):
@@ -278,6 +284,7 @@ def test_inspect_grd_reports_the_default_windows(raw):
     assert report["resolving_power"]["C2HO-"] == pytest.approx(5000, rel=0.05)
     windows = {e["fragment"]: e for e in report["mass_windows"]}
     assert set(windows) == {"C2HO-", "PO3-", "LiF2-", "6LiF2-", "BO2-", "10BO2-", "CeO2-", "NiO2-"}
+    assert windows["CeO2-"]["resolving_power_extrapolated"] is True  # light ions only
     bo2 = {i["interferent"]: i["resolved"] for i in windows["BO2-"]["interferents_in_window"]}
     assert bo2["C2F-"] is False and bo2["C2H3O-"] is True
     text = CliRunner().invoke(cli, ["tofsims", "inspect", str(path)]).output

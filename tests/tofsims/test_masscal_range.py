@@ -7,7 +7,13 @@ import pytest
 import xarray as xr
 
 from tofsims.fragments import CALIBRATION_IONS, CALIBRATION_IONS_HEAVY, ion_mass
-from tofsims.masscal import _calibration_ions, calibrate, fit_calibration, mass_to_tof, tof_to_mass
+from tofsims.masscal import (
+    calibrate,
+    fit_calibration,
+    mass_to_tof,
+    select_calibration_ions,
+    tof_to_mass,
+)
 from tofsims.synthetic_raw import poisson_volume, write_grd
 
 SF, K0 = 72000.0, -2100.0
@@ -40,11 +46,11 @@ def true_ppm(fit, fragment):
 
 
 def test_heavy_ions_are_chosen_by_the_fragments():
-    light = _calibration_ions(None, "negative")
+    light = select_calibration_ions(None, "negative")
     assert light == list(CALIBRATION_IONS["negative"])
-    fit_ions = _calibration_ions(None, "negative", np.array([ion_mass("LiF2-")]))
+    fit_ions = select_calibration_ions(None, "negative", np.array([ion_mass("LiF2-")]))
     assert fit_ions[-1] == "C4-" and "C3-" in fit_ions  # one beyond 45 u
-    to_ceo2 = _calibration_ions(None, "negative", np.array([ion_mass("CeO2-")]))
+    to_ceo2 = select_calibration_ions(None, "negative", np.array([ion_mass("CeO2-")]))
     assert max(ion_mass(i) for i in to_ceo2) > ion_mass("CeO2-") > ion_mass(to_ceo2[-2])
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "PurityAnalysis",
     "analysis_volume",
     "block_spectra",
+    "measured_on",
     "peak_width_from_resolution",
     "purity_analysis",
     "purity_summary",
@@ -75,6 +76,24 @@ def with_isotopologues(fragments: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
+def measured_on(width: PeakWidth) -> str:
+    """Say in words which peaks a measured width comes from and the mass range they span.
+
+    The ions one by one are in the record (:meth:`tofsims.peak_windows.PeakWidth.to_record`).
+    """
+    span = width.measured_mass_range
+    if span is None:
+        return "peak width (not measured)"
+    lightest, heaviest = (
+        width.ions[int(np.argmin(width.masses))],
+        width.ions[int(np.argmax(width.masses))],
+    )
+    peaks = "1 calibration peak" if len(width.ions) == 1 else f"{len(width.ions)} calibration peaks"
+    return (
+        f"peak width measured on {peaks}, {lightest} to {heaviest} ({span[0]:.1f}–{span[1]:.1f} u)"
+    )
+
+
 def peak_width_from_resolution(resolution: float, sf: float, k0: float) -> PeakWidth:
     """Return the peak width a constant resolving power means: ``FWHM_t = (t − k0)/(2R)``."""
     return PeakWidth(0.0, 1.0 / (2.0 * resolution), float(sf), float(k0))
@@ -102,17 +121,28 @@ def window_record(
     Returns
     -------
     list of dict
-        :func:`tofsims.peak_windows.window_interferences` entries plus ``fitted_species``,
-        ``unresolved``, ``purity`` (fragment share of the window's counts, or ``None``),
-        ``purity_upper_bound`` and ``purity_reason``.
+        :func:`tofsims.peak_windows.window_interferences` entries plus
+        ``resolving_power_extrapolated`` (the fragment lies outside the mass range of the
+        peaks the width was measured on; ``None`` when the width was not measured),
+        ``fitted_species``, ``unresolved``, ``purity`` (fragment share of the window's
+        counts, or ``None``), ``purity_upper_bound`` and ``purity_reason``.
     """
     masses = [ion_mass(f) for f in fragments]
     powers = [None] * len(fragments) if peak_width is None else peak_width.resolving_power(masses)
+    extrapolated: list[bool | None] = [None] * len(fragments)
+    if peak_width is not None and peak_width.measured_mass_range is not None:
+        extrapolated = [bool(x) for x in peak_width.extrapolated(masses)]
     report = window_interferences(fragments, mass_low, mass_high, list(powers))
-    for entry, low, high in zip(report, mass_low, mass_high, strict=True):
+    for entry, low, high, outside in zip(report, mass_low, mass_high, extrapolated,
+                                         strict=True):  # fmt: skip
         name = entry["fragment"]
         inside = [i["interferent"] for i in entry["interferents_in_window"]]
-        entry |= {"fitted_species": [], "unresolved": [], "purity_upper_bound": None}
+        entry |= {
+            "resolving_power_extrapolated": outside,
+            "fitted_species": [],
+            "unresolved": [],
+            "purity_upper_bound": None,
+        }
         if peak_width is None:
             entry |= {"purity": None, "purity_reason": "the peak width is unknown: no fit"}
             continue
@@ -159,6 +189,7 @@ def volume_peak_width(volume: xr.Dataset) -> tuple[PeakWidth | None, str]:
         width = measure_peak_width(
             np.asarray(volume["spectrum"].values), sf, k0,
             polarity=str(volume.attrs.get("polarity", "negative")),
+            fragments=[str(f) for f in volume["fragment"].values],
         )  # fmt: skip
     except AnalysisError as err:
         return None, str(err)

@@ -34,6 +34,7 @@ from tofsims.spectrum_sampling import (
     sample_spectrum,
 )
 from tofsims.workflows.fragment_purity import (
+    measured_on,
     peak_width_from_resolution,
     window_record,
     with_isotopologues,
@@ -172,16 +173,17 @@ class RunWindows:
             spectrum = sample_spectrum(records, size, plan.n_channels)[0].sum(axis=0)
         try:
             self.peak_width = measure_peak_width(
-                spectrum, self.sf, self.k0, polarity=records.properties.polarity
+                spectrum,
+                self.sf,
+                self.k0,
+                polarity=records.properties.polarity,
+                fragments=self.fragments,
             )
         except AnalysisError as err:
             self.source = f"fixed ±0.05 u: {err}"
             return
         self.spectrum = spectrum
-        self.source = (
-            f"±{DEFAULT_FWHM_FACTOR:g} FWHM of the peak width measured on "
-            f"{', '.join(self.peak_width.ions)}"
-        )
+        self.source = f"±{DEFAULT_FWHM_FACTOR:g} FWHM of the {measured_on(self.peak_width)}"
 
     @property
     def binning(self) -> dict[str, Any]:
