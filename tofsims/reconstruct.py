@@ -2,8 +2,11 @@
 
 Every dask block of raw events (whole scans) is read and binned in one task by the numba
 kernel of :mod:`tofsims.binning`, which walks the records once (summed spectrum, fragment
-voxels, dead-time shadow counts for the Poisson correction, methods.md §B3). The result
-is a lazy Dataset for any dask scheduler, a cluster included; on one machine
+voxels, dead-time shadow counts for the Poisson correction, methods.md §B3). A block that
+crosses a boundary of the depth blocks (the one-pass engine's groups of scans,
+:func:`tofsims.threaded_binning.group_scans`) is binned in one task per side, so that the
+stored block spectra do not depend on how the file was read. The result is a lazy Dataset
+for any dask scheduler, a cluster included; on one machine
 :func:`tofsims.grd_to_volume.reconstruct_grd` writes the same store faster, without dask.
 See ``docs/methods.md`` "Reconstruction".
 """
@@ -11,6 +14,7 @@ See ``docs/methods.md`` "Reconstruction".
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import uuid
 from collections.abc import Sequence
@@ -31,6 +35,7 @@ from tofsims.dead_time import POOL_SCANS, correct_pixels, hazard_counts, relativ
 from tofsims.errors import AnalysisError
 from tofsims.io.grd_records import raise_bad_record
 from tofsims.peak_windows import PeakWidth
+from tofsims.threaded_binning import group_scans
 from tofsims.volume_layout import (
     CORRECTED_ATTRS,
     SATURATED_ATTRS,
@@ -150,6 +155,38 @@ def _block_scan_ranges(
     return [(edges[i], edges[i + 1], scans[i], scans[i + 1]) for i in range(len(edges) - 1)]
 
 
+def _binning_ranges(
+    record: da.Array, first_event: np.ndarray, n_scans: int, group: int
+) -> list[tuple[int, int, int, int]]:
+    """(first record, stop record, first scan, stop scan) of every binning task.
+
+    The read blocks of ``record`` cut at the first scan of every group of ``group`` scans:
+    each task bins a piece of one depth block (the one-pass engine's group) and of one read
+    block, and a group's spectrum is the sum of its pieces' (:func:`_sum_rows`). A piece may
+    hold no record (empty scans); it still covers its scans.
+
+    Cut rather than one spectrum row per group from each task: a read block of a small
+    raster spans many groups (up to 2 M scan × pixel voxels: 120 groups at 32 × 32 pixels),
+    and as many rows of ~4 MB (10⁶ channels) would make one task hold far more than its
+    counts; cut, a task holds one row, as a group of the one-pass engine does. The cuts only
+    split read blocks, so a block that is not cut stays one fused read-and-bin task, one
+    that is cut is mapped once and sliced for its pieces, and a group sums at most
+    ``group`` neighbouring rows.
+    """
+    read = _block_scan_ranges(record, first_event, n_scans)
+    starts = [*(int(v) for v in first_event), int(record.shape[0])]
+    bounds = sorted({s0 for _, _, s0, _ in read} | set(range(0, n_scans, group)) | {n_scans})
+    return [(starts[lo], starts[hi], lo, hi) for lo, hi in itertools.pairwise(bounds)]
+
+
+def _sum_rows(rows: np.ndarray) -> np.ndarray:
+    """Spectrum of one depth block: the sum of its tasks' rows, as one ``(1, channel)`` row.
+
+    uint32 like the one-pass engine's group spectrum (the same counts modulo 2**32).
+    """
+    return rows if rows.shape[0] == 1 else rows.sum(axis=0, keepdims=True, dtype=np.uint32)
+
+
 def reconstruct(
     events: xr.Dataset,
     fragments: Sequence[str],
@@ -203,7 +240,9 @@ def reconstruct(
         ``docs/conventions.md`` with coordinates ``mass``, ``mass_low``, ``mass_high`` (u),
         ``sputter_time`` (s); ``spectrum(tof_channel)`` (uint64 counts, coordinate
         ``spectrum_mass`` from the applied calibration) = the sum over ``block`` of
-        ``spectrum_part(block, tof_channel)`` (uint32, one row per dask block of scans).
+        ``spectrum_part(block, tof_channel)`` (uint32, one row per depth block: the groups of
+        :func:`tofsims.threaded_binning.group_scans` scans of the one-pass engine, whatever
+        the blocks the file was read in; first scans in the coordinate ``block_first_scan``).
         Attributes ``sf``, ``k0``, ``time_resolution_s``,
         ``shots_per_pixel``, ``seconds_per_scan``, ``field_of_view_m``, ``lateral_bin``,
         ``poisson_corrected``, ``dead_time_s``, ``polarity`` and the source's provenance.
@@ -228,8 +267,11 @@ def reconstruct(
         shots_per_pixel=int(attrs["shots_per_pixel"]),
     )
     n_scans, n_channels = int(attrs["total_scans"]), plan.n_channels
-    record = events["record"].data
-    ranges = _block_scan_ranges(record, events["first_event"].values, n_scans)
+    # the depth blocks of spectrum_part are the one-pass engine's groups, not the read blocks:
+    # the peak fits (per block) then give the same numbers whichever engine binned the file
+    group = group_scans(plan)
+    ranges = _binning_ranges(events["record"].data, events["first_event"].values, n_scans, group)
+    record = events["record"].data.rechunk({0: tuple(stop - first for first, stop, _, _ in ranges)})
     kernel_shape = plan.kernel_shape
     shapes = tuple((len(fragments), s1 - s0, *kernel_shape) for _, _, s0, s1 in ranges)
     with_shadow = plan.with_shadow
@@ -268,15 +310,23 @@ def reconstruct(
     counts = view("counts")
     if with_shadow:
         corrected, counts, saturated = _dead_time_corrected(counts, view("shadow"), plan)
-    # per-block spectra: a store writes each block's row as soon as the block is binned (a
-    # reduction inside the same graph made the scheduler hold counts of many blocks)
-    spectrum_parts = flat.map_blocks(
+    # per-block spectra: a store writes each group's row as soon as its pieces are binned (a
+    # reduction over all blocks inside the same graph made the scheduler hold counts of many
+    # blocks); the rows are copies, so a group waiting for its last piece holds no counts
+    piece_rows = flat.map_blocks(
         _spectrum_part,
         dtype=np.uint32,
         chunks=((1,) * len(shapes), (n_channels,)),
         new_axis=[1],
         meta=np.empty((0, 0), dtype=np.uint32),
         n_channels=n_channels,
+    )
+    pieces_per_group = np.bincount([s0 // group for _, _, s0, _ in ranges])
+    spectrum_parts = piece_rows.rechunk({0: tuple(int(n) for n in pieces_per_group)}).map_blocks(
+        _sum_rows,
+        dtype=np.uint32,
+        chunks=((1,) * len(pieces_per_group), (n_channels,)),
+        meta=np.empty((0, 0), dtype=np.uint32),
     )
     layout = volume_layout(
         counts,
@@ -289,7 +339,7 @@ def reconstruct(
         k0=k0,
         lateral_bin=lateral_bin,
         seconds_per_scan=seconds_per_scan,
-        block_first_scans=[s0 for _, _, s0, _ in ranges],
+        block_first_scans=range(0, n_scans, group),
     )
     if dead_time_s is not None:
         import dask.array as da
