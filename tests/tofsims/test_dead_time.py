@@ -58,10 +58,15 @@ def _simulated(folder, means_per_shot, shots_per_pixel, seed, *, background=0.2)
     return path, truth
 
 
+#: Read blocks of the dask engine unlike the pooling blocks: 3 scans in the saturating run
+#: (scans 15–17 in one block), one block of all 19 scans in the single-shot run.
+BLOCK_EVENTS = 10_000
+
+
 def _both_engines(path, tmp_path, lateral_bin, fragments=FRAGMENTS):
     """The dask volume (read in blocks unlike the pooling blocks) and the one-pass store."""
     lazy = reconstruct(
-        grd.read(path, block_events=7000),
+        grd.read(path, block_events=BLOCK_EVENTS),
         fragments,
         lateral_bin=lateral_bin,
         dead_time_s=DEAD_TIME_S,
@@ -112,6 +117,11 @@ def test_corrected_totals_within_2_percent_of_the_truth(saturating, tmp_path, la
     np.testing.assert_array_equal(lazy["counts"].values, stored["counts"].values)
     np.testing.assert_array_equal(lazy["counts_raw"].values, stored["counts_raw"].values)
     np.testing.assert_array_equal(lazy["saturated"].values, stored["saturated"].values)
+    # and the same depth blocks (the pooling blocks), whatever blocks dask read
+    assert POOL_SCANS not in grd.read(path, block_events=BLOCK_EVENTS).encoding["block_scans"]
+    np.testing.assert_array_equal(lazy["spectrum_part"].values, stored["spectrum_part"].values)
+    np.testing.assert_array_equal(lazy["block_first_scan"], stored["block_first_scan"])
+    assert stored["block_first_scan"].values.tolist() == [0, POOL_SCANS]
     np.testing.assert_allclose(
         stored.attrs["dead_time_increase"], true / raw - 1, rtol=0.05
     )  # the fraction per fragment is recorded
@@ -147,6 +157,10 @@ def test_single_counts_from_single_shots_give_no_nan(tmp_path):
         assert ((counts > 0) == (volume["counts_raw"].values > 0)).all()
         assert volume["saturated"].values.any()
     np.testing.assert_array_equal(lazy["counts"].values, stored["counts"].values)
+    # one read block of 19 scans, two depth blocks
+    assert grd.read(path, block_events=BLOCK_EVENTS).encoding["block_scans"] == [0, 19]
+    assert lazy["block_first_scan"].values.tolist() == [0, POOL_SCANS]
+    np.testing.assert_array_equal(lazy["spectrum_part"].values, stored["spectrum_part"].values)
 
 
 def test_nelson_aalen_form_is_finite_and_close_to_the_poisson_formula():

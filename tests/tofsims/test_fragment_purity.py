@@ -15,8 +15,9 @@ import xarray as xr
 
 from tofsims.fragment_evidence import window_counts_of_blocks
 from tofsims.fragments import NATURAL_10B_11B, ion_mass
+from tofsims.io import grd
 from tofsims.io.grd_records import open_records
-from tofsims.io.volume_store import open_volume
+from tofsims.io.volume_store import open_volume, write_volume
 from tofsims.masscal import mass_to_tof, window_channels
 from tofsims.peak_fit import (
     block_of_scan,
@@ -36,7 +37,7 @@ from tofsims.workflows.fragment_purity import (
     with_isotopologues,
 )
 from tofsims.workflows.options import ReconstructOptions
-from tofsims.workflows.reconstruction import reconstruct_into
+from tofsims.workflows.reconstruction import reconstruct, reconstruct_into
 
 SHAPE = (37, 6, 6)  # 37 scans: several depth blocks of the one-pass engine
 
@@ -258,6 +259,34 @@ def test_block_spectra_give_the_volumes_window_counts(tmp_path):
     from_volume = volume["counts"].sum(("y", "x")).groupby(blocks).sum().compute()
     assert volume.sizes["block"] > 1
     np.testing.assert_array_equal(from_spectra.values, from_volume.values)
+
+
+def test_both_engines_give_the_same_fits_whatever_the_read_blocks(tmp_path):
+    # the peak fits and the isotope evidence are per depth block: the dask engine, reading
+    # blocks of 5 scans (two across a group boundary), stores the one-pass engine's blocks
+    path = _doped_lithiated(tmp_path)
+    fragments = ["BO2-", "LiF2-", "NiO2-"]
+    one_pass, fitted, (values, _, warnings) = _reconstructed(tmp_path, path, fragments)
+    events = grd.read(path, validate=False, block_events=8000)
+    assert events.encoding["block_scans"][:5] == [0, 5, 10, 15, 20]
+    options = ReconstructOptions(fragments=tuple(fragments), recalibrate=False)
+    write_volume(reconstruct(events, options), tmp_path / "dask.zarr")
+    lazy = open_volume(tmp_path / "dask.zarr")
+    np.testing.assert_array_equal(lazy["spectrum_part"].values, one_pass["spectrum_part"].values)
+    np.testing.assert_array_equal(lazy["block_first_scan"], one_pass["block_first_scan"])
+    lazy_fitted, analysis = purity_analysis(lazy)
+    lazy_values, _, lazy_warnings = purity_summary(lazy, analysis.compute())
+    np.testing.assert_allclose(lazy_fitted["counts"], fitted["counts"], rtol=1e-9)
+    assert lazy_warnings == warnings
+    for name in ("boron", "lithium"):
+        ours, theirs = lazy_values["isotope_evidence"][name], values["isotope_evidence"][name]
+        assert ours["ratio"] == pytest.approx(theirs["ratio"], rel=1e-9)
+        for a, b in zip(ours["per_block"], theirs["per_block"], strict=True):
+            assert a["first_scan"] == b["first_scan"]
+            assert a["ratio"] == pytest.approx(b["ratio"], rel=1e-9)
+    for name in fragments:
+        ours, theirs = lazy_values["mass_windows"][name], values["mass_windows"][name]
+        assert ours["purity_per_block"] == pytest.approx(theirs["purity_per_block"], rel=1e-9)
 
 
 def test_block_spectra_evidence_is_the_volumes(tmp_path):

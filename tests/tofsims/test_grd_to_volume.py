@@ -62,16 +62,23 @@ def generated(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("lateral_bin", "dead_time_s", "workers", "seconds_per_scan", "properties"),
+    ("lateral_bin", "dead_time_s", "workers", "seconds_per_scan", "properties", "block_events"),
     [
-        (1, None, 2, None, None),  # sputter time from properties.txt
-        (2, None, 1, 2.5, None),  # the argument wins over properties.txt
-        (1, 6.5e-8, 2, None, "no_time.properties.txt"),  # no sputter time anywhere
-        (3, 6.5e-8, 1, 2.5, "no_time.properties.txt"),
+        (1, None, 2, None, None, None),  # sputter time from properties.txt
+        (2, None, 1, 2.5, None, 5000),  # the argument wins over properties.txt
+        (1, 6.5e-8, 2, None, "no_time.properties.txt", 5000),  # no sputter time anywhere
+        (3, 6.5e-8, 1, 2.5, "no_time.properties.txt", None),
     ],
 )
 def test_store_identical_to_the_dask_reconstruction(
-    generated, tmp_path, lateral_bin, dead_time_s, workers, seconds_per_scan, properties
+    generated,
+    tmp_path,
+    lateral_bin,
+    dead_time_s,
+    workers,
+    seconds_per_scan,
+    properties,
+    block_events,
 ):
     path, _ = generated
     if properties is not None:
@@ -81,7 +88,12 @@ def test_store_identical_to_the_dask_reconstruction(
         "dead_time_s": dead_time_s,
         "seconds_per_scan": seconds_per_scan,
     }
-    events = grd.read(path, properties=properties, validate=False)
+    sizes = {} if block_events is None else {"block_events": block_events}
+    events = grd.read(path, properties=properties, validate=False, **sizes)
+    # read blocks unlike the groups of 16 scans: one block of all 37 scans, or blocks of
+    # 3 scans, two of them across a group boundary (15-17, 30-32)
+    read_blocks = events.encoding["block_scans"]
+    assert read_blocks == ([0, 37] if block_events is None else [*range(0, 37, 3), 37])
     lazy = reconstruct(events, FRAGMENTS, sf=SF, k0=K0, **options)
     lazy.attrs["note"] = "extra"
     with warnings.catch_warnings():
@@ -101,8 +113,7 @@ def test_store_identical_to_the_dask_reconstruction(
         xr.open_zarr(tmp_path / "dask.zarr"),
         xr.open_zarr(tmp_path / "one_pass.zarr"),
     )
-    # the blocks of scans differ (dask blocks vs groups of 16 scans); their sum does not.
-    # So does the record of chunk files written (operando_core.stores), per block.
+    # the record of chunk files written (operando_core.stores) follows each writer's chunks
     for store in (expected, stored):
         assert store.attrs.pop("stored_chunks")["counts"]["shape"] == list(store["counts"].shape)
     if dead_time_s is not None:
@@ -113,10 +124,10 @@ def test_store_identical_to_the_dask_reconstruction(
             expected["dead_time_increase"], stored["dead_time_increase"], rtol=1e-12
         )
         expected, stored = (v.drop_vars("dead_time_increase") for v in (expected, stored))
-    xr.testing.assert_identical(
-        expected.drop_dims("block").load(), stored.drop_dims("block").load()
-    )
-    assert stored.sizes["block"] == 3
+    # the depth blocks too: spectrum_part and block_first_scan are the groups of 16 scans,
+    # whatever blocks the dask engine read, so the peak fits per block agree
+    xr.testing.assert_identical(expected.load(), stored.load())
+    assert stored["block_first_scan"].values.tolist() == [0, 16, 32]
     np.testing.assert_array_equal(stored["spectrum_part"].sum("block"), stored["spectrum"])
     np.testing.assert_array_equal(result.spectrum, stored["spectrum"].values)
     for name in stored.data_vars:

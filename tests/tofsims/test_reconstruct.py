@@ -9,7 +9,9 @@ import xarray as xr
 
 from tofsims.errors import AnalysisError, TofsimsReadError
 from tofsims.fragments import ion_mass
+from tofsims.grd_to_volume import reconstruct_grd
 from tofsims.io import grd
+from tofsims.io.grd_records import open_records
 from tofsims.io.volume_store import storage_chunks, write_volume
 from tofsims.masscal import calibrate, mass_to_tof
 from tofsims.reconstruct import (
@@ -146,6 +148,43 @@ def test_out_of_raster_record_is_reported_by_the_kernel(tmp_path):
         volume["counts"].compute()
 
 
+def test_block_spectra_are_groups_of_16_scans_whatever_the_read_blocks(tmp_path):
+    # 40 scans with events in scans 0–5, 14–19 and 39 only (a file ends in its last scan):
+    # read blocks end anywhere, some straddle scan 16, and pieces of empty scans (20–31,
+    # 32–38) hold no record
+    rng = np.random.default_rng(8)
+    scans = np.sort(rng.choice([*range(6), *range(14, 20), 39], 600))
+    records = np.zeros((scans.size, 5), dtype="<u4")
+    records[:, 0] = scans
+    records[:, 2:4] = rng.integers(0, 3, (scans.size, 2))
+    po3 = round(float(mass_to_tof(ion_mass("PO3-"), SF, K0)))
+    records[:, 4] = np.where(
+        rng.random(scans.size) < 0.5, po3, rng.integers(1, 500_000, scans.size)
+    )
+    path = tmp_path / "sparse.grd"
+    path.write_bytes(records.tobytes())
+    write_properties(tmp_path / "sparse.grd.properties.txt", sf=SF, k0=K0, raster=(3, 3), scans=40)
+    store = tmp_path / "one_pass.zarr"
+    reconstruct_grd(open_records(path), ["PO3-"], store, sf=SF, k0=K0, workers=2)
+    one_pass = xr.open_zarr(store).load()
+    n_channels = one_pass.sizes["tof_channel"]
+    expected = np.stack(
+        [np.bincount(records[scans // 16 == g, 4], minlength=n_channels) for g in range(3)]
+    )
+    np.testing.assert_array_equal(one_pass["spectrum_part"].values, expected)
+    for block_events in (1, 150, 250, None):
+        sizes = {} if block_events is None else {"block_events": block_events}
+        events = grd.read(path, validate=False, **sizes)
+        if block_events in (150, 250):  # a read block across scan 16: 14–16 or 5–17
+            assert 16 not in events.encoding["block_scans"]
+        volume = reconstruct(events, ["PO3-"], sf=SF, k0=K0).compute()
+        assert volume["block_first_scan"].values.tolist() == [0, 16, 32]
+        np.testing.assert_array_equal(volume["spectrum_part"].values, expected)
+        assert volume["spectrum_part"].dtype == np.uint32
+        np.testing.assert_array_equal(volume["spectrum"].values, expected.sum(axis=0))
+        np.testing.assert_array_equal(volume["counts"].values, one_pass["counts"].values)
+
+
 def test_blocks_must_be_whole_scans(generated):
     path, _ = generated
     events = grd.read(path).chunk(event=1000)
@@ -215,7 +254,10 @@ def test_zarr_store_is_chunked_for_profiles_and_slices(generated, tmp_path):
     np.testing.assert_array_equal(
         stored["spectrum"].values, expected[: stored.sizes["tof_channel"]]
     )
-    assert stored["spectrum_part"].sizes["block"] == volume["counts"].data.numblocks[1]
+    # one spectrum per group of 16 scans (here one), not per read block
+    assert volume["counts"].data.numblocks[1] > 1
+    assert stored["block_first_scan"].values.tolist() == [0]
+    np.testing.assert_array_equal(stored["spectrum_part"].values[0], stored["spectrum"].values)
     assert stored["mass_high"].attrs["units"] == "u"
     assert [p.name for p in tmp_path.iterdir()] == ["volume.zarr"]  # no leftovers
     write_volume(volume.isel(fragment=[0]), out)  # a store already there is replaced
