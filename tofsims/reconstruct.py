@@ -155,28 +155,56 @@ def _block_scan_ranges(
     return [(edges[i], edges[i + 1], scans[i], scans[i + 1]) for i in range(len(edges) - 1)]
 
 
-def _binning_ranges(
+def _cut_at_groups(
     record: da.Array, first_event: np.ndarray, n_scans: int, group: int
-) -> list[tuple[int, int, int, int]]:
-    """(first record, stop record, first scan, stop scan) of every binning task.
+) -> tuple[da.Array, list[tuple[int, int, int, int]]]:
+    """Cut the read blocks of ``record`` at the first scan of every group of ``group`` scans.
 
-    The read blocks of ``record`` cut at the first scan of every group of ``group`` scans:
-    each task bins a piece of one depth block (the one-pass engine's group) and of one read
-    block, and a group's spectrum is the sum of its pieces' (:func:`_sum_rows`). A piece may
-    hold no record (empty scans); it still covers its scans.
+    Each piece lies in one depth block (the one-pass engine's group) and one read block;
+    a group's spectrum is then the sum of its pieces' (:func:`_sum_rows`). A piece may hold
+    no record (empty scans); it still covers its scans.
 
-    Cut rather than one spectrum row per group from each task: a read block of a small
+    Cut rather than one spectrum row per group from each read block: a read block of a small
     raster spans many groups (up to 2 M scan × pixel voxels: 120 groups at 32 × 32 pixels),
     and as many rows of ~4 MB (10⁶ channels) would make one task hold far more than its
     counts; cut, a task holds one row, as a group of the one-pass engine does. The cuts only
-    split read blocks, so a block that is not cut stays one fused read-and-bin task, one
-    that is cut is mapped once and sliced for its pieces, and a group sums at most
-    ``group`` neighbouring rows.
+    split read blocks: a block that is not cut stays one fused read-and-bin task, one that is
+    cut is mapped once and its pieces are views of it (:func:`_record_piece`; dask's own
+    slicing and rechunking copy), and a group sums at most ``group`` neighbouring rows.
+
+    Returns
+    -------
+    pieces, ranges
+        The records in one dask block per piece, and (first record, stop record, first
+        scan, stop scan) of every piece.
     """
     read = _block_scan_ranges(record, first_event, n_scans)
     starts = [*(int(v) for v in first_event), int(record.shape[0])]
-    bounds = sorted({s0 for _, _, s0, _ in read} | set(range(0, n_scans, group)) | {n_scans})
-    return [(starts[lo], starts[hi], lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    read_first = [s0 for _, _, s0, _ in read]
+    bounds = sorted({*read_first, *range(0, n_scans, group), n_scans})
+    ranges = [(starts[lo], starts[hi], lo, hi) for lo, hi in itertools.pairwise(bounds)]
+    if len(ranges) == len(read):
+        return record, ranges
+    import dask.array as da
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    name = f"cut-records-{tokenize(record.name, ranges)}"
+    layer: dict[Any, Any] = {}
+    for i, (first, stop, s0, _) in enumerate(ranges):
+        block = bisect.bisect_right(read_first, s0) - 1
+        offset = read[block][0]
+        source = (record.name, block, 0)
+        layer[(name, i, 0)] = (_record_piece, source, first - offset, stop - offset)
+    graph = HighLevelGraph.from_collections(name, layer, dependencies=[record])
+    sizes = tuple(stop - first for first, stop, _, _ in ranges)
+    meta = np.empty((0, record.shape[1]), dtype=record.dtype)
+    return da.Array(graph, name, chunks=(sizes, record.chunks[1]), meta=meta), ranges
+
+
+def _record_piece(block: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """Return records ``start:stop`` of a read block, as a view."""
+    return block[start:stop]
 
 
 def _sum_rows(rows: np.ndarray) -> np.ndarray:
@@ -270,8 +298,9 @@ def reconstruct(
     # the depth blocks of spectrum_part are the one-pass engine's groups, not the read blocks:
     # the peak fits (per block) then give the same numbers whichever engine binned the file
     group = group_scans(plan)
-    ranges = _binning_ranges(events["record"].data, events["first_event"].values, n_scans, group)
-    record = events["record"].data.rechunk({0: tuple(stop - first for first, stop, _, _ in ranges)})
+    record, ranges = _cut_at_groups(
+        events["record"].data, events["first_event"].values, n_scans, group
+    )
     kernel_shape = plan.kernel_shape
     shapes = tuple((len(fragments), s1 - s0, *kernel_shape) for _, _, s0, s1 in ranges)
     with_shadow = plan.with_shadow
