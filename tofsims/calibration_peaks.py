@@ -19,6 +19,7 @@ __all__ = [
     "CENTROID_ERROR_FLOOR",
     "MIN_SIGNIFICANCE",
     "centroid_peak",
+    "half_maximum_extent",
     "locate_peaks",
     "peak_significance",
     "smoothed_for_top",
@@ -76,11 +77,7 @@ def _centroid(
     top = int(np.argmax(smooth))
     if smooth[top] <= 0:
         return np.nan, np.nan, 0.0, 0.0
-    left, right = top, top
-    while left > 0 and smooth[left - 1] > 0.5 * smooth[top]:
-        left -= 1
-    while right < net.size - 1 and smooth[right + 1] > 0.5 * smooth[top]:
-        right += 1
+    left, right = half_maximum_extent(smooth, top)
     fwhm = right - left + 1
     if np.sum(net[left : right + 1]) <= 0:
         return np.nan, np.nan, 0.0, 0.0
@@ -111,6 +108,16 @@ def _centroid(
 
 #: Counts the smoothing kernel must hold at the peak top before the half maximum is read.
 _TOP_COUNTS = 50.0
+
+
+def half_maximum_extent(smooth: np.ndarray, top: int) -> tuple[int, int]:
+    """First and last channel (inclusive) of the contiguous run above half of ``smooth[top]``."""
+    left, right = top, top
+    while left > 0 and smooth[left - 1] > 0.5 * smooth[top]:
+        left -= 1
+    while right < smooth.size - 1 and smooth[right + 1] > 0.5 * smooth[top]:
+        right += 1
+    return left, right
 
 
 def smoothed_for_top(net: np.ndarray, min_sigma: float = 0.0) -> tuple[np.ndarray, float]:

@@ -25,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from tofsims.calibration_peaks import MIN_SIGNIFICANCE, peak_significance, smoothed_for_top
+from tofsims.calibration_peaks import (
+    MIN_SIGNIFICANCE,
+    half_maximum_extent,
+    peak_significance,
+    smoothed_for_top,
+)
 from tofsims.errors import AnalysisError
 from tofsims.fragments import INTERFERENCES, ion_mass
 from tofsims.masscal import (
@@ -102,11 +107,7 @@ def _peak_moments(
     top = int(np.argmax(smooth))
     if smooth[top] <= 0:
         return np.nan, np.nan, 0.0, 0.0
-    left, right = top, top
-    while left > 0 and smooth[left - 1] > 0.5 * smooth[top]:
-        left -= 1
-    while right < net.size - 1 and smooth[right + 1] > 0.5 * smooth[top]:
-        right += 1
+    left, right = half_maximum_extent(smooth, top)
     channels = np.arange(net.size, dtype="float64")
     centre = float(top)
     # the kernel widens the top (σ² adds); a peak needing it is at least as wide as it
